@@ -1,0 +1,86 @@
+//! Command-line definitions. Flags and the script's options map become one validated
+//! [`Plan`] before any traffic.
+
+mod options;
+mod plan;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+pub use options::{duration, ScriptOptions, KNOWN as KNOWN_OPTIONS};
+pub use plan::{check, probe, Plan, PlanError, Probe};
+
+use crate::script::Level;
+
+/// Load-test HTTP services with Rhai scenario scripts.
+#[derive(Debug, Parser)]
+#[command(name = "stampede", version, about, long_about = None)]
+#[command(after_help = "Exit codes: 0 run completed; 1 a threshold failed; \
+2 usage or script error (before any traffic); 3 setup() failed, no users ran; \
+130 interrupted twice.")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a scenario script against a host.
+    Run(RunArgs),
+    /// Compile and lint a script without sending any traffic.
+    Check {
+        /// The scenario script (.rhai).
+        script: PathBuf,
+    },
+    /// Print the script API reference (Markdown) generated from the functions' docs.
+    #[command(hide = true)]
+    ApiDocs,
+}
+
+/// How to run a scenario. Every flag overrides the same option in the script.
+#[derive(Debug, Args, Clone, Default)]
+pub struct RunArgs {
+    /// The scenario script (.rhai).
+    pub script: PathBuf,
+    /// Base URL that relative request paths are appended to, e.g. http://127.0.0.1:8000.
+    #[arg(long)]
+    pub host: Option<String>,
+    /// Number of concurrent virtual users [default: 1].
+    #[arg(short, long)]
+    pub users: Option<u64>,
+    /// Users started per second [default: all within one second].
+    #[arg(short = 'r', long)]
+    pub spawn_rate: Option<f64>,
+    /// Stop after this long, e.g. 30s, 5m, 1h30m [default: until the iterations are done,
+    /// or Ctrl-C].
+    #[arg(short = 't', long, value_parser = duration)]
+    pub run_time: Option<std::time::Duration>,
+    /// Stop after this many task iterations in total, across all users.
+    #[arg(short, long)]
+    pub iterations: Option<u64>,
+    /// Each user stops after this many task iterations.
+    #[arg(long)]
+    pub iterations_per_user: Option<u64>,
+    /// Seed for random_* functions, making their values reproducible.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Request timeout [default: 30s].
+    #[arg(long, value_parser = duration)]
+    pub timeout: Option<std::time::Duration>,
+    /// After the run stops, how long requests in flight and on_stop may take [default: 10s].
+    #[arg(long, value_parser = duration)]
+    pub stop_timeout: Option<std::time::Duration>,
+    /// Worker threads [default: one per core].
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// Least severe script log level shown.
+    #[arg(long, value_enum, default_value = "info")]
+    pub log_level: Level,
+    /// Write the script's log lines to this file instead of stderr.
+    #[arg(long)]
+    pub log_file: Option<PathBuf>,
+    /// No progress lines while running.
+    #[arg(short, long)]
+    pub quiet: bool,
+}

@@ -1,0 +1,168 @@
+//! The script's options map (`const options = #{ … }`), read and validated.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use rhai::{Dynamic, Map};
+
+use crate::vu::WaitTime;
+
+/// Every option a script may set; anything else is reported, so typos do not pass silently.
+pub const KNOWN: &[&str] = &[
+    "host",
+    "users",
+    "spawn_rate",
+    "run_time",
+    "iterations",
+    "iterations_per_user",
+    "tasks",
+    "wait_time",
+    "timeout",
+    "stop_timeout",
+    "seed",
+];
+
+/// Options as the script declared them; command-line flags override each one.
+#[derive(Debug, Default, Clone)]
+pub struct ScriptOptions {
+    pub host: Option<String>,
+    pub users: Option<u64>,
+    pub spawn_rate: Option<f64>,
+    pub run_time: Option<Duration>,
+    pub iterations: Option<u64>,
+    pub iterations_per_user: Option<u64>,
+    pub tasks: Option<BTreeMap<String, i64>>,
+    pub wait_time: Option<WaitTime>,
+    pub timeout: Option<Duration>,
+    pub stop_timeout: Option<Duration>,
+    pub seed: Option<u64>,
+}
+
+/// Parses a duration given as `"1m30s"`-style text or a number of seconds.
+pub fn duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    if let Ok(secs) = text.parse::<f64>() {
+        return if secs.is_finite() && secs >= 0.0 {
+            Ok(Duration::from_secs_f64(secs))
+        } else {
+            Err(format!("`{text}` is not a duration"))
+        };
+    }
+    humantime::parse_duration(text)
+        .map_err(|e| format!("`{text}` is not a duration like 30s, 5m or 1h30m ({e})"))
+}
+
+fn dyn_duration(v: &Dynamic) -> Result<Duration, String> {
+    if let Ok(i) = v.as_int() {
+        return u64::try_from(i)
+            .map(Duration::from_secs)
+            .map_err(|_| format!("{i} is negative"));
+    }
+    if let Ok(f) = v.as_float() {
+        return duration(&f.to_string());
+    }
+    match v.clone().into_string() {
+        Ok(s) => duration(&s),
+        Err(t) => Err(format!("expected a duration, got {t}")),
+    }
+}
+
+fn count(v: &Dynamic) -> Result<u64, String> {
+    v.as_int()
+        .ok()
+        .and_then(|i| u64::try_from(i).ok())
+        .ok_or_else(|| format!("expected a whole number >= 0, got {v}"))
+}
+
+fn rate(v: &Dynamic) -> Result<f64, String> {
+    let r = v
+        .as_float()
+        .or_else(|_| v.as_int().map(|i| i as f64))
+        .map_err(|t| format!("expected a number, got {t}"))?;
+    if r.is_finite() && r > 0.0 {
+        Ok(r)
+    } else {
+        Err(format!("must be > 0, got {r}"))
+    }
+}
+
+fn weights(v: &Dynamic) -> Result<BTreeMap<String, i64>, String> {
+    let map = v
+        .read_lock::<Map>()
+        .ok_or_else(|| format!("expected a map of task weights, got {}", v.type_name()))?;
+    map.iter()
+        .map(|(k, w)| {
+            w.as_int()
+                .map(|w| (k.to_string(), w))
+                .map_err(|_| format!("weight of `{k}` must be a whole number, got {w}"))
+        })
+        .collect()
+}
+
+impl ScriptOptions {
+    /// Reads the options map; returns every problem found, each naming its option.
+    pub fn from_map(map: &Map) -> Result<Self, Vec<String>> {
+        let mut o = ScriptOptions::default();
+        let mut problems = Vec::new();
+        for (key, v) in map {
+            let r: Result<(), String> = match key.as_str() {
+                "host" => Ok(o.host = Some(v.to_string())),
+                "users" => count(v).map(|n| o.users = Some(n)),
+                "spawn_rate" => rate(v).map(|r| o.spawn_rate = Some(r)),
+                "run_time" => dyn_duration(v).map(|d| o.run_time = Some(d)),
+                "iterations" => count(v).map(|n| o.iterations = Some(n)),
+                "iterations_per_user" => count(v).map(|n| o.iterations_per_user = Some(n)),
+                "tasks" => weights(v).map(|w| o.tasks = Some(w)),
+                "wait_time" => v
+                    .clone()
+                    .try_cast::<WaitTime>()
+                    .map(|w| o.wait_time = Some(w))
+                    .ok_or_else(|| {
+                        "expected between(a, b), constant(s) or constant_pacing(s)".to_string()
+                    }),
+                "timeout" => dyn_duration(v).map(|d| o.timeout = Some(d)),
+                "stop_timeout" => dyn_duration(v).map(|d| o.stop_timeout = Some(d)),
+                "seed" => count(v).map(|n| o.seed = Some(n)),
+                _ => Err(format!("unknown option (known: {})", KNOWN.join(", "))),
+            };
+            if let Err(e) = r {
+                problems.push(format!("option `{key}`: {e}"));
+            }
+        }
+        if problems.is_empty() {
+            Ok(o)
+        } else {
+            Err(problems)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_in_both_forms() {
+        assert_eq!(duration("30s").unwrap(), Duration::from_secs(30));
+        assert_eq!(duration("1m30s").unwrap(), Duration::from_secs(90));
+        assert_eq!(duration("2.5").unwrap(), Duration::from_millis(2500));
+        assert!(duration("soon").is_err());
+    }
+
+    #[test]
+    fn unknown_and_bad_options_are_named() {
+        let engine = crate::script::engine();
+        let map: Map = engine
+            .eval(r#"#{ users: 5, run_tmie: "3s", spawn_rate: -1, tasks: #{ a: 2 } }"#)
+            .unwrap();
+        let problems = ScriptOptions::from_map(&map).unwrap_err().join("\n");
+        assert!(problems.contains("option `run_tmie`: unknown option"), "{problems}");
+        assert!(problems.contains("option `spawn_rate`: must be > 0"), "{problems}");
+        let ok: Map = engine
+            .eval(r#"#{ users: 5, run_time: "3s", wait_time: between(1, 2) }"#)
+            .unwrap();
+        let o = ScriptOptions::from_map(&ok).unwrap();
+        assert_eq!(o.run_time, Some(Duration::from_secs(3)));
+        assert_eq!(o.wait_time, Some(WaitTime::Between(1.0, 2.0)));
+    }
+}

@@ -1,0 +1,231 @@
+//! From flags and script to a validated [`Plan`]: every problem is found here, before the
+//! first request.
+
+use std::cell::RefCell;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rhai::{Dynamic, Map, Scope, AST};
+
+use super::{RunArgs, ScriptOptions};
+use crate::http::ClientFactory;
+use crate::metrics::Recorder;
+use crate::runner::{RunState, UserSettings};
+use crate::script::{self, describe, Hooks, Level, Lint, Logger};
+use crate::vu::{User, WaitTime, Worker};
+
+/// Everything wrong before traffic starts; the process exits with code 2.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error("cannot read script {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Syntax(#[from] script::SyntaxError),
+    #[error("{name}: error in top-level code: {message}")]
+    TopLevel { name: String, message: String },
+    #[error("{name}: {}", .problems.join(&format!("\n{name}: ")))]
+    Invalid { name: String, problems: Vec<String> },
+    #[error("--{flag}: {message}")]
+    Flag { flag: &'static str, message: String },
+    #[error("cannot open log file {path}: {source}")]
+    LogFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("no host: pass --host URL or set `host` in the script's options")]
+    NoHost,
+}
+
+/// A compiled script with its options read and its functions linted.
+pub struct Probe {
+    pub name: String,
+    pub source: String,
+    pub ast: AST,
+    pub options: ScriptOptions,
+    pub lint: Lint,
+    pub hooks: Hooks,
+}
+
+/// The default request timeout; one place, used by flags and docs.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(10);
+/// Coroutine stack per user: reserved address space, only touched pages cost memory.
+pub const STACK_SIZE: usize = 1024 * 1024;
+
+/// Compiles `source`, runs its top-level code (no requests allowed there) to read the
+/// `options` map, and lints its functions.
+pub fn probe(name: &str, source: &str) -> Result<Probe, PlanError> {
+    let engine = script::engine();
+    let ast = script::compile(&engine, name, source)?;
+    let settings = UserSettings {
+        host: None,
+        timeout: DEFAULT_TIMEOUT,
+        seed: None,
+        iterations_per_user: None,
+        wait: WaitTime::None,
+        stack_size: STACK_SIZE,
+    };
+    let run = Arc::new(RunState::new(settings, None, Logger::stderr(Level::Info)));
+    let worker = Rc::new(Worker {
+        recorder: RefCell::new(Recorder::default()),
+        run,
+        clients: ClientFactory::new(DEFAULT_TIMEOUT).expect("default TLS config is valid"),
+        setup_data: Dynamic::UNIT,
+        script_name: Rc::from(name),
+    });
+    let user = Rc::new(User::new(0, worker));
+    let mut scope = Scope::new();
+    {
+        let _entered = crate::vu::enter(&user);
+        engine
+            .run_ast_with_scope(&mut scope, &ast)
+            .map_err(|e| PlanError::TopLevel {
+                name: name.to_owned(),
+                message: describe(&e, name),
+            })?;
+    }
+    let invalid = |problems| PlanError::Invalid {
+        name: name.to_owned(),
+        problems,
+    };
+    let options = match scope.get("options") {
+        None => ScriptOptions::default(),
+        Some(v) => {
+            let map = v.read_lock::<Map>().ok_or_else(|| {
+                invalid(vec![format!(
+                    "`options` must be a map like #{{ users: 10 }}, not {}",
+                    v.type_name()
+                )])
+            })?;
+            ScriptOptions::from_map(&map).map_err(invalid)?
+        }
+    };
+    let lint = script::lint(&ast, options.tasks.as_ref());
+    if !lint.problems.is_empty() {
+        return Err(invalid(lint.problems));
+    }
+    let hooks = Hooks::of(&ast);
+    Ok(Probe {
+        name: name.to_owned(),
+        source: source.to_owned(),
+        ast,
+        options,
+        lint,
+        hooks,
+    })
+}
+
+fn read(path: &Path) -> Result<(String, String), PlanError> {
+    let source = std::fs::read_to_string(path).map_err(|source| PlanError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    Ok((path.display().to_string(), source))
+}
+
+/// `stampede check`: everything `run` validates, without traffic.
+pub fn check(path: &Path) -> Result<Probe, PlanError> {
+    let (name, source) = read(path)?;
+    probe(&name, &source)
+}
+
+/// A run, fully decided.
+pub struct Plan {
+    pub script_name: String,
+    pub source: String,
+    pub tasks: Vec<(String, u32)>,
+    pub hooks: Hooks,
+    pub settings: UserSettings,
+    pub users: u64,
+    pub spawn_rate: f64,
+    pub run_time: Option<Duration>,
+    pub iterations: Option<u64>,
+    pub stop_timeout: Duration,
+    pub workers: usize,
+    pub log: Logger,
+    pub quiet: bool,
+}
+
+impl Plan {
+    pub fn build(args: &RunArgs) -> Result<Plan, PlanError> {
+        let (name, source) = read(&args.script)?;
+        Self::from_source(args, name, source)
+    }
+
+    /// Like [`Plan::build`] with the script given as text (the demo's embedded scenario).
+    pub fn from_source(args: &RunArgs, name: String, source: String) -> Result<Plan, PlanError> {
+        let probe = probe(&name, &source)?;
+        let o = probe.options;
+        let host = args
+            .host
+            .clone()
+            .or(o.host)
+            .map(|h| h.trim_end_matches('/').to_owned());
+        if let Some(h) = &host {
+            if !(h.starts_with("http://") || h.starts_with("https://")) {
+                return Err(PlanError::Flag {
+                    flag: "host",
+                    message: format!("`{h}` must start with http:// or https://"),
+                });
+            }
+        }
+        let users = args.users.or(o.users).unwrap_or(1);
+        if users == 0 {
+            return Err(PlanError::Flag {
+                flag: "users",
+                message: "must be at least 1".into(),
+            });
+        }
+        let spawn_rate = args.spawn_rate.or(o.spawn_rate).unwrap_or(users as f64);
+        if !(spawn_rate.is_finite() && spawn_rate > 0.0) {
+            return Err(PlanError::Flag {
+                flag: "spawn-rate",
+                message: format!("must be > 0, got {spawn_rate}"),
+            });
+        }
+        let workers = args
+            .workers
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+            .clamp(1, 256);
+        let log = match &args.log_file {
+            None => Logger::stderr(args.log_level),
+            Some(path) => {
+                let file = std::fs::File::create(path).map_err(|source| PlanError::LogFile {
+                    path: path.clone(),
+                    source,
+                })?;
+                Logger::new(args.log_level, Box::new(std::io::LineWriter::new(file)))
+            }
+        };
+        Ok(Plan {
+            script_name: name,
+            source,
+            tasks: probe.lint.tasks,
+            hooks: probe.hooks,
+            settings: UserSettings {
+                host,
+                timeout: args.timeout.or(o.timeout).unwrap_or(DEFAULT_TIMEOUT),
+                seed: args.seed.or(o.seed),
+                iterations_per_user: args.iterations_per_user.or(o.iterations_per_user),
+                wait: o.wait_time.unwrap_or_default(),
+                stack_size: STACK_SIZE,
+            },
+            users,
+            spawn_rate,
+            run_time: args.run_time.or(o.run_time),
+            iterations: args.iterations.or(o.iterations),
+            stop_timeout: args
+                .stop_timeout
+                .or(o.stop_timeout)
+                .unwrap_or(DEFAULT_STOP_TIMEOUT),
+            workers: workers.min(users as usize).max(1),
+            log,
+            quiet: args.quiet,
+        })
+    }
+}

@@ -1,0 +1,14 @@
+//! stampede: a load tester for HTTP services, scripted in Rhai.
+//!
+//! Data flows one way: [`cli::Plan`] → [`runner`] → workers → [`vu`] users → [`script`] →
+//! [`http`] → [`metrics`] → [`report`]. Nothing downstream reaches back upstream except the
+//! stop signal.
+
+pub mod app;
+pub mod cli;
+pub mod http;
+pub mod metrics;
+pub mod report;
+pub mod runner;
+pub mod script;
+pub mod vu;

@@ -1,0 +1,324 @@
+//! The per-worker recorder: unshared, so recording a request is a hash lookup and a
+//! histogram increment with no locks and no messages.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+use super::{new_histogram, NameCap};
+
+/// Why something failed. An enum, not free text, so failures group by cause.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FailureKind {
+    /// The connection could not be opened (refused, unreachable, DNS).
+    Connect,
+    /// The request or its response did not complete within the timeout.
+    Timeout,
+    /// The connection was reset or closed mid-exchange.
+    Reset,
+    /// Any other transport or protocol error.
+    Request,
+    /// The response status was not the expected one.
+    Status,
+    /// The response body could not be read or parsed (e.g. invalid JSON).
+    Body,
+    /// The script marked the request or the task failed (`r.fail`, `fail`).
+    Failed,
+    /// A runtime error in the script, with its location.
+    Script,
+}
+
+impl fmt::Display for FailureKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = match self {
+            Self::Connect => "connect",
+            Self::Timeout => "timeout",
+            Self::Reset => "reset",
+            Self::Request => "request",
+            Self::Status => "status",
+            Self::Body => "body",
+            Self::Failed => "failed",
+            Self::Script => "script",
+        };
+        f.write_str(s)
+    }
+}
+
+/// How failures are grouped: by kind, where (method and name, or the task for script
+/// errors) and message.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct FailureKey {
+    pub kind: FailureKind,
+    pub method: String,
+    pub name: String,
+    pub message: String,
+}
+
+/// Pass/fail counts of one named check.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct CheckCount {
+    pub pass: u64,
+    pub fail: u64,
+}
+
+/// Counts and latency of one (method, name) over an interval or the whole run.
+#[derive(Debug, Clone)]
+pub struct RequestStats {
+    pub method: String,
+    pub name: String,
+    pub requests: u64,
+    pub failures: u64,
+    pub bytes: u64,
+    /// Microseconds.
+    pub latency: Histogram<u64>,
+    /// Exact sum, for an exact mean (microseconds).
+    pub total_us: u64,
+}
+
+impl RequestStats {
+    pub fn new(method: &str, name: &str) -> Self {
+        Self {
+            method: method.to_owned(),
+            name: name.to_owned(),
+            requests: 0,
+            failures: 0,
+            bytes: 0,
+            latency: new_histogram(),
+            total_us: 0,
+        }
+    }
+
+    /// Adds another interval or worker's numbers; histograms merge exactly.
+    pub fn merge(&mut self, other: &RequestStats) {
+        self.requests += other.requests;
+        self.failures += other.failures;
+        self.bytes += other.bytes;
+        self.total_us += other.total_us;
+        self.latency
+            .add(&other.latency)
+            .expect("auto-resizing histograms always merge");
+    }
+
+    fn reset(&mut self) {
+        self.requests = 0;
+        self.failures = 0;
+        self.bytes = 0;
+        self.total_us = 0;
+        self.latency.reset();
+    }
+}
+
+/// One worker's interval: everything recorded since its previous snapshot.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    pub requests: Vec<RequestStats>,
+    pub failures: Vec<(FailureKey, u64)>,
+    pub checks: Vec<(String, CheckCount)>,
+    pub iterations: u64,
+    /// Requests whose name was derived from a path with an id in it.
+    pub auto_grouped: u64,
+}
+
+/// Records requests, failures and checks for the users of one worker.
+#[derive(Debug)]
+pub struct Recorder {
+    stats: Vec<RequestStats>,
+    /// name → (method, index into `stats`); a two-level map so lookups borrow `&str`s.
+    index: HashMap<Box<str>, Vec<(Box<str>, usize)>>,
+    failures: HashMap<FailureKey, u64>,
+    checks: HashMap<String, CheckCount>,
+    iterations: u64,
+    auto_grouped: u64,
+    cap: NameCap,
+}
+
+impl Default for Recorder {
+    fn default() -> Self {
+        Self::new(NameCap::DEFAULT)
+    }
+}
+
+impl Recorder {
+    pub fn new(cap: NameCap) -> Self {
+        Self {
+            stats: Vec::new(),
+            index: HashMap::new(),
+            failures: HashMap::new(),
+            checks: HashMap::new(),
+            iterations: 0,
+            auto_grouped: 0,
+            cap,
+        }
+    }
+
+    fn slot(&mut self, method: &str, name: &str) -> &mut RequestStats {
+        let name = if self.index.contains_key(name) || self.index.len() < self.cap.0 {
+            name
+        } else {
+            NameCap::OVERFLOW
+        };
+        let found = self
+            .index
+            .get(name)
+            .and_then(|ms| ms.iter().find(|(m, _)| &**m == method))
+            .map(|(_, i)| *i);
+        let i = match found {
+            Some(i) => i,
+            None => {
+                self.stats.push(RequestStats::new(method, name));
+                let i = self.stats.len() - 1;
+                self.index
+                    .entry(name.into())
+                    .or_default()
+                    .push((method.into(), i));
+                i
+            }
+        };
+        &mut self.stats[i]
+    }
+
+    /// Records one completed request. `failure` is set when it counts as failed.
+    pub fn request(
+        &mut self,
+        method: &str,
+        name: &str,
+        elapsed: Duration,
+        bytes: u64,
+        failure: Option<(FailureKind, String)>,
+    ) {
+        let us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX).max(1);
+        let s = self.slot(method, name);
+        s.requests += 1;
+        s.bytes += bytes;
+        s.total_us = s.total_us.saturating_add(us);
+        if s.latency.record(us).is_err() {
+            s.latency.saturating_record(us);
+        }
+        if let Some((kind, message)) = failure {
+            s.failures += 1;
+            let (method, name) = (s.method.clone(), s.name.clone());
+            self.failure(kind, method, name, message);
+        }
+    }
+
+    /// Marks an already recorded request as failed (`r.fail("why")`, invalid JSON body).
+    pub fn mark_failed(&mut self, method: &str, name: &str, kind: FailureKind, message: String) {
+        let s = self.slot(method, name);
+        s.failures += 1;
+        let (method, name) = (s.method.clone(), s.name.clone());
+        self.failure(kind, method, name, message);
+    }
+
+    /// Records a failure that is not a request: a script error or `fail()` in a task.
+    pub fn failure(&mut self, kind: FailureKind, method: String, name: String, message: String) {
+        let key = FailureKey {
+            kind,
+            method,
+            name,
+            message,
+        };
+        if let Some(n) = self.failures.get_mut(&key) {
+            *n += 1;
+        } else if self.failures.len() < self.cap.0 * 4 {
+            self.failures.insert(key, 1);
+        } else {
+            let other = FailureKey {
+                message: "(other failure messages)".into(),
+                ..key
+            };
+            *self.failures.entry(other).or_default() += 1;
+        }
+    }
+
+    pub fn check(&mut self, name: &str, passed: bool) {
+        let c = match self.checks.get_mut(name) {
+            Some(c) => c,
+            None => self.checks.entry(name.to_owned()).or_default(),
+        };
+        if passed {
+            c.pass += 1;
+        } else {
+            c.fail += 1;
+        }
+    }
+
+    pub fn iteration(&mut self) {
+        self.iterations += 1;
+    }
+
+    pub fn auto_grouped(&mut self) {
+        self.auto_grouped += 1;
+    }
+
+    /// Hands out the interval recorded so far and starts a new one. Allocations for names
+    /// and histograms are kept, so the steady state allocates only the copies handed out.
+    pub fn take(&mut self) -> Snapshot {
+        let requests = self
+            .stats
+            .iter_mut()
+            .filter(|s| s.requests > 0 || s.failures > 0)
+            .map(|s| {
+                let copy = s.clone();
+                s.reset();
+                copy
+            })
+            .collect();
+        Snapshot {
+            requests,
+            failures: self.failures.drain().collect(),
+            checks: self.checks.drain().collect(),
+            iterations: std::mem::take(&mut self.iterations),
+            auto_grouped: std::mem::take(&mut self.auto_grouped),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_and_takes_intervals() {
+        let mut r = Recorder::default();
+        r.request("GET", "/a", Duration::from_millis(2), 10, None);
+        r.request(
+            "GET",
+            "/a",
+            Duration::from_millis(4),
+            10,
+            Some((FailureKind::Status, "HTTP 500".into())),
+        );
+        r.request("POST", "/a", Duration::from_millis(1), 0, None);
+        r.check("ok", true);
+        r.check("ok", false);
+        let s = r.take();
+        assert_eq!(s.requests.len(), 2);
+        let get = s.requests.iter().find(|s| s.method == "GET").unwrap();
+        assert_eq!((get.requests, get.failures, get.bytes), (2, 1, 20));
+        assert_eq!(get.latency.len(), 2);
+        assert_eq!(s.failures.len(), 1);
+        assert_eq!(s.checks[0].1, CheckCount { pass: 1, fail: 1 });
+        let empty = r.take();
+        assert!(empty.requests.is_empty() && empty.failures.is_empty());
+    }
+
+    #[test]
+    fn names_past_the_cap_are_grouped() {
+        let mut r = Recorder::new(NameCap(3));
+        for i in 0..10 {
+            r.request("GET", &format!("/x{i}"), Duration::from_millis(1), 0, None);
+        }
+        let s = r.take();
+        assert_eq!(s.requests.len(), 4);
+        let other = s
+            .requests
+            .iter()
+            .find(|s| s.name == NameCap::OVERFLOW)
+            .unwrap();
+        assert_eq!(other.requests, 7);
+    }
+}

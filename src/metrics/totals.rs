@@ -1,0 +1,184 @@
+//! Run totals and the per-second series, built by merging worker snapshots.
+
+use std::collections::{BTreeMap, HashMap};
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+use super::{new_histogram, CheckCount, FailureKey, RequestStats, Snapshot};
+
+/// One second of the run, all request names together.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Second {
+    /// Seconds since the run started; this row covers `[second - 1, second)`.
+    pub second: u64,
+    pub requests: u64,
+    pub failures: u64,
+    pub users: u64,
+    /// Milliseconds; `None` when there were no requests that second.
+    pub p50_ms: Option<f64>,
+    pub p95_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+    /// Requests per name (`METHOD name`) in this second.
+    pub by_name: BTreeMap<String, (u64, u64)>,
+}
+
+/// Seconds still open for late snapshots keep their histogram; older ones keep only
+/// percentiles so a long run holds a few numbers per second, not a histogram per second.
+const OPEN_SECONDS: u64 = 3;
+
+struct OpenSecond {
+    row: Second,
+    latency: Histogram<u64>,
+}
+
+/// Everything measured in a run.
+#[derive(Default)]
+pub struct Totals {
+    requests: BTreeMap<(String, String), RequestStats>,
+    failures: HashMap<FailureKey, u64>,
+    checks: BTreeMap<String, CheckCount>,
+    pub iterations: u64,
+    pub auto_grouped: u64,
+    series: BTreeMap<u64, Second>,
+    open: BTreeMap<u64, OpenSecond>,
+}
+
+impl Totals {
+    /// Merges one worker's interval ending at `second`, with `users` running at that time.
+    pub fn merge(&mut self, second: u64, users: u64, snapshot: Snapshot) {
+        let open = self.open.entry(second).or_insert_with(|| OpenSecond {
+            row: Second {
+                second,
+                ..Second::default()
+            },
+            latency: new_histogram(),
+        });
+        open.row.users = open.row.users.max(users);
+        for s in snapshot.requests {
+            open.row.requests += s.requests;
+            open.row.failures += s.failures;
+            let per_name = open
+                .row
+                .by_name
+                .entry(format!("{} {}", s.method, s.name))
+                .or_default();
+            per_name.0 += s.requests;
+            per_name.1 += s.failures;
+            open.latency.add(&s.latency).expect("auto-resizing");
+            let key = (s.method.clone(), s.name.clone());
+            match self.requests.get_mut(&key) {
+                Some(total) => total.merge(&s),
+                None => {
+                    self.requests.insert(key, s);
+                }
+            }
+        }
+        for (key, n) in snapshot.failures {
+            *self.failures.entry(key).or_default() += n;
+        }
+        for (name, c) in snapshot.checks {
+            let t = self.checks.entry(name).or_default();
+            t.pass += c.pass;
+            t.fail += c.fail;
+        }
+        self.iterations += snapshot.iterations;
+        self.auto_grouped += snapshot.auto_grouped;
+        self.close_before(second.saturating_sub(OPEN_SECONDS));
+    }
+
+    fn close_before(&mut self, second: u64) {
+        while let Some(entry) = self.open.first_entry() {
+            if *entry.key() >= second {
+                break;
+            }
+            let OpenSecond { mut row, latency } = entry.remove();
+            if !latency.is_empty() {
+                row.p50_ms = Some(ms(latency.value_at_quantile(0.50)));
+                row.p95_ms = Some(ms(latency.value_at_quantile(0.95)));
+                row.p99_ms = Some(ms(latency.value_at_quantile(0.99)));
+            }
+            self.series.insert(row.second, row);
+        }
+    }
+
+    /// Closes every open second; call once all workers have sent their last snapshot.
+    pub fn finish(&mut self) {
+        self.close_before(u64::MAX);
+    }
+
+    /// Per (method, name), sorted by name then method.
+    pub fn requests(&self) -> impl Iterator<Item = &RequestStats> {
+        let mut v: Vec<_> = self.requests.values().collect();
+        v.sort_by(|a, b| (&a.name, &a.method).cmp(&(&b.name, &b.method)));
+        v.into_iter()
+    }
+
+    /// All requests of the run merged into one row.
+    pub fn aggregated(&self) -> RequestStats {
+        let mut all = RequestStats::new("", "Aggregated");
+        for s in self.requests.values() {
+            all.merge(s);
+        }
+        all
+    }
+
+    /// Failures, most frequent first.
+    pub fn failures(&self) -> Vec<(&FailureKey, u64)> {
+        let mut v: Vec<_> = self.failures.iter().map(|(k, n)| (k, *n)).collect();
+        v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+        v
+    }
+
+    pub fn checks(&self) -> &BTreeMap<String, CheckCount> {
+        &self.checks
+    }
+
+    /// Closed seconds in order (after [`Totals::finish`], all of them).
+    pub fn series(&self) -> impl Iterator<Item = &Second> {
+        self.series.values()
+    }
+
+    /// The most recent second with data that is still being filled or just closed.
+    pub fn latest(&self) -> Option<&Second> {
+        self.series.values().next_back()
+    }
+
+    /// Looks up one (method, name).
+    pub fn get(&self, method: &str, name: &str) -> Option<&RequestStats> {
+        self.requests.get(&(method.to_owned(), name.to_owned()))
+    }
+}
+
+/// Microseconds to milliseconds.
+pub fn ms(us: u64) -> f64 {
+    us as f64 / 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::Recorder;
+    use std::time::Duration;
+
+    #[test]
+    fn merges_workers_and_closes_seconds() {
+        let mut t = Totals::default();
+        for worker in 0..2u64 {
+            let mut r = Recorder::default();
+            for i in 1..=100u64 {
+                r.request("GET", "/a", Duration::from_micros(i * 100 + worker), 1, None);
+            }
+            t.merge(1, 5, r.take());
+        }
+        t.finish();
+        let a = t.get("GET", "/a").unwrap();
+        assert_eq!(a.requests, 200);
+        assert_eq!(a.latency.len(), 200);
+        let s: Vec<_> = t.series().collect();
+        assert_eq!(s.len(), 1);
+        assert_eq!((s[0].requests, s[0].users), (200, 5));
+        let p50 = s[0].p50_ms.unwrap();
+        assert!((4.9..=5.1).contains(&p50), "{p50}");
+    }
+}

@@ -1,0 +1,194 @@
+//! Runs a [`Plan`]: `setup`, worker threads with their users, stop conditions and Ctrl-C,
+//! the once-a-second merge of metrics, `teardown`.
+
+mod limits;
+mod state;
+mod worker;
+
+use std::io::IsTerminal;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+pub use limits::{ensure_map_count, maps_needed, raise_nofile, LimitError};
+pub use state::{RunState, UniqueIds, UserSettings};
+
+use crate::cli::Plan;
+use crate::metrics::{Snapshot, Totals};
+use crate::vu::Session;
+use worker::{run_session_here, Report, WorkerPlan};
+
+/// What a run produced.
+pub struct Outcome {
+    pub totals: Totals,
+    pub elapsed: Duration,
+    /// Stopped by Ctrl-C rather than by its own limits.
+    pub interrupted: bool,
+    /// `setup()` failed, so no user ran.
+    pub setup_failed: bool,
+    pub users: u64,
+}
+
+/// Runs the plan to the end and returns every measurement.
+pub fn run(plan: Plan) -> anyhow::Result<Outcome> {
+    ensure_map_count(plan.users)?;
+    let nofile = raise_nofile();
+    if let Some(w) = limits::nofile_warning(plan.users, nofile) {
+        eprintln!("{w}");
+    }
+    let run = Arc::new(RunState::new(
+        plan.settings.clone(),
+        plan.iterations,
+        plan.log.clone(),
+    ));
+    let worker_plan = Arc::new(WorkerPlan::from(&plan));
+    let mut totals = Totals::default();
+
+    let mut setup_data = None;
+    let mut setup_failed = false;
+    if plan.hooks.setup {
+        let (value, snapshot) = run_session_here(&worker_plan, &run, None, Session::Setup)?;
+        totals.merge(0, 0, snapshot);
+        match value.map(|v| rhai::serde::from_dynamic::<serde_json::Value>(&v)) {
+            Some(Ok(json)) => setup_data = Some(json),
+            Some(Err(e)) => {
+                eprintln!("setup() must return plain data (maps, arrays, strings, numbers): {e}");
+                setup_failed = true;
+            }
+            None => setup_failed = true,
+        }
+    }
+
+    let mut interrupted = false;
+    if !setup_failed {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let handles = worker::spawn_all(&worker_plan, &run, setup_data.clone(), tx)?;
+        interrupted = supervise(&plan, &run, rx, &mut totals)?;
+        for h in handles {
+            if h.join().is_err() {
+                eprintln!("a worker thread panicked; its last second of metrics is lost");
+            }
+        }
+    }
+
+    if plan.hooks.teardown {
+        let second = run.elapsed().as_secs() + 1;
+        let (_, snapshot) =
+            run_session_here(&worker_plan, &run, setup_data, Session::Teardown)?;
+        totals.merge(second, 0, snapshot);
+    }
+    totals.finish();
+    plan.log.flush();
+    Ok(Outcome {
+        totals,
+        elapsed: run.elapsed(),
+        interrupted,
+        setup_failed,
+        users: plan.users,
+    })
+}
+
+/// The main thread during the run: merges reports, enforces the run time, handles Ctrl-C
+/// and prints progress. Returns whether the run was interrupted.
+fn supervise(
+    plan: &Plan,
+    run: &Arc<RunState>,
+    mut rx: mpsc::UnboundedReceiver<Report>,
+    totals: &mut Totals,
+) -> anyhow::Result<bool> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let mut workers_left = plan.workers;
+        let mut interrupted = false;
+        let deadline = plan.run_time.map(|d| tokio::time::Instant::from_std(run.started) + d);
+        let mut progress = Progress::new(plan);
+        let mut hard_stop_at: Option<tokio::time::Instant> = None;
+        let ctrl_c = tokio::signal::ctrl_c();
+        tokio::pin!(ctrl_c);
+        while workers_left > 0 {
+            if run.stop.is_cancelled() && hard_stop_at.is_none() {
+                hard_stop_at = Some(tokio::time::Instant::now() + plan.stop_timeout);
+            }
+            let far = tokio::time::Instant::now() + Duration::from_secs(3600);
+            tokio::select! {
+                report = rx.recv() => match report {
+                    Some(Report::Interval { second, snapshot }) => {
+                        merge(totals, run, second, snapshot);
+                        progress.maybe_print(run, totals);
+                    }
+                    Some(Report::Done) => workers_left -= 1,
+                    None => break,
+                },
+                _ = tokio::time::sleep_until(deadline.unwrap_or(far)), if deadline.is_some() && !run.stop.is_cancelled() => {
+                    run.stop.cancel();
+                }
+                _ = tokio::time::sleep_until(hard_stop_at.unwrap_or(far)), if hard_stop_at.is_some() && !run.hard_stop.is_cancelled() => {
+                    run.hard_stop.cancel();
+                }
+                r = &mut ctrl_c => {
+                    if r.is_ok() {
+                        if interrupted {
+                            eprintln!("\ninterrupted twice: exiting without a summary");
+                            std::process::exit(130);
+                        }
+                        interrupted = true;
+                        eprintln!("\nstopping: users finish their request and run on_stop (Ctrl-C again to exit at once)");
+                        run.stop.cancel();
+                        // Listen for the second Ctrl-C.
+                        ctrl_c.set(tokio::signal::ctrl_c());
+                    }
+                }
+            }
+        }
+        Ok(interrupted)
+    })
+}
+
+fn merge(totals: &mut Totals, run: &RunState, second: u64, snapshot: Snapshot) {
+    let users = run.users_running.load(std::sync::atomic::Ordering::Relaxed);
+    totals.merge(second, users, snapshot);
+}
+
+/// Plain progress lines on stderr, every few seconds (a live view comes with the report
+/// work). Reads only the merged totals, never the workers.
+struct Progress {
+    enabled: bool,
+    every: u64,
+    last: u64,
+    last_requests: u64,
+}
+
+impl Progress {
+    fn new(plan: &Plan) -> Self {
+        let tty = std::io::stderr().is_terminal();
+        Self {
+            enabled: !plan.quiet,
+            every: if tty { 1 } else { 5 },
+            last: 0,
+            last_requests: 0,
+        }
+    }
+
+    fn maybe_print(&mut self, run: &RunState, totals: &Totals) {
+        let now = run.elapsed().as_secs();
+        if !self.enabled || now < self.last + self.every {
+            return;
+        }
+        let all = totals.aggregated();
+        let rate = (all.requests - self.last_requests) as f64 / (now - self.last).max(1) as f64;
+        let users = run.users_running.load(std::sync::atomic::Ordering::Relaxed);
+        let p = |q| all.latency.value_at_quantile(q) as f64 / 1000.0;
+        eprintln!(
+            "[{now:>5}s] users {users:>6} | requests {:>9} ({rate:>8.1}/s) | failures {:>7} | p50 {:.1} ms p95 {:.1} ms",
+            all.requests,
+            all.failures,
+            p(0.5),
+            p(0.95)
+        );
+        self.last = now;
+        self.last_requests = all.requests;
+    }
+}

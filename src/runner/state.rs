@@ -1,0 +1,130 @@
+//! State shared by every worker of one run: stop signals, counters, run-wide limits.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+
+use crate::script::Logger;
+use crate::vu::WaitTime;
+
+/// What every virtual user needs to know about the run, fixed before traffic starts.
+#[derive(Debug, Clone)]
+pub struct UserSettings {
+    /// Base URL that relative request paths resolve against (no trailing slash).
+    pub host: Option<String>,
+    pub timeout: Duration,
+    pub seed: Option<u64>,
+    pub iterations_per_user: Option<u64>,
+    pub wait: WaitTime,
+    pub stack_size: usize,
+}
+
+/// Shared between worker threads; everything in it is atomic or immutable.
+pub struct RunState {
+    /// Set when the run should stop: users finish their request, skip the rest of the task,
+    /// run `on_stop` and end.
+    pub stop: CancellationToken,
+    /// Set `stop_timeout` after `stop`: requests still in flight are abandoned.
+    pub hard_stop: CancellationToken,
+    pub started: Instant,
+    pub users_running: AtomicU64,
+    iterations_left: Option<AtomicU64>,
+    pub ids: UniqueIds,
+    pub settings: UserSettings,
+    pub log: Logger,
+}
+
+impl RunState {
+    pub fn new(settings: UserSettings, iterations: Option<u64>, log: Logger) -> Self {
+        Self {
+            stop: CancellationToken::new(),
+            hard_stop: CancellationToken::new(),
+            started: Instant::now(),
+            users_running: AtomicU64::new(0),
+            iterations_left: iterations.map(AtomicU64::new),
+            ids: UniqueIds::new(),
+            settings,
+            log,
+        }
+    }
+
+    /// Takes one iteration from the run-wide budget; false when it is spent (the run then
+    /// stops once every user has finished its current iteration).
+    pub fn claim_iteration(&self) -> bool {
+        let Some(left) = &self.iterations_left else {
+            return true;
+        };
+        let claimed = left
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+            .is_ok();
+        if !claimed {
+            self.stop.cancel();
+        }
+        claimed
+    }
+
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+}
+
+/// Ids unique across every user of a run and, through a random run tag, across runs, so
+/// re-running a scenario against the same server does not collide with earlier data.
+pub struct UniqueIds {
+    tag: String,
+    next: AtomicU64,
+}
+
+impl UniqueIds {
+    fn new() -> Self {
+        let tag: u64 = rand::random::<u64>() % 36u64.pow(5);
+        Self {
+            tag: format!("{:0>5}", base36(tag)),
+            next: AtomicU64::new(0),
+        }
+    }
+
+    /// Short and URL-safe: the 5-character run tag then a base-36 counter, e.g. `k3f9z1a`.
+    pub fn next(&self) -> String {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        format!("{}{}", self.tag, base36(n))
+    }
+}
+
+fn base36(mut n: u64) -> String {
+    const DIGITS: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let mut out = Vec::with_capacity(13);
+    loop {
+        out.push(DIGITS[(n % 36) as usize]);
+        n /= 36;
+        if n == 0 {
+            break;
+        }
+    }
+    out.reverse();
+    String::from_utf8(out).expect("ascii digits")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unique_ids_do_not_repeat_and_are_url_safe() {
+        let ids = UniqueIds::new();
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..10_000 {
+            let id = ids.next();
+            assert!(id.bytes().all(|b| b.is_ascii_alphanumeric()), "{id}");
+            assert!(seen.insert(id));
+        }
+    }
+
+    #[test]
+    fn base36_round_trips() {
+        for n in [0u64, 1, 35, 36, 1295, u64::MAX] {
+            assert_eq!(u64::from_str_radix(&base36(n), 36).unwrap(), n);
+        }
+    }
+}

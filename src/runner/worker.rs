@@ -1,0 +1,176 @@
+//! Worker threads: one current-thread tokio runtime each, running its share of the users
+//! as local tasks, sending its metrics once a second.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use anyhow::Context;
+use rhai::Dynamic;
+use tokio::sync::mpsc::UnboundedSender;
+use tokio::task::{JoinSet, LocalSet};
+
+use super::RunState;
+use crate::cli::Plan;
+use crate::http::ClientFactory;
+use crate::metrics::{Recorder, Snapshot};
+use crate::script::Program;
+use crate::vu::{drive, run_session, Session, User, Worker};
+
+/// What a worker thread is told about the run (the `Send` part of the plan).
+pub struct WorkerPlan {
+    script_name: String,
+    source: String,
+    tasks: Vec<(String, u32)>,
+    users: u64,
+    spawn_rate: f64,
+    workers: usize,
+    timeout: Duration,
+}
+
+impl From<&Plan> for WorkerPlan {
+    fn from(p: &Plan) -> Self {
+        Self {
+            script_name: p.script_name.clone(),
+            source: p.source.clone(),
+            tasks: p.tasks.clone(),
+            users: p.users,
+            spawn_rate: p.spawn_rate,
+            workers: p.workers,
+            timeout: p.settings.timeout,
+        }
+    }
+}
+
+/// A worker's message to the main thread.
+pub enum Report {
+    /// Metrics recorded up to `second` seconds into the run.
+    Interval { second: u64, snapshot: Snapshot },
+    /// The worker's users have all finished; its last interval was sent.
+    Done,
+}
+
+fn build(
+    plan: &WorkerPlan,
+    run: &Arc<RunState>,
+    setup: Option<serde_json::Value>,
+) -> anyhow::Result<(Rc<Program>, Rc<Worker>)> {
+    let program = Program::new(&plan.script_name, &plan.source, &plan.tasks)
+        .context("the script compiled on the main thread but not on a worker")?;
+    let setup_data = match setup {
+        Some(v) => rhai::serde::to_dynamic(v).map_err(|e| anyhow::anyhow!("{e}"))?,
+        None => Dynamic::UNIT,
+    };
+    let worker = Worker {
+        recorder: RefCell::new(Recorder::default()),
+        run: run.clone(),
+        clients: ClientFactory::new(plan.timeout)?,
+        setup_data,
+        script_name: Rc::from(plan.script_name.as_str()),
+    };
+    Ok((Rc::new(program), Rc::new(worker)))
+}
+
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+}
+
+/// Runs `setup` or `teardown` on the calling thread as user 0; returns its value (for
+/// `setup`) and what it recorded.
+pub fn run_session_here(
+    plan: &WorkerPlan,
+    run: &Arc<RunState>,
+    setup: Option<serde_json::Value>,
+    session: Session,
+) -> anyhow::Result<(Option<Dynamic>, Snapshot)> {
+    let (program, worker) = build(plan, run, setup)?;
+    let user = Rc::new(User::new(0, worker.clone()));
+    let local = LocalSet::new();
+    let value = local.block_on(&runtime()?, async move {
+        drive(user, move || run_session(&program, session)).await
+    });
+    let snapshot = worker.recorder.borrow_mut().take();
+    Ok((value.flatten(), snapshot))
+}
+
+/// Starts one thread per worker.
+pub fn spawn_all(
+    plan: &Arc<WorkerPlan>,
+    run: &Arc<RunState>,
+    setup: Option<serde_json::Value>,
+    tx: UnboundedSender<Report>,
+) -> anyhow::Result<Vec<JoinHandle<()>>> {
+    (0..plan.workers)
+        .map(|index| {
+            let (plan, run, setup, tx) = (plan.clone(), run.clone(), setup.clone(), tx.clone());
+            std::thread::Builder::new()
+                .name(format!("stampede-worker-{index}"))
+                .spawn(move || {
+                    if let Err(e) = worker_main(index, &plan, &run, setup, &tx) {
+                        eprintln!("worker {index} failed: {e:#}");
+                        run.stop.cancel();
+                    }
+                    let _ = tx.send(Report::Done);
+                })
+                .context("could not start a worker thread")
+        })
+        .collect()
+}
+
+fn worker_main(
+    index: usize,
+    plan: &WorkerPlan,
+    run: &Arc<RunState>,
+    setup: Option<serde_json::Value>,
+    tx: &UnboundedSender<Report>,
+) -> anyhow::Result<()> {
+    let (program, worker) = build(plan, run, setup)?;
+    let local = LocalSet::new();
+    local.block_on(&runtime()?, async {
+        let ticker = tokio::task::spawn_local(tick(worker.clone(), tx.clone()));
+        let mut users = JoinSet::new();
+        let start = tokio::time::Instant::now();
+        for i in (index as u64..plan.users).step_by(plan.workers) {
+            let at = start + Duration::from_secs_f64(i as f64 / plan.spawn_rate);
+            tokio::select! {
+                _ = tokio::time::sleep_until(at) => {}
+                _ = run.stop.cancelled() => break,
+            }
+            let user = Rc::new(User::new(i + 1, worker.clone()));
+            let program = program.clone();
+            let run = run.clone();
+            users.spawn_local(async move {
+                run.users_running.fetch_add(1, Ordering::Relaxed);
+                drive(user, move || run_session(&program, Session::User)).await;
+                run.users_running.fetch_sub(1, Ordering::Relaxed);
+            });
+        }
+        while users.join_next().await.is_some() {}
+        ticker.abort();
+    });
+    let second = run.elapsed().as_secs_f64().ceil() as u64;
+    let snapshot = worker.recorder.borrow_mut().take();
+    let _ = tx.send(Report::Interval { second, snapshot });
+    Ok(())
+}
+
+/// Once a second, aligned to the run's start, hands the interval to the main thread.
+async fn tick(worker: Rc<Worker>, tx: UnboundedSender<Report>) {
+    let start = tokio::time::Instant::from_std(worker.run.started);
+    let mut interval =
+        tokio::time::interval_at(start + Duration::from_secs(1), Duration::from_secs(1));
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        let second = worker.run.elapsed().as_secs_f64().round() as u64;
+        let snapshot = worker.recorder.borrow_mut().take();
+        if tx.send(Report::Interval { second, snapshot }).is_err() {
+            return;
+        }
+    }
+}

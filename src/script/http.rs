@@ -1,0 +1,419 @@
+//! `http::*`: requests from the script, recorded in the user's worker's metrics.
+
+use std::time::Duration;
+
+use reqwest::header::{HeaderName, HeaderValue};
+use reqwest::Method;
+use rhai::plugin::*;
+use rhai::{Dynamic, EvalAltResult, Map};
+
+use super::{raise, script_error, Response, Signal};
+use crate::metrics::{auto_name, FailureKind};
+use crate::vu::{await_in_script, Phase, User};
+
+type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
+
+/// The options map of a request, validated (an unknown key is an error, so typos show).
+#[derive(Default)]
+struct Options {
+    headers: Vec<(String, String)>,
+    query: Vec<(String, String)>,
+    body: Body,
+    timeout: Option<Duration>,
+    name: Option<String>,
+    expect: Option<Vec<u16>>,
+}
+
+#[derive(Default)]
+enum Body {
+    #[default]
+    None,
+    Json(serde_json::Value),
+    Form(Vec<(String, String)>),
+    Raw(Vec<u8>),
+}
+
+const OPTION_NAMES: &str = "headers, query, json, form, body, timeout, name, expect";
+
+fn pairs(what: &str, v: Dynamic) -> Result<Vec<(String, String)>> {
+    let map = v
+        .try_cast::<Map>()
+        .ok_or_else(|| script_error(format!("request option `{what}` must be a map")))?;
+    Ok(map
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect())
+}
+
+fn statuses(v: Dynamic) -> Result<Vec<u16>> {
+    let one = |d: &Dynamic| {
+        d.as_int()
+            .ok()
+            .and_then(|i| u16::try_from(i).ok())
+            .ok_or_else(|| script_error("`expect` must be a status code or an array of them"))
+    };
+    if v.is_array() {
+        v.into_array()
+            .map_err(|t| script_error(format!("`expect`: {t}")))?
+            .iter()
+            .map(one)
+            .collect()
+    } else {
+        Ok(vec![one(&v)?])
+    }
+}
+
+impl Options {
+    fn parse(map: Option<Map>) -> Result<Self> {
+        let mut o = Options::default();
+        for (key, value) in map.into_iter().flatten() {
+            match key.as_str() {
+                "headers" => o.headers = pairs("headers", value)?,
+                "query" => o.query = pairs("query", value)?,
+                "json" => {
+                    o.body = Body::Json(rhai::serde::from_dynamic(&value)?);
+                }
+                "form" => o.body = Body::Form(pairs("form", value)?),
+                "body" => {
+                    o.body = Body::Raw(if value.is_blob() {
+                        value.cast::<rhai::Blob>()
+                    } else {
+                        value.to_string().into_bytes()
+                    })
+                }
+                "timeout" => {
+                    let s = super::api::seconds(&value)?;
+                    if !(s.is_finite() && s > 0.0) {
+                        return Err(script_error("`timeout` must be a positive number of seconds"));
+                    }
+                    o.timeout = Some(Duration::from_secs_f64(s));
+                }
+                "name" => o.name = Some(value.to_string()),
+                "expect" => o.expect = Some(statuses(value)?),
+                other => {
+                    return Err(script_error(format!(
+                        "unknown request option `{other}` (known: {OPTION_NAMES})"
+                    )))
+                }
+            }
+        }
+        Ok(o)
+    }
+}
+
+/// Relative paths are appended to `--host`, as Locust does (so a host with a base path
+/// keeps it); absolute URLs are used as they are.
+fn resolve(host: Option<&str>, url: &str) -> Result<String> {
+    if url.starts_with("http://") || url.starts_with("https://") {
+        return Ok(url.to_owned());
+    }
+    let host = host.ok_or_else(|| {
+        script_error(format!(
+            "`{url}` is a relative URL but no host is set (use --host or `host` in options)"
+        ))
+    })?;
+    let sep = if url.starts_with('/') { "" } else { "/" };
+    Ok(format!("{host}{sep}{url}"))
+}
+
+fn request_name(url: &str, explicit: Option<String>) -> (String, bool) {
+    if let Some(n) = explicit {
+        return (n, false);
+    }
+    let path = match reqwest::Url::parse(url) {
+        Ok(u) => u.path().to_owned(),
+        Err(_) => url.to_owned(),
+    };
+    auto_name(&path)
+}
+
+fn build(user: &User, method: Method, url: &str, o: Options) -> Result<reqwest::Request> {
+    let client = user
+        .client()
+        .map_err(|e| script_error(e.to_string()))?
+        .clone();
+    let mut rb = client.request(method, url);
+    rb = rb.headers(user.headers.borrow().clone());
+    for (k, v) in &o.headers {
+        rb = rb.header(k.as_str(), v.as_str());
+    }
+    if !o.query.is_empty() {
+        rb = rb.query(&o.query);
+    }
+    rb = match o.body {
+        Body::None => rb,
+        Body::Json(v) => rb.json(&v),
+        Body::Form(f) => rb.form(&f),
+        Body::Raw(b) => rb.body(b),
+    };
+    if let Some(t) = o.timeout {
+        rb = rb.timeout(t);
+    }
+    rb.build()
+        .map_err(|e| script_error(format!("invalid request to `{url}`: {e}")))
+}
+
+/// Sends one request from the current user and records it.
+fn send(method: Method, url: &str, options: Option<Map>) -> Result<Response> {
+    let mut o = Options::parse(options)?;
+    let user = crate::vu::with_user(|u| u.clone()).map_err(|e| script_error(e.to_string()))?;
+    if user.phase.get() == Phase::Init {
+        return Err(script_error(
+            "requests are not allowed in top-level code; make them in setup(), on_start() or a task",
+        ));
+    }
+    let url = resolve(user.run().settings.host.as_deref(), url)?;
+    let (name, grouped) = request_name(&url, o.name.take());
+    let expect = o.expect.take();
+    let method_name = method.as_str().to_owned();
+    let request = build(&user, method, &url, o)?;
+    let client = user.client().expect("built above").clone();
+    let result = await_in_script(crate::http::execute(client, request), false)?;
+
+    let mut recorder = user.worker.recorder.borrow_mut();
+    if grouped {
+        recorder.auto_grouped();
+    }
+    let exchange = match result {
+        Ok(x) => x,
+        Err(e) => {
+            recorder.request(
+                &method_name,
+                &name,
+                e.elapsed,
+                0,
+                Some((e.kind, e.message)),
+            );
+            return Err(raise(Signal::RequestFailed));
+        }
+    };
+    let ok = match &expect {
+        Some(list) => list.contains(&exchange.status),
+        None => exchange.status < 400,
+    };
+    let failure = (!ok).then(|| {
+        let reason = reqwest::StatusCode::from_u16(exchange.status)
+            .ok()
+            .and_then(|s| s.canonical_reason())
+            .unwrap_or("");
+        let message = match &expect {
+            Some(list) => format!("HTTP {} {reason} (expected {list:?})", exchange.status),
+            None => format!("HTTP {} {reason}", exchange.status),
+        };
+        (FailureKind::Status, message)
+    });
+    recorder.request(
+        &method_name,
+        &name,
+        exchange.elapsed,
+        exchange.body.len() as u64,
+        failure,
+    );
+    drop(recorder);
+    if !ok && expect.is_some() {
+        return Err(raise(Signal::RequestFailed));
+    }
+    Ok(Response::new(
+        method_name,
+        name,
+        url,
+        exchange.status,
+        exchange.headers,
+        exchange.body,
+        exchange.elapsed,
+        ok,
+    ))
+}
+
+fn method(name: &str) -> Result<Method> {
+    Method::from_bytes(name.to_ascii_uppercase().as_bytes())
+        .map_err(|_| script_error(format!("`{name}` is not an HTTP method")))
+}
+
+/// HTTP requests. Every function takes the URL (relative to `--host`, or absolute) and an
+/// optional options map:
+///
+/// | option | meaning |
+/// |---|---|
+/// | `headers` | map of extra headers for this request |
+/// | `query` | map of query-string parameters |
+/// | `json` | value sent as a JSON body |
+/// | `form` | map sent as `application/x-www-form-urlencoded` |
+/// | `body` | string or blob sent as it is |
+/// | `timeout` | seconds (overrides `--timeout`) |
+/// | `name` | the name the request is grouped under in the results |
+/// | `expect` | status or array of statuses that count as success |
+///
+/// Without `expect`, any status below 400 is a success and a failed request is returned to
+/// the script (`r.ok` is false). With `expect`, an unexpected status is recorded as failed
+/// and ends the task iteration, as does a request that got no response at all.
+#[export_module]
+pub mod http_api {
+    /// `GET url`.
+    ///
+    /// ```rhai
+    /// let r = http::get("/health");
+    /// ```
+    #[rhai_fn(name = "get", return_raw, volatile)]
+    pub fn get(url: &str) -> Result<Response> {
+        super::send(Method::GET, url, None)
+    }
+
+    /// `GET url` with options.
+    ///
+    /// ```rhai
+    /// let r = http::get(`/cities/${id}`, #{ name: "/cities/[id]", expect: 200 });
+    /// ```
+    #[rhai_fn(name = "get", return_raw, volatile)]
+    pub fn get_with(url: &str, options: Map) -> Result<Response> {
+        super::send(Method::GET, url, Some(options))
+    }
+
+    /// `POST url` with no body.
+    ///
+    /// ```rhai
+    /// http::post("/logout");
+    /// ```
+    #[rhai_fn(name = "post", return_raw, volatile)]
+    pub fn post(url: &str) -> Result<Response> {
+        super::send(Method::POST, url, None)
+    }
+
+    /// `POST url` with options (usually a `json` or `form` body).
+    ///
+    /// ```rhai
+    /// let r = http::post("/cities", #{ json: #{ name: "Lima" }, expect: 201 });
+    /// ```
+    #[rhai_fn(name = "post", return_raw, volatile)]
+    pub fn post_with(url: &str, options: Map) -> Result<Response> {
+        super::send(Method::POST, url, Some(options))
+    }
+
+    /// `PUT url`.
+    ///
+    /// ```rhai
+    /// http::put(`/items/${id}`);
+    /// ```
+    #[rhai_fn(name = "put", return_raw, volatile)]
+    pub fn put(url: &str) -> Result<Response> {
+        super::send(Method::PUT, url, None)
+    }
+
+    /// `PUT url` with options.
+    ///
+    /// ```rhai
+    /// http::put(`/items/${id}`, #{ json: #{ name: "new" }, name: "/items/[id]" });
+    /// ```
+    #[rhai_fn(name = "put", return_raw, volatile)]
+    pub fn put_with(url: &str, options: Map) -> Result<Response> {
+        super::send(Method::PUT, url, Some(options))
+    }
+
+    /// `PATCH url`.
+    ///
+    /// ```rhai
+    /// http::patch(`/items/${id}`);
+    /// ```
+    #[rhai_fn(name = "patch", return_raw, volatile)]
+    pub fn patch(url: &str) -> Result<Response> {
+        super::send(Method::PATCH, url, None)
+    }
+
+    /// `PATCH url` with options.
+    ///
+    /// ```rhai
+    /// http::patch(`/items/${id}`, #{ json: #{ done: true }, name: "/items/[id]" });
+    /// ```
+    #[rhai_fn(name = "patch", return_raw, volatile)]
+    pub fn patch_with(url: &str, options: Map) -> Result<Response> {
+        super::send(Method::PATCH, url, Some(options))
+    }
+
+    /// `DELETE url`.
+    ///
+    /// ```rhai
+    /// http::delete(`/items/${id}`);
+    /// ```
+    #[rhai_fn(name = "delete", return_raw, volatile)]
+    pub fn delete(url: &str) -> Result<Response> {
+        super::send(Method::DELETE, url, None)
+    }
+
+    /// `DELETE url` with options.
+    ///
+    /// ```rhai
+    /// http::delete(`/items/${id}`, #{ name: "/items/[id]", expect: [200, 204] });
+    /// ```
+    #[rhai_fn(name = "delete", return_raw, volatile)]
+    pub fn delete_with(url: &str, options: Map) -> Result<Response> {
+        super::send(Method::DELETE, url, Some(options))
+    }
+
+    /// `HEAD url`.
+    ///
+    /// ```rhai
+    /// let r = http::head("/big-file");
+    /// ```
+    #[rhai_fn(name = "head", return_raw, volatile)]
+    pub fn head(url: &str) -> Result<Response> {
+        super::send(Method::HEAD, url, None)
+    }
+
+    /// `HEAD url` with options.
+    ///
+    /// ```rhai
+    /// http::head("/big-file", #{ expect: 200 });
+    /// ```
+    #[rhai_fn(name = "head", return_raw, volatile)]
+    pub fn head_with(url: &str, options: Map) -> Result<Response> {
+        super::send(Method::HEAD, url, Some(options))
+    }
+
+    /// A request with any method.
+    ///
+    /// ```rhai
+    /// http::request("OPTIONS", "/items");
+    /// ```
+    #[rhai_fn(name = "request", return_raw, volatile)]
+    pub fn request(method: &str, url: &str) -> Result<Response> {
+        super::send(super::method(method)?, url, None)
+    }
+
+    /// A request with any method and options.
+    ///
+    /// ```rhai
+    /// http::request("PURGE", "/cache", #{ expect: 200 });
+    /// ```
+    #[rhai_fn(name = "request", return_raw, volatile)]
+    pub fn request_with(method: &str, url: &str, options: Map) -> Result<Response> {
+        super::send(super::method(method)?, url, Some(options))
+    }
+
+    /// Sends `name: value` with every later request of this user (e.g. a bearer token).
+    ///
+    /// ```rhai
+    /// http::set_header("Authorization", `Bearer ${token}`);
+    /// ```
+    #[rhai_fn(return_raw, volatile)]
+    pub fn set_header(name: &str, value: &str) -> Result<()> {
+        let name = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| script_error(format!("`{name}` is not a valid header name")))?;
+        let value = HeaderValue::from_str(value)
+            .map_err(|_| script_error(format!("invalid value for header `{name}`")))?;
+        crate::vu::with_user(|u| u.headers.borrow_mut().insert(name, value))
+            .map_err(|e| script_error(e.to_string()))?;
+        Ok(())
+    }
+
+    /// Stops sending a header set with `set_header`.
+    ///
+    /// ```rhai
+    /// http::remove_header("Authorization");
+    /// ```
+    #[rhai_fn(return_raw, volatile)]
+    pub fn remove_header(name: &str) -> Result<()> {
+        crate::vu::with_user(|u| u.headers.borrow_mut().remove(name))
+            .map_err(|e| script_error(e.to_string()))?;
+        Ok(())
+    }
+}

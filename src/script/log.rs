@@ -1,0 +1,115 @@
+//! The script's `log::*` output: filtered by `--log-level`, written to stderr or `--log-file`.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use rhai::plugin::*;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, clap::ValueEnum)]
+pub enum Level {
+    Debug,
+    #[default]
+    Info,
+    Warn,
+    Error,
+    Off,
+}
+
+impl Level {
+    fn label(self) -> &'static str {
+        match self {
+            Level::Debug => "DEBUG",
+            Level::Info => "INFO",
+            Level::Warn => "WARN",
+            Level::Error => "ERROR",
+            Level::Off => "",
+        }
+    }
+}
+
+/// Cheap to clone; one sink per run shared by every worker thread.
+#[derive(Clone)]
+pub struct Logger {
+    level: Level,
+    sink: Arc<Mutex<Box<dyn Write + Send>>>,
+    started: Instant,
+}
+
+impl Logger {
+    pub fn new(level: Level, sink: Box<dyn Write + Send>) -> Self {
+        Self {
+            level,
+            sink: Arc::new(Mutex::new(sink)),
+            started: Instant::now(),
+        }
+    }
+
+    pub fn stderr(level: Level) -> Self {
+        Self::new(level, Box::new(std::io::stderr()))
+    }
+
+    pub fn enabled(&self, level: Level) -> bool {
+        level >= self.level && level != Level::Off
+    }
+
+    /// Writes one line: seconds since start, level, the virtual user, the message.
+    pub fn log(&self, level: Level, vu: u64, message: &str) {
+        if !self.enabled(level) {
+            return;
+        }
+        let t = self.started.elapsed().as_secs_f64();
+        let mut sink = self.sink.lock().unwrap_or_else(|p| p.into_inner());
+        // A log line that cannot be written must not fail the user's task.
+        let _ = writeln!(sink, "{t:9.3}s {:<5} vu={vu} {message}", level.label());
+    }
+
+    pub fn flush(&self) {
+        let _ = self.sink.lock().unwrap_or_else(|p| p.into_inner()).flush();
+    }
+}
+
+fn log_current(level: Level, message: &str) {
+    let _ = crate::vu::with_user(|u| u.run().log.log(level, u.id, message));
+}
+
+/// `log::debug/info/warn/error(message)`: messages from the script, tagged with the
+/// virtual user's id and shown when at or above `--log-level` (default `info`).
+#[export_module]
+pub mod log_api {
+    /// Logs at debug level (hidden unless `--log-level debug`).
+    ///
+    /// ```rhai
+    /// log::debug(`token is ${this.token}`);
+    /// ```
+    pub fn debug(message: &str) {
+        super::log_current(super::Level::Debug, message);
+    }
+
+    /// Logs at info level.
+    ///
+    /// ```rhai
+    /// log::info("registered");
+    /// ```
+    pub fn info(message: &str) {
+        super::log_current(super::Level::Info, message);
+    }
+
+    /// Logs at warn level.
+    ///
+    /// ```rhai
+    /// log::warn(`slow response: ${r.elapsed} ms`);
+    /// ```
+    pub fn warn(message: &str) {
+        super::log_current(super::Level::Warn, message);
+    }
+
+    /// Logs at error level.
+    ///
+    /// ```rhai
+    /// log::error(`unexpected body: ${r.text}`);
+    /// ```
+    pub fn error(message: &str) {
+        super::log_current(super::Level::Error, message);
+    }
+}

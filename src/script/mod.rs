@@ -1,0 +1,98 @@
+//! The scripting layer: the Rhai engine with stampede's API, compiling with readable
+//! errors, and the per-worker compiled [`Program`].
+
+mod api;
+mod docs;
+mod http;
+mod lint;
+mod log;
+mod response;
+mod signal;
+
+use std::rc::Rc;
+
+use rhai::{exported_module, Engine, AST};
+
+pub use self::log::{Level, Logger};
+pub use docs::api_reference;
+pub use lint::{lint, Hooks, Lint, HOOKS};
+pub use response::Response;
+pub use signal::{describe, ending, location, raise, script_error, Ending, Signal};
+
+use crate::vu::TaskTable;
+
+/// Deep enough for real recursive helpers; the stack guard stops anything deeper before it
+/// can crash. Set explicitly because Rhai's debug-build default is tiny.
+pub const MAX_CALL_LEVELS: usize = 256;
+
+/// The engine every script runs on: stampede's API registered, the guard installed.
+pub fn engine() -> Engine {
+    let mut engine = Engine::new();
+    engine.set_max_call_levels(MAX_CALL_LEVELS);
+    engine.set_max_expr_depths(128, 64);
+    engine.register_global_module(exported_module!(api::api).into());
+    engine.register_global_module(exported_module!(response::response_api).into());
+    engine.register_static_module("http", exported_module!(http::http_api).into());
+    engine.register_static_module("log", exported_module!(log::log_api).into());
+    engine.register_type_with_name::<crate::vu::WaitTime>("WaitTime");
+    engine.on_progress(crate::vu::guard);
+    engine.on_print(|s| {
+        let _ = crate::vu::with_user(|u| u.run().log.log(Level::Info, u.id, s));
+    });
+    engine.on_debug(|s, _, _| {
+        let _ = crate::vu::with_user(|u| u.run().log.log(Level::Debug, u.id, s));
+    });
+    engine
+}
+
+/// A script that did not compile, shown as `file:line:column: message` with the line.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct SyntaxError(String);
+
+/// Compiles `source`; `name` is how the file is shown in errors.
+pub fn compile(engine: &Engine, name: &str, source: &str) -> Result<AST, SyntaxError> {
+    engine.compile(source).map_err(|e| {
+        let pos = e.position();
+        let message = e.err_type().to_string();
+        let mut text = format!("{}: syntax error: {message}", location(name, pos));
+        if let (Some(line), col) = (pos.line(), pos.position().unwrap_or(1)) {
+            if let Some(src) = source.lines().nth(line - 1) {
+                let gutter = line.to_string().len();
+                text.push_str(&format!(
+                    "\n{:>gutter$} |\n{line} | {src}\n{:>gutter$} | {:>col$}",
+                    "", "", "^"
+                ));
+            }
+        }
+        SyntaxError(text)
+    })
+}
+
+/// One worker's copy of the scenario: engine, AST and task table (Rhai values are not
+/// `Send`, so each worker thread compiles its own; it takes milliseconds).
+pub struct Program {
+    pub engine: Engine,
+    pub ast: AST,
+    pub tasks: TaskTable,
+    pub hooks: Hooks,
+    pub name: Rc<str>,
+}
+
+impl Program {
+    /// `tasks` are the validated weights from the plan.
+    pub fn new(name: &str, source: &str, tasks: &[(String, u32)]) -> Result<Self, SyntaxError> {
+        let engine = engine();
+        let ast = compile(&engine, name, source)?;
+        let hooks = Hooks::of(&ast);
+        let tasks = TaskTable::new(tasks)
+            .ok_or_else(|| SyntaxError(format!("{name}: no task has a positive weight")))?;
+        Ok(Self {
+            engine,
+            ast,
+            tasks,
+            hooks,
+            name: Rc::from(name),
+        })
+    }
+}

@@ -1,0 +1,186 @@
+//! The response object a script gets back from `http::*`.
+
+use std::cell::Cell;
+use std::rc::Rc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use reqwest::header::HeaderMap;
+use rhai::plugin::*;
+
+use crate::metrics::FailureKind;
+
+/// A completed response. Cheap to clone (scripts copy values freely).
+#[derive(Clone)]
+pub struct Response(Rc<Inner>);
+
+struct Inner {
+    method: String,
+    name: String,
+    url: String,
+    status: u16,
+    headers: HeaderMap,
+    body: Bytes,
+    elapsed: Duration,
+    ok: Cell<bool>,
+}
+
+impl Response {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        method: String,
+        name: String,
+        url: String,
+        status: u16,
+        headers: HeaderMap,
+        body: Bytes,
+        elapsed: Duration,
+        ok: bool,
+    ) -> Self {
+        Self(Rc::new(Inner {
+            method,
+            name,
+            url,
+            status,
+            headers,
+            body,
+            elapsed,
+            ok: Cell::new(ok),
+        }))
+    }
+
+    /// Counts this (already recorded) request as failed, once.
+    fn mark_failed(&self, kind: FailureKind, message: String) -> Result<(), Box<EvalAltResult>> {
+        if !self.0.ok.replace(false) {
+            return Ok(());
+        }
+        crate::vu::with_user(|u| {
+            u.worker
+                .recorder
+                .borrow_mut()
+                .mark_failed(&self.0.method, &self.0.name, kind, message)
+        })
+        .map_err(|e| super::script_error(e.to_string()))
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.body).into_owned()
+    }
+}
+
+/// A response's fields and methods: `r.status`, `r.headers`, `r.text` (or `r.body`),
+/// `r.json()`, `r.elapsed`, `r.ok`, `r.url`, and `r.fail(why)`.
+#[export_module]
+pub mod response_api {
+    pub type Response = super::Response;
+
+    /// The HTTP status code.
+    ///
+    /// ```rhai
+    /// if r.status == 404 { log::warn("missing"); }
+    /// ```
+    #[rhai_fn(get = "status", pure)]
+    pub fn status(r: &mut Response) -> i64 {
+        r.0.status as i64
+    }
+
+    /// Whether the request counted as a success: the status was expected (or < 400 when
+    /// no `expect` was given) and nothing marked it failed.
+    ///
+    /// ```rhai
+    /// if !r.ok { return; }
+    /// ```
+    #[rhai_fn(get = "ok", pure)]
+    pub fn ok(r: &mut Response) -> bool {
+        r.0.ok.get()
+    }
+
+    /// Response headers as a map with lower-case names.
+    ///
+    /// ```rhai
+    /// let kind = r.headers["content-type"];
+    /// ```
+    #[rhai_fn(get = "headers", pure)]
+    pub fn headers(r: &mut Response) -> rhai::Map {
+        let mut map = rhai::Map::new();
+        for (name, value) in &r.0.headers {
+            let v = String::from_utf8_lossy(value.as_bytes()).into_owned();
+            map.insert(name.as_str().into(), v.into());
+        }
+        map
+    }
+
+    /// The body as text (invalid UTF-8 is replaced).
+    ///
+    /// ```rhai
+    /// check(r.text.contains("welcome"), "home page greets");
+    /// ```
+    #[rhai_fn(get = "text", pure)]
+    pub fn text(r: &mut Response) -> String {
+        r.text()
+    }
+
+    /// Same as `text`.
+    ///
+    /// ```rhai
+    /// let html = r.body;
+    /// ```
+    #[rhai_fn(get = "body", pure)]
+    pub fn body(r: &mut Response) -> String {
+        r.text()
+    }
+
+    /// The full URL that was requested.
+    ///
+    /// ```rhai
+    /// log::debug(r.url);
+    /// ```
+    #[rhai_fn(get = "url", pure)]
+    pub fn url(r: &mut Response) -> String {
+        r.0.url.clone()
+    }
+
+    /// Time from sending the request to reading the whole body, in milliseconds.
+    ///
+    /// ```rhai
+    /// if r.elapsed > 500.0 { log::warn("slow"); }
+    /// ```
+    #[rhai_fn(get = "elapsed", pure)]
+    pub fn elapsed(r: &mut Response) -> f64 {
+        r.0.elapsed.as_secs_f64() * 1000.0
+    }
+
+    /// The body parsed as JSON. A body that is not JSON marks the request failed (kind
+    /// `body`) and ends the task iteration.
+    ///
+    /// ```rhai
+    /// let id = r.json().data.id;
+    /// ```
+    #[rhai_fn(return_raw, pure)]
+    pub fn json(r: &mut Response) -> Result<Dynamic, Box<EvalAltResult>> {
+        match serde_json::from_slice::<serde_json::Value>(&r.0.body) {
+            Ok(v) => rhai::serde::to_dynamic(v),
+            Err(e) => {
+                r.mark_failed(FailureKind::Body, format!("invalid JSON: {e}"))?;
+                Err(crate::script::raise(crate::script::Signal::RequestFailed))
+            }
+        }
+    }
+
+    /// Marks this request failed with `reason` (Locust's `response.failure()`); it is
+    /// counted once in the request's failures. The task goes on.
+    ///
+    /// ```rhai
+    /// if r.json().data.name != name { r.fail("read-back returned another name"); }
+    /// ```
+    #[rhai_fn(return_raw, name = "fail")]
+    pub fn fail(r: &mut Response, reason: &str) -> Result<(), Box<EvalAltResult>> {
+        r.mark_failed(FailureKind::Failed, reason.to_owned())
+    }
+
+    /// `HTTP 200 GET /items` for printing.
+    #[rhai_fn(global, name = "to_string", name = "to_debug", pure)]
+    pub fn to_string(r: &mut Response) -> String {
+        format!("HTTP {} {} {}", r.0.status, r.0.method, r.0.name)
+    }
+}

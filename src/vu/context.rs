@@ -1,0 +1,144 @@
+//! The running virtual user, as seen by native script functions.
+//!
+//! A worker thread runs many users but executes one at a time, so "the current user" is a
+//! thread-local set by the driver around each resume of a user's fiber. Native functions
+//! (`http::get`, `check`, `vu_id` …) reach their user through [`with_user`].
+
+use std::cell::{Cell, OnceCell, RefCell};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Instant;
+
+use rand::rngs::SmallRng;
+use rand::SeedableRng;
+use reqwest::header::HeaderMap;
+use rhai::Dynamic;
+
+use crate::http::ClientFactory;
+use crate::metrics::Recorder;
+use crate::runner::RunState;
+
+/// Which part of the script a user is running; decides what is allowed and how errors are
+/// attributed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Top-level code: no requests, no sleeping.
+    Init,
+    Setup,
+    OnStart,
+    Task,
+    OnStop,
+    Teardown,
+}
+
+impl Phase {
+    /// During the closing hooks the run's stop signal must not cut the script short.
+    pub fn is_closing(self) -> bool {
+        matches!(self, Phase::OnStop | Phase::Teardown)
+    }
+}
+
+/// State of one worker thread shared by its users.
+pub struct Worker {
+    pub recorder: RefCell<Recorder>,
+    pub run: Arc<RunState>,
+    pub clients: ClientFactory,
+    /// The value `setup()` returned, converted once per worker.
+    pub setup_data: Dynamic,
+    /// The script's path as the user wrote it, for error locations.
+    pub script_name: Rc<str>,
+}
+
+/// One virtual user.
+pub struct User {
+    /// 1-based; 0 for the `setup`/`teardown` session and for `check`.
+    pub id: u64,
+    pub worker: Rc<Worker>,
+    pub phase: Cell<Phase>,
+    /// The task being run, for attributing script failures.
+    pub task: RefCell<Rc<str>>,
+    /// Task iterations this user has started.
+    pub iteration: Cell<u64>,
+    pub rng: RefCell<SmallRng>,
+    /// Created on the first request, so users that never send one cost no client.
+    client: OnceCell<reqwest::Client>,
+    /// Headers sent with every request of this user (`http::set_header`).
+    pub headers: RefCell<HeaderMap>,
+    /// When the user was last resumed: the start of its time slice.
+    pub slice_start: Cell<Instant>,
+}
+
+impl User {
+    pub fn new(id: u64, worker: Rc<Worker>) -> Self {
+        let rng = match worker.run.settings.seed {
+            // Mix the user id in so users draw different but reproducible sequences.
+            Some(seed) => SmallRng::seed_from_u64(seed ^ id.wrapping_mul(0x9E37_79B9_7F4A_7C15)),
+            None => SmallRng::from_os_rng(),
+        };
+        Self {
+            id,
+            worker,
+            phase: Cell::new(Phase::Init),
+            task: RefCell::new(Rc::from("")),
+            iteration: Cell::new(0),
+            rng: RefCell::new(rng),
+            client: OnceCell::new(),
+            headers: RefCell::new(HeaderMap::new()),
+            slice_start: Cell::new(Instant::now()),
+        }
+    }
+
+    pub fn run(&self) -> &RunState {
+        &self.worker.run
+    }
+
+    /// This user's HTTP client (its own cookie jar and connections, like a Locust session).
+    pub fn client(&self) -> Result<&reqwest::Client, crate::http::ClientError> {
+        if let Some(c) = self.client.get() {
+            return Ok(c);
+        }
+        let c = self.worker.clients.build()?;
+        Ok(self.client.get_or_init(|| c))
+    }
+
+    /// Where a failure is attributed: the task name, or the hook.
+    pub fn location_name(&self) -> String {
+        match self.phase.get() {
+            Phase::Init => "(top level)".into(),
+            Phase::Setup => "setup()".into(),
+            Phase::OnStart => "on_start()".into(),
+            Phase::Task => format!("{}()", self.task.borrow()),
+            Phase::OnStop => "on_stop()".into(),
+            Phase::Teardown => "teardown()".into(),
+        }
+    }
+}
+
+thread_local! {
+    static CURRENT: RefCell<Option<Rc<User>>> = const { RefCell::new(None) };
+}
+
+/// Makes `user` current until the guard drops (restoring whichever was current before).
+pub fn enter(user: &Rc<User>) -> Entered {
+    user.slice_start.set(Instant::now());
+    Entered(CURRENT.with(|c| c.replace(Some(user.clone()))))
+}
+
+pub struct Entered(Option<Rc<User>>);
+
+impl Drop for Entered {
+    fn drop(&mut self) {
+        CURRENT.with(|c| *c.borrow_mut() = self.0.take());
+    }
+}
+
+/// No user is running on this thread (a native function was called outside a run).
+#[derive(Debug, thiserror::Error)]
+#[error("this function is only available while a virtual user runs")]
+pub struct NoUser;
+
+/// Runs `f` with the current user.
+pub fn with_user<R>(f: impl FnOnce(&Rc<User>) -> R) -> Result<R, NoUser> {
+    let user = CURRENT.with(|c| c.borrow().clone()).ok_or(NoUser)?;
+    Ok(f(&user))
+}

@@ -1,0 +1,108 @@
+//! Virtual users: the coroutine bridge, the per-user context, the user lifecycle, task
+//! choice and wait times.
+
+mod bridge;
+mod context;
+mod driver;
+mod tasks;
+mod user;
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use rhai::{Dynamic, EvalAltResult};
+
+pub use bridge::in_fiber;
+pub use context::{enter, with_user, Phase, User, Worker};
+pub use driver::drive;
+pub use tasks::{TaskTable, WaitTime};
+pub use user::{run_session, Session};
+
+use crate::script::{raise, script_error, Signal};
+use bridge::{Output, Resume, Suspension};
+
+/// Awaits `future` from inside a script: the user's fiber suspends and the worker runs
+/// other users until it completes. `interruptible` futures are dropped as soon as the run
+/// stops; the others only at the hard stop.
+pub fn await_in_script<T: 'static>(
+    future: impl Future<Output = T> + 'static,
+    interruptible: bool,
+) -> Result<T, Box<EvalAltResult>> {
+    let suspension = Suspension {
+        future: Box::pin(async move { Box::new(future.await) as Output }),
+        interruptible,
+    };
+    match bridge::suspend(suspension) {
+        Ok(Resume::Value(v)) => Ok(*v
+            .downcast::<T>()
+            .expect("a fiber is resumed with the output of the future it handed out")),
+        Ok(Resume::Stop) => Err(raise(Signal::Stop)),
+        Ok(Resume::Start) => unreachable!("Start is only sent to a fiber that has not run"),
+        Err(e) => Err(script_error(e.to_string())),
+    }
+}
+
+/// `sleep(seconds)` for the current user.
+pub fn sleep(seconds: f64) -> Result<(), Box<EvalAltResult>> {
+    if !(seconds.is_finite() && seconds >= 0.0) {
+        return Err(script_error(format!(
+            "sleep({seconds}): seconds must be >= 0"
+        )));
+    }
+    let phase = with_user(|u| u.phase.get()).map_err(|e| script_error(e.to_string()))?;
+    if phase == Phase::Init {
+        return Err(script_error("sleep is not allowed in top-level code"));
+    }
+    if seconds == 0.0 {
+        return Ok(());
+    }
+    let d = Duration::from_secs_f64(seconds);
+    await_in_script(tokio::time::sleep(d), !phase.is_closing())
+}
+
+/// How long one user may run script code before it lets the others have a turn.
+pub const TIME_SLICE: Duration = Duration::from_millis(2);
+
+/// Scripts stop this many bytes before their stack ends (the guard page would kill the
+/// process, not the task). Generous because debug builds use large frames.
+pub const STACK_MARGIN: usize = 192 * 1024;
+
+/// The script guard, called by Rhai's `on_progress` on every operation: ends a script that
+/// recursed too deep or whose run is stopping, and yields a long-running one to its
+/// neighbours after [`TIME_SLICE`].
+pub fn guard(operations: u64) -> Option<Dynamic> {
+    if let Some(left) = bridge::stack_remaining() {
+        if left < STACK_MARGIN {
+            return Some(Dynamic::from(Signal::StackExhausted));
+        }
+    }
+    if operations % 128 != 0 {
+        return None;
+    }
+    let (stopping, slice_start, closing) = with_user(|u| {
+        let phase = u.phase.get();
+        let closing = phase.is_closing() || phase == Phase::Init;
+        let run = u.run();
+        // Closing hooks may finish after the stop, but not after the hard stop.
+        let stopping = if closing {
+            run.hard_stop.is_cancelled()
+        } else {
+            run.stop.is_cancelled()
+        };
+        (stopping, u.slice_start.get(), closing)
+    })
+    .ok()?;
+    if stopping {
+        return Some(Dynamic::from(Signal::Stop));
+    }
+    if slice_start.elapsed() < TIME_SLICE || !bridge::in_fiber() {
+        return None;
+    }
+    match await_in_script(tokio::task::yield_now(), !closing) {
+        Ok(()) => {
+            let _ = with_user(|u| u.slice_start.set(Instant::now()));
+            None
+        }
+        Err(_) => Some(Dynamic::from(Signal::Stop)),
+    }
+}

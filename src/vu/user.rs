@@ -1,0 +1,125 @@
+//! One virtual user's life, run on its fiber: top-level code, `on_start`, tasks with wait
+//! times until the run stops, `on_stop`. `setup` and `teardown` run the same way as
+//! sessions of their own.
+
+use std::rc::Rc;
+use std::time::Instant;
+
+use rhai::{CallFnOptions, Dynamic, Map, Scope};
+
+use super::context::{Phase, User};
+use super::{await_in_script, with_user};
+use crate::metrics::FailureKind;
+use crate::script::{describe, ending, Ending, Program};
+
+/// What a fiber runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Session {
+    /// A virtual user: tasks until the run stops.
+    User,
+    /// `setup()` once before users start; returns its value.
+    Setup,
+    /// `teardown()` once after they finished.
+    Teardown,
+}
+
+/// Runs `session` for the current user. For [`Session::Setup`] returns what `setup()`
+/// returned, or `None` if it failed (the failure is recorded).
+pub fn run_session(program: &Program, session: Session) -> Option<Dynamic> {
+    let user = with_user(Rc::clone).expect("a session runs as a user");
+    let mut scope = Scope::new();
+    user.phase.set(Phase::Init);
+    if let Err(e) = program.engine.run_ast_with_scope(&mut scope, &program.ast) {
+        record(&user, Ending::Error(describe(&e, &program.name)));
+        return None;
+    }
+    let mut this = Dynamic::from_map(Map::new());
+    let mut call = |phase: Phase, name: &str| {
+        user.phase.set(phase);
+        let options = CallFnOptions::new()
+            .eval_ast(false)
+            .rewind_scope(true)
+            .bind_this_ptr(&mut this);
+        let result = program
+            .engine
+            .call_fn_with_options::<Dynamic>(options, &mut scope, &program.ast, name, ());
+        let value = result.as_ref().ok().cloned();
+        (ending(result, &program.name), value)
+    };
+    match session {
+        Session::Setup => {
+            let (end, value) = call(Phase::Setup, "setup");
+            let ok = end == Ending::Completed;
+            record(&user, end);
+            ok.then(|| value.unwrap_or(Dynamic::UNIT))
+        }
+        Session::Teardown => {
+            let (end, _) = call(Phase::Teardown, "teardown");
+            record(&user, end);
+            None
+        }
+        Session::User => {
+            if program.hooks.on_start {
+                let (end, _) = call(Phase::OnStart, "on_start");
+                if end != Ending::Completed {
+                    // Without a completed on_start (no login, say) tasks cannot work.
+                    record(&user, end);
+                    return None;
+                }
+            }
+            task_loop(&user, program, |task| call(Phase::Task, task).0);
+            if program.hooks.on_stop {
+                let (end, _) = call(Phase::OnStop, "on_stop");
+                record(&user, end);
+            }
+            None
+        }
+    }
+}
+
+/// Picks and runs tasks, waiting between them, until the run stops or a limit is reached.
+fn task_loop(user: &User, program: &Program, mut run_task: impl FnMut(&str) -> Ending) {
+    let run = user.run();
+    let per_user = run.settings.iterations_per_user;
+    loop {
+        if run.stop.is_cancelled() || per_user.is_some_and(|n| user.iteration.get() >= n) {
+            return;
+        }
+        if !run.claim_iteration() {
+            return;
+        }
+        let task = program.tasks.pick(&mut *user.rng.borrow_mut()).clone();
+        *user.task.borrow_mut() = task.clone();
+        user.iteration.set(user.iteration.get() + 1);
+        user.worker.recorder.borrow_mut().iteration();
+        let started = Instant::now();
+        let end = run_task(&task);
+        let stopped = end == Ending::Stopped;
+        user.phase.set(Phase::Task);
+        record(user, end);
+        if stopped {
+            return;
+        }
+        let pause = run
+            .settings
+            .wait
+            .pause(started.elapsed(), &mut *user.rng.borrow_mut());
+        if !pause.is_zero() && await_in_script(tokio::time::sleep(pause), true).is_err() {
+            return;
+        }
+    }
+}
+
+/// Counts how a script call ended, attributed to where the user was.
+fn record(user: &User, end: Ending) {
+    let (kind, message) = match end {
+        Ending::Completed | Ending::Stopped | Ending::RequestFailed => return,
+        Ending::Failed(m) => (FailureKind::Failed, m),
+        Ending::Error(m) => (FailureKind::Script, m),
+    };
+    let at = user.location_name();
+    user.worker
+        .recorder
+        .borrow_mut()
+        .failure(kind, String::new(), at, message);
+}
