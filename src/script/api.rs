@@ -202,9 +202,20 @@ pub mod api {
     /// ```rhai
     /// sleep(0.5);
     /// ```
-    #[rhai_fn(return_raw, volatile)]
-    pub fn sleep(seconds: Dynamic) -> Result<(), Box<EvalAltResult>> {
-        crate::vu::sleep(super::seconds(&seconds)?)
+    #[rhai_fn(return_raw, volatile, name = "sleep")]
+    pub fn sleep(seconds: f64) -> Result<(), Box<EvalAltResult>> {
+        crate::vu::sleep(seconds)
+    }
+
+    /// Pauses this user for a whole number of `seconds` (Rhai's own `sleep` would block
+    /// the whole worker thread; this one shadows it).
+    ///
+    /// ```rhai
+    /// sleep(1);
+    /// ```
+    #[rhai_fn(return_raw, volatile, name = "sleep")]
+    pub fn sleep_int(seconds: i64) -> Result<(), Box<EvalAltResult>> {
+        crate::vu::sleep(seconds as f64)
     }
 
     /// Wait time: a random pause between `min` and `max` seconds after each task

@@ -167,6 +167,7 @@ fn send(method: Method, url: &str, options: Option<Map>) -> Result<Response> {
     let expect = o.expect.take();
     let method_name = method.as_str().to_owned();
     let request = build(&user, method, &url, o)?;
+    let url = request.url().to_string();
     let client = user.client().expect("built above").clone();
     let result = await_in_script(crate::http::execute(client, request), false)?;
 

@@ -32,7 +32,7 @@ impl Hooks {
 /// The task table a script yields, or the problems that prevent running it.
 #[derive(Debug, Default)]
 pub struct Lint {
-    /// (task, weight) in definition order; weight 0 means disabled.
+    /// (task, weight) sorted by name; weight 0 means disabled.
     pub tasks: Vec<(String, u32)>,
     pub problems: Vec<String>,
 }
@@ -52,7 +52,7 @@ pub fn lint(ast: &AST, weights: Option<&BTreeMap<String, i64>>) -> Lint {
                     f.params.join(", ")
                 ));
             }
-        } else if !f.name.starts_with('_') {
+        } else if !f.name.starts_with('_') && !f.name.starts_with("anon$") {
             if f.params.is_empty() {
                 tasks.push(name);
             } else {
@@ -60,6 +60,10 @@ pub fn lint(ast: &AST, weights: Option<&BTreeMap<String, i64>>) -> Lint {
             }
         }
     }
+    // Function order in the AST is not source order; sort so task tables (and seeded
+    // runs) are deterministic.
+    tasks.sort();
+    tasks.dedup();
     for (name, n) in &with_params {
         if !tasks.contains(name) {
             out.problems.push(format!(

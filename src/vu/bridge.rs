@@ -151,7 +151,7 @@ pub fn in_fiber() -> bool {
 mod tests {
     use super::*;
 
-    fn drive<R>(mut fiber: Fiber<R>) -> R {
+    fn drive<R: 'static>(mut fiber: Fiber<R>) -> R {
         let mut input = Resume::Start;
         loop {
             match fiber.resume(input) {

@@ -97,7 +97,7 @@ fn task_loop(user: &User, program: &Program, mut run_task: impl FnMut(&str) -> E
         let stopped = end == Ending::Stopped;
         user.phase.set(Phase::Task);
         record(user, end);
-        if stopped {
+        if stopped || per_user.is_some_and(|n| user.iteration.get() >= n) {
             return;
         }
         let pause = run

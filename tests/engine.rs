@@ -1,0 +1,345 @@
+//! The core engine against a real server: counts, per-user state, weights, limits, errors.
+
+mod common;
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use common::{failures_of, run};
+
+#[test]
+fn request_count_equals_the_servers_count() {
+    let server = common::start();
+    let out = run(
+        r#"fn get_json() { http::get("/json"); }
+           fn status() { http::get("/status/204"); }"#,
+        &server.url,
+        |a| {
+            a.users = Some(8);
+            a.iterations = Some(500);
+        },
+    );
+    let tool = out.totals.aggregated().requests;
+    assert_eq!(tool, 500, "one request per iteration");
+    assert_eq!(out.totals.iterations, 500);
+    assert_eq!(server.counters.total(), tool, "server saw what the tool counted");
+    let json = out.totals.get("GET", "/json").unwrap().requests;
+    assert_eq!(server.counters.hits("GET /json"), json);
+    assert_eq!(out.totals.aggregated().failures, 0);
+}
+
+#[test]
+fn cookies_persist_per_user_and_are_not_shared() {
+    let server = common::start();
+    let out = run(
+        r#"fn on_start() { http::get(`/cookie/set?v=${vu_id()}`); }
+           fn read() {
+               let r = http::get("/cookie/get");
+               check(r.text == `${vu_id()}`, "cookie is my own");
+           }"#,
+        &server.url,
+        |a| {
+            a.users = Some(10);
+            a.iterations_per_user = Some(20);
+        },
+    );
+    let c = out.totals.checks()["cookie is my own"];
+    assert_eq!((c.pass, c.fail), (200, 0));
+    assert_eq!(server.counters.hits("GET /cookie/get"), 200);
+}
+
+#[test]
+fn this_holds_each_users_own_state() {
+    let server = common::start();
+    let out = run(
+        r#"fn on_start() { this.me = vu_id(); this.n = 0; }
+           fn step() {
+               this.n += 1;
+               check(this.me == vu_id(), "this belongs to me");
+               check(this.n == iteration(), "my counter counts my iterations");
+               http::get("/json");
+           }"#,
+        &server.url,
+        |a| {
+            a.users = Some(20);
+            a.iterations_per_user = Some(10);
+        },
+    );
+    for name in ["this belongs to me", "my counter counts my iterations"] {
+        let c = out.totals.checks()[name];
+        assert_eq!((c.pass, c.fail), (200, 0), "{name}");
+    }
+}
+
+#[test]
+fn weights_are_honoured() {
+    let server = common::start();
+    let out = run(
+        r#"const options = #{ tasks: #{ heavy: 3, light: 1, off: 0 } };
+           fn heavy() { http::get("/json"); }
+           fn light() { http::get("/status/200"); }
+           fn off() { http::get("/garbage"); }"#,
+        &server.url,
+        |a| {
+            a.users = Some(4);
+            a.iterations = Some(4000);
+            a.seed = Some(11);
+        },
+    );
+    let heavy = server.counters.hits("GET /json");
+    let light = server.counters.hits("GET /status/{code}");
+    assert_eq!(heavy + light, 4000);
+    assert_eq!(server.counters.hits("GET /garbage"), 0, "weight 0 disables");
+    // Binomial(4000, 0.75): mean 3000, sd ≈ 27; ±5 sd.
+    assert!((2863..=3137).contains(&heavy), "heavy = {heavy}");
+}
+
+#[test]
+fn unique_id_never_repeats_across_users() {
+    let server = common::start();
+    let out = run(
+        r#"fn ids() {
+               let batch = [];
+               for i in 0..100 { batch.push(unique_id()); }
+               http::post("/ids", #{ body: batch.reduce(|s, x| if s == () { x } else { s + "," + x }) });
+           }"#,
+        &server.url,
+        |a| {
+            a.users = Some(25);
+            a.iterations = Some(100);
+        },
+    );
+    assert_eq!(out.totals.aggregated().failures, 0);
+    let ids = server.counters.ids.lock().unwrap();
+    assert_eq!(ids.len(), 10_000);
+    let unique: HashSet<_> = ids.iter().collect();
+    assert_eq!(unique.len(), 10_000, "every id is unique");
+    assert!(ids.iter().all(|id| id.bytes().all(|b| b.is_ascii_alphanumeric())));
+}
+
+#[test]
+fn check_fail_expect_and_errors_land_in_their_counters() {
+    let server = common::start();
+    let out = run(
+        r#"fn work() {
+               let n = iteration();
+               if n % 5 == 0 { http::get("/status/500", #{ expect: 200 }); http::get("/json"); }
+               else if n % 5 == 1 { fail("business rule broken"); }
+               else if n % 5 == 2 { let x = (); x.missing_field.more; }
+               else if n % 5 == 3 { let r = http::get("/garbage"); r.json(); }
+               else { let r = http::get("/status/404"); check(r.status == 404 && !r.ok, "404 comes back unexpected"); }
+           }"#,
+        &server.url,
+        |a| {
+            a.users = Some(1);
+            a.iterations = Some(50);
+        },
+    );
+    let t = &out.totals;
+    // 10 each: expect failure (iteration ended: /json never sent after it).
+    assert_eq!(failures_of(&out, "status"), 20, "10 expect + 10 plain 404");
+    assert_eq!(server.counters.hits("GET /json"), 0, "a failed expect ends the iteration");
+    assert_eq!(failures_of(&out, "failed"), 10);
+    assert_eq!(failures_of(&out, "script"), 10);
+    assert_eq!(failures_of(&out, "body"), 10);
+    let garbage = t.get("GET", "/garbage").unwrap();
+    assert_eq!((garbage.requests, garbage.failures), (10, 10));
+    let c = t.checks()["404 comes back unexpected"];
+    assert_eq!((c.pass, c.fail), (10, 0));
+    let failures = t.failures();
+    let script = failures
+        .iter()
+        .find(|(k, _)| k.kind.to_string() == "script")
+        .unwrap();
+    assert_eq!(script.0.name, "work()");
+    assert!(script.0.message.contains(".rhai:5:"), "{}", script.0.message);
+    let failed = failures
+        .iter()
+        .find(|(k, _)| k.kind.to_string() == "failed")
+        .unwrap();
+    assert_eq!(failed.0.message, "business rule broken");
+}
+
+#[test]
+fn connection_refused_and_reset_are_counted_by_kind() {
+    let refused = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", l.local_addr().unwrap())
+    };
+    let out = run(r#"fn t() { http::get("/x"); }"#, &refused, |a| {
+        a.iterations = Some(5);
+    });
+    assert_eq!(failures_of(&out, "connect"), 5);
+
+    let resetting = common::start_resetting();
+    let out = run(r#"fn t() { http::get("/x"); }"#, &resetting, |a| {
+        a.iterations = Some(5);
+    });
+    let reset_like = failures_of(&out, "reset") + failures_of(&out, "request");
+    assert_eq!(reset_like, 5, "{:?}", out.totals.failures());
+    assert_eq!(out.totals.aggregated().requests, 5);
+}
+
+#[test]
+fn timeouts_are_counted_as_timeouts() {
+    let server = common::start();
+    let out = run(
+        r#"fn t() { http::get("/slow?ms=2000", #{ timeout: 0.1 }); }"#,
+        &server.url,
+        |a| a.iterations = Some(3),
+    );
+    assert_eq!(failures_of(&out, "timeout"), 3);
+}
+
+#[test]
+fn run_time_stops_the_run() {
+    let server = common::start();
+    let started = Instant::now();
+    let out = run(
+        r#"fn t() { http::get("/json"); sleep(0.05); }"#,
+        &server.url,
+        |a| {
+            a.users = Some(5);
+            a.run_time = Some(Duration::from_secs(1));
+        },
+    );
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(5), "stopped after {took:?}");
+    assert!(out.totals.aggregated().requests > 0);
+    assert_eq!(server.counters.total(), out.totals.aggregated().requests);
+}
+
+#[test]
+fn on_stop_runs_when_the_run_stops_mid_sleep() {
+    let server = common::start();
+    let out = run(
+        r#"fn t() { sleep(60); }
+           fn on_stop() { http::get("/status/201"); }"#,
+        &server.url,
+        |a| {
+            a.users = Some(3);
+            a.spawn_rate = Some(1000.0);
+            a.run_time = Some(Duration::from_millis(300));
+        },
+    );
+    assert_eq!(server.counters.hits("GET /status/{code}"), 3);
+    assert_eq!(out.totals.aggregated().requests, 3);
+}
+
+#[test]
+fn deep_recursion_fails_the_task_not_the_process() {
+    let server = common::start();
+    let out = run(
+        r#"fn _down(n) { _down(n + 1) }
+           fn deep() { _down(0); }
+           fn fine() { http::get("/json"); }"#,
+        &server.url,
+        |a| {
+            a.iterations = Some(20);
+            a.seed = Some(3);
+        },
+    );
+    let script = failures_of(&out, "script");
+    let fine = server.counters.hits("GET /json");
+    assert_eq!(script + fine, 20, "{:?}", out.totals.failures());
+    assert!(script > 0 && fine > 0);
+    let (key, _) = out.totals.failures()[0];
+    assert!(
+        key.message.contains("recursion") || key.message.contains("call levels") || key.message.contains("Stack overflow"),
+        "{}",
+        key.message
+    );
+}
+
+#[test]
+fn a_cpu_bound_task_does_not_stall_its_neighbours() {
+    let server = common::start();
+    // One worker thread, so the hog and the requester share it. The hog spins for about a
+    // second in a single task call; without time slicing the requester's requests would
+    // wait that long.
+    let out = run(
+        r#"const options = #{ tasks: #{ hog: 0, ping: 1 } };
+           fn on_start() { if vu_id() == 1 { let t = timestamp(); while t.elapsed < 1.0 {} } }
+           fn hog() {}
+           fn ping() { http::get("/json"); sleep(0.01); }"#,
+        &server.url,
+        |a| {
+            a.users = Some(2);
+            a.workers = Some(1);
+            a.run_time = Some(Duration::from_millis(1500));
+        },
+    );
+    let ping = out.totals.get("GET", "/json").unwrap();
+    assert!(ping.requests > 20, "requests went on during the hog: {}", ping.requests);
+    let max_ms = ping.latency.max() as f64 / 1000.0;
+    assert!(max_ms < 300.0, "a request waited {max_ms} ms behind the hog");
+}
+
+#[test]
+fn ten_thousand_users_with_wait_time_complete_a_short_run() {
+    let server = common::start();
+    let started = Instant::now();
+    let out = run(
+        r#"const options = #{ wait_time: between(0.2, 0.5) };
+           fn t() { http::get("/json"); }"#,
+        &server.url,
+        |a| {
+            a.users = Some(10_000);
+            a.spawn_rate = Some(10_000.0);
+            a.iterations_per_user = Some(2);
+            a.run_time = Some(Duration::from_secs(60));
+        },
+    );
+    let took = started.elapsed();
+    let n = out.totals.aggregated().requests;
+    assert_eq!(n, 20_000, "every user made both requests, waiting between them");
+    assert_eq!(server.counters.total(), n);
+    assert_eq!(out.totals.aggregated().failures, 0, "{:?}", out.totals.failures());
+    assert!(took < Duration::from_secs(60), "the run ended by itself: {took:?}");
+    let peak = out.totals.series().map(|s| s.users).max().unwrap_or(0);
+    assert!(peak > 5_000, "users ran concurrently (peak {peak})");
+}
+
+#[test]
+fn setup_data_reaches_every_user_and_teardown_runs() {
+    let server = common::start();
+    let out = run(
+        r#"fn setup() { http::get("/json"); #{ token: "abc", n: 3 } }
+           fn t() { check(setup_data().token == "abc", "setup data visible"); }
+           fn teardown() { http::get("/status/202"); }"#,
+        &server.url,
+        |a| {
+            a.users = Some(3);
+            a.iterations = Some(30);
+        },
+    );
+    let c = out.totals.checks()["setup data visible"];
+    assert_eq!((c.pass, c.fail), (30, 0));
+    assert_eq!(server.counters.hits("GET /json"), 1, "setup ran once");
+    assert_eq!(server.counters.hits("GET /status/{code}"), 1, "teardown ran once");
+    assert_eq!(out.totals.aggregated().requests, 2);
+}
+
+#[test]
+fn requests_send_json_form_and_query() {
+    let server = common::start();
+    let out = run(
+        r#"fn t() {
+               let r = http::post("/echo", #{ json: #{ a: 1 } });
+               check(r.json().content_type == "application/json" && r.json().body == "{\"a\":1}", "json body");
+               let r = http::post("/echo", #{ form: #{ username: "u@x.test", password: "p w" } });
+               let b = r.json().body;
+               check(b.contains("username=u%40x.test") && b.contains("password=p+w"), "form body");
+               let r = http::get("/items/7", #{ query: #{ q: "1" }, name: "/items/[n]" });
+               check(r.text == "7", "path");
+               check(r.url.ends_with("?q=1"), "query");
+           }"#,
+        &server.url,
+        |a| a.iterations = Some(1),
+    );
+    for name in ["json body", "form body", "path", "query"] {
+        let c = out.totals.checks()[name];
+        assert_eq!((c.pass, c.fail), (1, 0), "{name}");
+    }
+    assert!(out.totals.get("GET", "/items/[n]").is_some());
+}
