@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use crate::cli::{Cli, Command, Plan, PlanError};
+use crate::cli::{Cli, Command, DemoArgs, Plan, PlanError};
 use crate::{report, runner, script};
 
 /// Exit codes, documented in `--help` and the README.
@@ -39,11 +39,67 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
             println!("{}: ok; tasks: {}", probe.name, tasks.join(", "));
             Ok(exit::OK)
         }
+        Command::Demo(args) => demo(args),
+        Command::DemoServer { port, race } => {
+            let server = crate::demo::spawn(port, race)?;
+            println!(
+                "demo API listening on {} (race: {}); Ctrl-C to stop",
+                server.url(),
+                if race { "on" } else { "off" }
+            );
+            std::io::stdout().flush()?;
+            loop {
+                std::thread::park();
+            }
+        }
         Command::ApiDocs => {
             print!("{}", script::api_reference());
             Ok(exit::OK)
         }
     }
+}
+
+/// `stampede demo`: the demo API in-process, the bundled scenario against it.
+fn demo(args: DemoArgs) -> anyhow::Result<u8> {
+    let server = crate::demo::spawn(0, args.race)?;
+    let mut flags = args.flags;
+    flags.host = Some(server.url());
+    let plan = Plan::from_source(
+        &flags,
+        crate::demo::CITIES_SCRIPT_NAME.into(),
+        crate::demo::CITIES_SCRIPT.into(),
+    )?;
+    eprintln!(
+        "demo API on {} (race: {}); running {} with {} users for {}",
+        server.url(),
+        if args.race { "on" } else { "off" },
+        crate::demo::CITIES_SCRIPT_NAME,
+        plan.users,
+        plan.run_time
+            .map(|d| humantime::format_duration(d).to_string())
+            .unwrap_or_else(|| "until Ctrl-C".into()),
+    );
+    let outcome = runner::run(plan)?;
+    let mut out = std::io::stdout().lock();
+    report::summary::write(&mut out, &outcome)?;
+    let reads = outcome.totals.get("GET", "/cities/[id]");
+    let served: u64 = server.stats.snapshot().values().sum();
+    writeln!(out, "\nThe demo API served {served} requests by its own count.")?;
+    if let Some(r) = reads.filter(|r| r.failures > 0) {
+        writeln!(
+            out,
+            "{} of {} read-backs ({:.1}%) of a city the same user had just created failed: \
+             the API answered as another user. That is the shared current-user race{}.",
+            r.failures,
+            r.requests,
+            100.0 * r.failures as f64 / r.requests.max(1) as f64,
+            if args.race { " (--race)" } else { "" }
+        )?;
+    } else if reads.is_some() {
+        writeln!(out, "Every read-back returned the city just written.")?;
+    }
+    out.flush()?;
+    Ok(exit::OK)
 }
 
 /// Maps an error to its exit code: problems found before traffic are usage errors.

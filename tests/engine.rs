@@ -15,8 +15,8 @@ fn request_count_equals_the_servers_count() {
            fn status() { http::get("/status/204"); }"#,
         &server.url,
         |a| {
-            a.users = Some(8);
-            a.iterations = Some(500);
+            a.flags.users = Some(8);
+            a.flags.iterations = Some(500);
         },
     );
     let tool = out.totals.aggregated().requests;
@@ -39,8 +39,8 @@ fn cookies_persist_per_user_and_are_not_shared() {
            }"#,
         &server.url,
         |a| {
-            a.users = Some(10);
-            a.iterations_per_user = Some(20);
+            a.flags.users = Some(10);
+            a.flags.iterations_per_user = Some(20);
         },
     );
     let c = out.totals.checks()["cookie is my own"];
@@ -61,8 +61,8 @@ fn this_holds_each_users_own_state() {
            }"#,
         &server.url,
         |a| {
-            a.users = Some(20);
-            a.iterations_per_user = Some(10);
+            a.flags.users = Some(20);
+            a.flags.iterations_per_user = Some(10);
         },
     );
     for name in ["this belongs to me", "my counter counts my iterations"] {
@@ -81,9 +81,9 @@ fn weights_are_honoured() {
            fn off() { http::get("/garbage"); }"#,
         &server.url,
         |a| {
-            a.users = Some(4);
-            a.iterations = Some(4000);
-            a.seed = Some(11);
+            a.flags.users = Some(4);
+            a.flags.iterations = Some(4000);
+            a.flags.seed = Some(11);
         },
     );
     let heavy = server.counters.hits("GET /json");
@@ -105,8 +105,8 @@ fn unique_id_never_repeats_across_users() {
            }"#,
         &server.url,
         |a| {
-            a.users = Some(25);
-            a.iterations = Some(100);
+            a.flags.users = Some(25);
+            a.flags.iterations = Some(100);
         },
     );
     assert_eq!(out.totals.aggregated().failures, 0);
@@ -131,8 +131,8 @@ fn check_fail_expect_and_errors_land_in_their_counters() {
            }"#,
         &server.url,
         |a| {
-            a.users = Some(1);
-            a.iterations = Some(50);
+            a.flags.users = Some(1);
+            a.flags.iterations = Some(50);
         },
     );
     let t = &out.totals;
@@ -167,13 +167,13 @@ fn connection_refused_and_reset_are_counted_by_kind() {
         format!("http://{}", l.local_addr().unwrap())
     };
     let out = run(r#"fn t() { http::get("/x"); }"#, &refused, |a| {
-        a.iterations = Some(5);
+        a.flags.iterations = Some(5);
     });
     assert_eq!(failures_of(&out, "connect"), 5);
 
     let resetting = common::start_resetting();
     let out = run(r#"fn t() { http::get("/x"); }"#, &resetting, |a| {
-        a.iterations = Some(5);
+        a.flags.iterations = Some(5);
     });
     let reset_like = failures_of(&out, "reset") + failures_of(&out, "request");
     assert_eq!(reset_like, 5, "{:?}", out.totals.failures());
@@ -186,7 +186,7 @@ fn timeouts_are_counted_as_timeouts() {
     let out = run(
         r#"fn t() { http::get("/slow?ms=2000", #{ timeout: 0.1 }); }"#,
         &server.url,
-        |a| a.iterations = Some(3),
+        |a| a.flags.iterations = Some(3),
     );
     assert_eq!(failures_of(&out, "timeout"), 3);
 }
@@ -199,8 +199,8 @@ fn run_time_stops_the_run() {
         r#"fn t() { http::get("/json"); sleep(0.05); }"#,
         &server.url,
         |a| {
-            a.users = Some(5);
-            a.run_time = Some(Duration::from_secs(1));
+            a.flags.users = Some(5);
+            a.flags.run_time = Some(Duration::from_secs(1));
         },
     );
     let took = started.elapsed();
@@ -217,9 +217,9 @@ fn on_stop_runs_when_the_run_stops_mid_sleep() {
            fn on_stop() { http::get("/status/201"); }"#,
         &server.url,
         |a| {
-            a.users = Some(3);
-            a.spawn_rate = Some(1000.0);
-            a.run_time = Some(Duration::from_millis(300));
+            a.flags.users = Some(3);
+            a.flags.spawn_rate = Some(1000.0);
+            a.flags.run_time = Some(Duration::from_millis(300));
         },
     );
     assert_eq!(server.counters.hits("GET /status/{code}"), 3);
@@ -235,8 +235,8 @@ fn deep_recursion_fails_the_task_not_the_process() {
            fn fine() { http::get("/json"); }"#,
         &server.url,
         |a| {
-            a.iterations = Some(20);
-            a.seed = Some(3);
+            a.flags.iterations = Some(20);
+            a.flags.seed = Some(3);
         },
     );
     let script = failures_of(&out, "script");
@@ -264,9 +264,9 @@ fn a_cpu_bound_task_does_not_stall_its_neighbours() {
            fn ping() { http::get("/json"); sleep(0.01); }"#,
         &server.url,
         |a| {
-            a.users = Some(2);
-            a.workers = Some(1);
-            a.run_time = Some(Duration::from_millis(1500));
+            a.flags.users = Some(2);
+            a.flags.workers = Some(1);
+            a.flags.run_time = Some(Duration::from_millis(1500));
         },
     );
     let ping = out.totals.get("GET", "/json").unwrap();
@@ -284,17 +284,22 @@ fn ten_thousand_users_with_wait_time_complete_a_short_run() {
            fn t() { http::get("/json"); }"#,
         &server.url,
         |a| {
-            a.users = Some(10_000);
-            a.spawn_rate = Some(10_000.0);
-            a.iterations_per_user = Some(2);
-            a.run_time = Some(Duration::from_secs(60));
+            a.flags.users = Some(10_000);
+            a.flags.spawn_rate = Some(10_000.0);
+            a.flags.iterations_per_user = Some(2);
+            a.flags.run_time = Some(Duration::from_secs(60));
         },
     );
     let took = started.elapsed();
     let n = out.totals.aggregated().requests;
-    assert_eq!(n, 20_000, "every user made both requests, waiting between them");
-    assert_eq!(server.counters.total(), n);
+    assert_eq!(
+        (n, out.totals.iterations),
+        (20_000, 20_000),
+        "every user made both requests, waiting between them: {:?}",
+        out.totals.failures()
+    );
     assert_eq!(out.totals.aggregated().failures, 0, "{:?}", out.totals.failures());
+    assert_eq!(server.counters.total(), n);
     assert!(took < Duration::from_secs(60), "the run ended by itself: {took:?}");
     let peak = out.totals.series().map(|s| s.users).max().unwrap_or(0);
     assert!(peak > 5_000, "users ran concurrently (peak {peak})");
@@ -309,8 +314,8 @@ fn setup_data_reaches_every_user_and_teardown_runs() {
            fn teardown() { http::get("/status/202"); }"#,
         &server.url,
         |a| {
-            a.users = Some(3);
-            a.iterations = Some(30);
+            a.flags.users = Some(3);
+            a.flags.iterations = Some(30);
         },
     );
     let c = out.totals.checks()["setup data visible"];
@@ -335,7 +340,7 @@ fn requests_send_json_form_and_query() {
                check(r.url.ends_with("?q=1"), "query");
            }"#,
         &server.url,
-        |a| a.iterations = Some(1),
+        |a| a.flags.iterations = Some(1),
     );
     for name in ["json body", "form body", "path", "query"] {
         let c = out.totals.checks()[name];

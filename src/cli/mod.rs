@@ -33,16 +33,44 @@ pub enum Command {
         /// The scenario script (.rhai).
         script: PathBuf,
     },
+    /// Start the built-in demo API and run the bundled cities scenario against it.
+    Demo(DemoArgs),
+    /// Run only the demo API, for trying your own scripts against it.
+    DemoServer {
+        /// Port on 127.0.0.1 (0 picks a free one; the URL is printed).
+        #[arg(long, default_value_t = 8000)]
+        port: u16,
+        /// Reproduce the shared-current-user race.
+        #[arg(long)]
+        race: bool,
+    },
     /// Print the script API reference (Markdown) generated from the functions' docs.
     #[command(hide = true)]
     ApiDocs,
 }
 
-/// How to run a scenario. Every flag overrides the same option in the script.
+/// `stampede run`: a script and how to run it.
 #[derive(Debug, Args, Clone, Default)]
 pub struct RunArgs {
     /// The scenario script (.rhai).
     pub script: PathBuf,
+    #[command(flatten)]
+    pub flags: RunFlags,
+}
+
+/// `stampede demo`: the demo API plus the bundled scenario.
+#[derive(Debug, Args, Clone, Default)]
+pub struct DemoArgs {
+    /// Reproduce the bug: the API keeps the current user in shared state.
+    #[arg(long)]
+    pub race: bool,
+    #[command(flatten)]
+    pub flags: RunFlags,
+}
+
+/// How to run a scenario. Every flag overrides the same option in the script.
+#[derive(Debug, Args, Clone, Default)]
+pub struct RunFlags {
     /// Base URL that relative request paths are appended to, e.g. http://127.0.0.1:8000.
     #[arg(long)]
     pub host: Option<String>,

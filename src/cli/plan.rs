@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use rhai::{Dynamic, Map, Scope, AST};
 
-use super::{RunArgs, ScriptOptions};
+use super::{RunArgs, RunFlags, ScriptOptions};
 use crate::http::ClientFactory;
 use crate::metrics::Recorder;
 use crate::runner::{RunState, UserSettings};
@@ -154,11 +154,11 @@ pub struct Plan {
 impl Plan {
     pub fn build(args: &RunArgs) -> Result<Plan, PlanError> {
         let (name, source) = read(&args.script)?;
-        Self::from_source(args, name, source)
+        Self::from_source(&args.flags, name, source)
     }
 
     /// Like [`Plan::build`] with the script given as text (the demo's embedded scenario).
-    pub fn from_source(args: &RunArgs, name: String, source: String) -> Result<Plan, PlanError> {
+    pub fn from_source(args: &RunFlags, name: String, source: String) -> Result<Plan, PlanError> {
         let probe = probe(&name, &source)?;
         let o = probe.options;
         let host = args

@@ -17,8 +17,23 @@ pub enum LimitError {
     },
 }
 
-/// Raises the soft open-files limit to the hard limit; returns the limit now in force.
+/// Open files wanted: enough for a connection per user at the largest runs we plan for.
+const NOFILE_WANTED: u64 = 1 << 20;
+
+/// Raises the open-files limit: the hard limit too when allowed (root), else the soft
+/// limit up to the hard one. Returns the soft limit now in force.
 pub fn raise_nofile() -> u64 {
+    use rlimit::Resource;
+    if let Ok((soft, hard)) = rlimit::getrlimit(Resource::NOFILE) {
+        let nr_open = std::fs::read_to_string("/proc/sys/fs/nr_open")
+            .ok()
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .unwrap_or(hard);
+        let want = NOFILE_WANTED.min(nr_open).max(hard);
+        if want > soft && rlimit::setrlimit(Resource::NOFILE, want, want).is_ok() {
+            return want;
+        }
+    }
     rlimit::increase_nofile_limit(u64::MAX).unwrap_or(1024)
 }
 

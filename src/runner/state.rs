@@ -49,19 +49,15 @@ impl RunState {
         }
     }
 
-    /// Takes one iteration from the run-wide budget; false when it is spent (the run then
-    /// stops once every user has finished its current iteration).
+    /// Takes one iteration from the run-wide budget; false when it is spent.
     pub fn claim_iteration(&self) -> bool {
         let Some(left) = &self.iterations_left else {
             return true;
         };
-        let claimed = left
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
-            .is_ok();
-        if !claimed {
-            self.stop.cancel();
-        }
-        claimed
+        // Users that find the budget spent end after their current iteration; the run
+        // ends when they all have. Not a stop signal: that would cut iterations short.
+        left.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+            .is_ok()
     }
 
     pub fn elapsed(&self) -> Duration {

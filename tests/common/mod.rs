@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 
-use stampede::cli::{Plan, RunArgs};
+use stampede::cli::{Plan, RunArgs, RunFlags};
 use stampede::runner::Outcome;
 
 #[derive(Default)]
@@ -157,9 +157,11 @@ pub fn run(source: &str, host: &str, tweak: impl FnOnce(&mut RunArgs)) -> Outcom
     let file = script(source);
     let mut args = RunArgs {
         script: file.path().to_owned(),
-        host: Some(host.to_owned()),
-        quiet: true,
-        ..RunArgs::default()
+        flags: RunFlags {
+            host: Some(host.to_owned()),
+            quiet: true,
+            ..RunFlags::default()
+        },
     };
     tweak(&mut args);
     let plan = Plan::build(&args).expect("plan");
