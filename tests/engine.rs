@@ -276,36 +276,6 @@ fn a_cpu_bound_task_does_not_stall_its_neighbours() {
 }
 
 #[test]
-fn ten_thousand_users_with_wait_time_complete_a_short_run() {
-    let server = common::start();
-    let started = Instant::now();
-    let out = run(
-        r#"const options = #{ wait_time: between(0.2, 0.5) };
-           fn t() { http::get("/json"); }"#,
-        &server.url,
-        |a| {
-            a.flags.users = Some(10_000);
-            a.flags.spawn_rate = Some(10_000.0);
-            a.flags.iterations_per_user = Some(2);
-            a.flags.run_time = Some(Duration::from_secs(60));
-        },
-    );
-    let took = started.elapsed();
-    let n = out.totals.aggregated().requests;
-    assert_eq!(
-        (n, out.totals.iterations),
-        (20_000, 20_000),
-        "every user made both requests, waiting between them: {:?}",
-        out.totals.failures()
-    );
-    assert_eq!(out.totals.aggregated().failures, 0, "{:?}", out.totals.failures());
-    assert_eq!(server.counters.total(), n);
-    assert!(took < Duration::from_secs(60), "the run ended by itself: {took:?}");
-    let peak = out.totals.series().map(|s| s.users).max().unwrap_or(0);
-    assert!(peak > 5_000, "users ran concurrently (peak {peak})");
-}
-
-#[test]
 fn setup_data_reaches_every_user_and_teardown_runs() {
     let server = common::start();
     let out = run(

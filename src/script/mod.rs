@@ -36,6 +36,12 @@ pub fn engine() -> Engine {
     engine.register_static_module("log", exported_module!(log::log_api).into());
     engine.register_type_with_name::<crate::vu::WaitTime>("WaitTime");
     engine.on_progress(crate::vu::guard);
+    // `debug` is a reserved word in Rhai; read it as a plain name so `log::debug(…)` parses.
+    // Rhai's own `debug(…)` still works: it is resolved by name when called.
+    engine.on_parse_token(|token, _, _| match token {
+        rhai::Token::Reserved(s) if &*s == "debug" => rhai::Token::Identifier(s),
+        other => other,
+    });
     engine.on_print(|s| {
         let _ = crate::vu::with_user(|u| u.run().log.log(Level::Info, u.id, s));
     });

@@ -1,0 +1,108 @@
+//! The story stampede exists for, end to end against the demo API.
+
+mod common;
+
+use std::time::Duration;
+
+use stampede::cli::{Plan, RunFlags};
+use stampede::demo::{self, CITIES_SCRIPT, CITIES_SCRIPT_NAME};
+use stampede::runner::Outcome;
+
+fn run_cities(race: bool, users: u64, seconds: u64) -> (Outcome, demo::DemoServer) {
+    let server = demo::spawn(0, race).unwrap();
+    let flags = RunFlags {
+        host: Some(server.url()),
+        users: Some(users),
+        spawn_rate: Some(100.0),
+        run_time: Some(Duration::from_secs(seconds)),
+        quiet: true,
+        ..RunFlags::default()
+    };
+    let plan = Plan::from_source(&flags, CITIES_SCRIPT_NAME.into(), CITIES_SCRIPT.into()).unwrap();
+    (stampede::runner::run(plan).unwrap(), server)
+}
+
+fn failures_on(outcome: &Outcome, method: &str, name: &str) -> u64 {
+    outcome.totals.get(method, name).map_or(0, |s| s.failures)
+}
+
+#[test]
+fn without_the_race_twenty_users_never_fail_and_counts_match_the_server() {
+    let (out, server) = run_cities(false, 20, 3);
+    let all = out.totals.aggregated();
+    assert_eq!(all.failures, 0, "{:?}", out.totals.failures());
+    assert!(out.totals.failures().is_empty());
+    let stats = server.stats.snapshot();
+    let pairs = [
+        ("POST", "/auth/register", "POST /auth/register"),
+        ("POST", "/auth/token", "POST /auth/token"),
+        ("POST", "/cities", "POST /cities"),
+        ("GET", "/cities/[id]", "GET /cities/{id}"),
+    ];
+    for (method, name, route) in pairs {
+        let tool = out.totals.get(method, name).map_or(0, |s| s.requests);
+        assert_eq!(tool, stats.get(route).copied().unwrap_or(0), "{route}");
+    }
+    assert_eq!(out.totals.get("POST", "/auth/register").unwrap().requests, 20);
+    let reads = out.totals.get("GET", "/cities/[id]").unwrap().requests;
+    assert!(reads > 20, "users kept working: {reads}");
+    let c = out.totals.checks()["read-back returns the name written"];
+    assert_eq!(c.fail, 0);
+}
+
+#[test]
+fn with_the_race_twenty_users_fail_only_on_the_read_back() {
+    let (out, _server) = run_cities(true, 20, 4);
+    let reads = out.totals.get("GET", "/cities/[id]").unwrap();
+    assert!(reads.failures > 0, "the race shows up");
+    assert!(
+        reads.failures * 20 >= reads.requests,
+        "a sizeable share fails: {} of {}",
+        reads.failures,
+        reads.requests
+    );
+    for (method, name) in [("POST", "/auth/register"), ("POST", "/auth/token"), ("POST", "/cities")] {
+        assert_eq!(failures_on(&out, method, name), 0, "{method} {name}");
+    }
+    for (key, _) in out.totals.failures() {
+        assert_eq!((key.method.as_str(), key.name.as_str()), ("GET", "/cities/[id]"), "{key:?}");
+        assert!(key.message.starts_with("HTTP 404"), "{}", key.message);
+    }
+}
+
+#[test]
+fn with_the_race_one_user_alone_never_fails() {
+    let (out, _server) = run_cities(true, 1, 2);
+    assert!(out.totals.get("GET", "/cities/[id]").unwrap().requests > 2);
+    assert_eq!(out.totals.aggregated().failures, 0, "{:?}", out.totals.failures());
+}
+
+#[test]
+fn every_example_script_runs_cleanly_against_the_demo_server() {
+    let server = demo::spawn(0, false).unwrap();
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts");
+    let mut ran = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "rhai") {
+            continue;
+        }
+        let args = stampede::cli::RunArgs {
+            script: path.clone(),
+            flags: RunFlags {
+                host: Some(server.url()),
+                users: Some(3),
+                spawn_rate: Some(100.0),
+                run_time: Some(Duration::from_secs(1)),
+                quiet: true,
+                ..RunFlags::default()
+            },
+        };
+        let plan = Plan::build(&args).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let out = stampede::runner::run(plan).unwrap();
+        assert!(out.totals.aggregated().requests > 0, "{}", path.display());
+        assert_eq!(out.totals.aggregated().failures, 0, "{}: {:?}", path.display(), out.totals.failures());
+        ran += 1;
+    }
+    assert!(ran >= 2, "found the example scripts");
+}
