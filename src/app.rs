@@ -84,7 +84,10 @@ fn demo(args: DemoArgs) -> anyhow::Result<u8> {
     report::summary::write(&mut out, &outcome)?;
     let reads = outcome.totals.get("GET", "/cities/[id]");
     let served: u64 = server.stats.snapshot().values().sum();
-    writeln!(out, "\nThe demo API served {served} requests by its own count.")?;
+    writeln!(
+        out,
+        "\nThe demo API served {served} requests by its own count."
+    )?;
     if let Some(r) = reads.filter(|r| r.failures > 0) {
         writeln!(
             out,
@@ -104,8 +107,7 @@ fn demo(args: DemoArgs) -> anyhow::Result<u8> {
 
 /// Maps an error to its exit code: problems found before traffic are usage errors.
 pub fn exit_code(e: &anyhow::Error) -> u8 {
-    if e.downcast_ref::<PlanError>().is_some() || e.downcast_ref::<runner::LimitError>().is_some()
-    {
+    if e.downcast_ref::<PlanError>().is_some() || e.downcast_ref::<runner::LimitError>().is_some() {
         exit::USAGE
     } else {
         1

@@ -24,7 +24,10 @@ fn a_syntax_error_exits_2_with_its_location_before_any_traffic() {
     let err = String::from_utf8_lossy(&out.stderr);
     let want = format!("{}:2:", file.path().display());
     assert!(err.contains(&want), "{err}");
-    assert!(err.contains("http::get(\"/json\";"), "shows the source line: {err}");
+    assert!(
+        err.contains("http::get(\"/json\";"),
+        "shows the source line: {err}"
+    );
     assert_eq!(server.counters.total(), 0, "no request was sent");
 }
 
@@ -50,7 +53,10 @@ fn check_reports_every_problem_and_exits_2() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("hook `on_start` must take no parameters"), "{err}");
+    assert!(
+        err.contains("hook `on_start` must take no parameters"),
+        "{err}"
+    );
     assert!(err.contains("`with_args` takes 1 parameter(s)"), "{err}");
     assert!(err.contains("no task defined"), "{err}");
 
@@ -59,14 +65,27 @@ fn check_reports_every_problem_and_exits_2() {
         .args(["check", ok.path().to_str().unwrap()])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
 fn bundled_scripts_pass_check() {
-    for script in ["scripts/cities.rhai", "scripts/browse.rhai", "scripts/health.rhai"] {
+    for script in [
+        "scripts/cities.rhai",
+        "scripts/browse.rhai",
+        "scripts/health.rhai",
+    ] {
         let out = stampede().args(["check", script]).output().unwrap();
-        assert!(out.status.success(), "{script}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{script}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
 
@@ -137,10 +156,22 @@ fn ten_thousand_users_with_wait_time_complete_a_short_run() {
     );
     let took = started.elapsed();
     let n = out.totals.aggregated().requests;
-    assert_eq!(out.totals.aggregated().failures, 0, "{:?}", out.totals.failures());
-    assert_eq!((n, out.totals.iterations), (20_000, 20_000), "two requests per user");
+    assert_eq!(
+        out.totals.aggregated().failures,
+        0,
+        "{:?}",
+        out.totals.failures()
+    );
+    assert_eq!(
+        (n, out.totals.iterations),
+        (20_000, 20_000),
+        "two requests per user"
+    );
     assert_eq!(served(&url), n, "the server counted the same");
-    assert!(took < Duration::from_secs(60), "the run ended by itself: {took:?}");
+    assert!(
+        took < Duration::from_secs(60),
+        "the run ended by itself: {took:?}"
+    );
     let peak = out.totals.series().map(|s| s.users).max().unwrap_or(0);
     assert!(peak > 5_000, "users ran concurrently (peak {peak})");
     child.kill().unwrap();

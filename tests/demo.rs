@@ -43,7 +43,10 @@ fn without_the_race_twenty_users_never_fail_and_counts_match_the_server() {
         let tool = out.totals.get(method, name).map_or(0, |s| s.requests);
         assert_eq!(tool, stats.get(route).copied().unwrap_or(0), "{route}");
     }
-    assert_eq!(out.totals.get("POST", "/auth/register").unwrap().requests, 20);
+    assert_eq!(
+        out.totals.get("POST", "/auth/register").unwrap().requests,
+        20
+    );
     let reads = out.totals.get("GET", "/cities/[id]").unwrap().requests;
     assert!(reads > 20, "users kept working: {reads}");
     let c = out.totals.checks()["read-back returns the name written"];
@@ -61,11 +64,19 @@ fn with_the_race_twenty_users_fail_only_on_the_read_back() {
         reads.failures,
         reads.requests
     );
-    for (method, name) in [("POST", "/auth/register"), ("POST", "/auth/token"), ("POST", "/cities")] {
+    for (method, name) in [
+        ("POST", "/auth/register"),
+        ("POST", "/auth/token"),
+        ("POST", "/cities"),
+    ] {
         assert_eq!(failures_on(&out, method, name), 0, "{method} {name}");
     }
     for (key, _) in out.totals.failures() {
-        assert_eq!((key.method.as_str(), key.name.as_str()), ("GET", "/cities/[id]"), "{key:?}");
+        assert_eq!(
+            (key.method.as_str(), key.name.as_str()),
+            ("GET", "/cities/[id]"),
+            "{key:?}"
+        );
         assert!(key.message.starts_with("HTTP 404"), "{}", key.message);
     }
 }
@@ -74,7 +85,12 @@ fn with_the_race_twenty_users_fail_only_on_the_read_back() {
 fn with_the_race_one_user_alone_never_fails() {
     let (out, _server) = run_cities(true, 1, 2);
     assert!(out.totals.get("GET", "/cities/[id]").unwrap().requests > 2);
-    assert_eq!(out.totals.aggregated().failures, 0, "{:?}", out.totals.failures());
+    assert_eq!(
+        out.totals.aggregated().failures,
+        0,
+        "{:?}",
+        out.totals.failures()
+    );
 }
 
 #[test]
@@ -101,7 +117,13 @@ fn every_example_script_runs_cleanly_against_the_demo_server() {
         let plan = Plan::build(&args).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let out = stampede::runner::run(plan).unwrap();
         assert!(out.totals.aggregated().requests > 0, "{}", path.display());
-        assert_eq!(out.totals.aggregated().failures, 0, "{}: {:?}", path.display(), out.totals.failures());
+        assert_eq!(
+            out.totals.aggregated().failures,
+            0,
+            "{}: {:?}",
+            path.display(),
+            out.totals.failures()
+        );
         ran += 1;
     }
     assert!(ran >= 2, "found the example scripts");

@@ -22,7 +22,11 @@ fn request_count_equals_the_servers_count() {
     let tool = out.totals.aggregated().requests;
     assert_eq!(tool, 500, "one request per iteration");
     assert_eq!(out.totals.iterations, 500);
-    assert_eq!(server.counters.total(), tool, "server saw what the tool counted");
+    assert_eq!(
+        server.counters.total(),
+        tool,
+        "server saw what the tool counted"
+    );
     let json = out.totals.get("GET", "/json").unwrap().requests;
     assert_eq!(server.counters.hits("GET /json"), json);
     assert_eq!(out.totals.aggregated().failures, 0);
@@ -89,6 +93,7 @@ fn weights_are_honoured() {
     let heavy = server.counters.hits("GET /json");
     let light = server.counters.hits("GET /status/{code}");
     assert_eq!(heavy + light, 4000);
+    assert_eq!(out.totals.get("GET", "/json").unwrap().requests, heavy);
     assert_eq!(server.counters.hits("GET /garbage"), 0, "weight 0 disables");
     // Binomial(4000, 0.75): mean 3000, sd ≈ 27; ±5 sd.
     assert!((2863..=3137).contains(&heavy), "heavy = {heavy}");
@@ -114,7 +119,10 @@ fn unique_id_never_repeats_across_users() {
     assert_eq!(ids.len(), 10_000);
     let unique: HashSet<_> = ids.iter().collect();
     assert_eq!(unique.len(), 10_000, "every id is unique");
-    assert!(ids.iter().all(|id| id.bytes().all(|b| b.is_ascii_alphanumeric())));
+    assert!(
+        ids.iter()
+            .all(|id| id.bytes().all(|b| b.is_ascii_alphanumeric()))
+    );
 }
 
 #[test]
@@ -138,7 +146,11 @@ fn check_fail_expect_and_errors_land_in_their_counters() {
     let t = &out.totals;
     // 10 each: expect failure (iteration ended: /json never sent after it).
     assert_eq!(failures_of(&out, "status"), 20, "10 expect + 10 plain 404");
-    assert_eq!(server.counters.hits("GET /json"), 0, "a failed expect ends the iteration");
+    assert_eq!(
+        server.counters.hits("GET /json"),
+        0,
+        "a failed expect ends the iteration"
+    );
     assert_eq!(failures_of(&out, "failed"), 10);
     assert_eq!(failures_of(&out, "script"), 10);
     assert_eq!(failures_of(&out, "body"), 10);
@@ -152,7 +164,11 @@ fn check_fail_expect_and_errors_land_in_their_counters() {
         .find(|(k, _)| k.kind.to_string() == "script")
         .unwrap();
     assert_eq!(script.0.name, "work()");
-    assert!(script.0.message.contains(".rhai:5:"), "{}", script.0.message);
+    assert!(
+        script.0.message.contains(".rhai:5:"),
+        "{}",
+        script.0.message
+    );
     let failed = failures
         .iter()
         .find(|(k, _)| k.kind.to_string() == "failed")
@@ -245,7 +261,9 @@ fn deep_recursion_fails_the_task_not_the_process() {
     assert!(script > 0 && fine > 0);
     let (key, _) = out.totals.failures()[0];
     assert!(
-        key.message.contains("recursion") || key.message.contains("call levels") || key.message.contains("Stack overflow"),
+        key.message.contains("recursion")
+            || key.message.contains("call levels")
+            || key.message.contains("Stack overflow"),
         "{}",
         key.message
     );
@@ -270,9 +288,16 @@ fn a_cpu_bound_task_does_not_stall_its_neighbours() {
         },
     );
     let ping = out.totals.get("GET", "/json").unwrap();
-    assert!(ping.requests > 20, "requests went on during the hog: {}", ping.requests);
+    assert!(
+        ping.requests > 20,
+        "requests went on during the hog: {}",
+        ping.requests
+    );
     let max_ms = ping.latency.max() as f64 / 1000.0;
-    assert!(max_ms < 300.0, "a request waited {max_ms} ms behind the hog");
+    assert!(
+        max_ms < 300.0,
+        "a request waited {max_ms} ms behind the hog"
+    );
 }
 
 #[test]
@@ -291,7 +316,11 @@ fn setup_data_reaches_every_user_and_teardown_runs() {
     let c = out.totals.checks()["setup data visible"];
     assert_eq!((c.pass, c.fail), (30, 0));
     assert_eq!(server.counters.hits("GET /json"), 1, "setup ran once");
-    assert_eq!(server.counters.hits("GET /status/{code}"), 1, "teardown ran once");
+    assert_eq!(
+        server.counters.hits("GET /status/{code}"),
+        1,
+        "teardown ran once"
+    );
     assert_eq!(out.totals.aggregated().requests, 2);
 }
 

@@ -8,8 +8,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-pub use options::{duration, ScriptOptions, KNOWN as KNOWN_OPTIONS};
-pub use plan::{check, probe, Plan, PlanError, Probe};
+pub use options::{KNOWN as KNOWN_OPTIONS, ScriptOptions, duration};
+pub use plan::{Plan, PlanError, Probe, check, probe};
 
 use crate::script::Level;
 

@@ -106,7 +106,10 @@ impl ScriptOptions {
         let mut problems = Vec::new();
         for (key, v) in map {
             let r: Result<(), String> = match key.as_str() {
-                "host" => Ok(o.host = Some(v.to_string())),
+                "host" => {
+                    o.host = Some(v.to_string());
+                    Ok(())
+                }
                 "users" => count(v).map(|n| o.users = Some(n)),
                 "spawn_rate" => rate(v).map(|r| o.spawn_rate = Some(r)),
                 "run_time" => dyn_duration(v).map(|d| o.run_time = Some(d)),
@@ -156,8 +159,14 @@ mod tests {
             .eval(r#"#{ users: 5, run_tmie: "3s", spawn_rate: -1, tasks: #{ a: 2 } }"#)
             .unwrap();
         let problems = ScriptOptions::from_map(&map).unwrap_err().join("\n");
-        assert!(problems.contains("option `run_tmie`: unknown option"), "{problems}");
-        assert!(problems.contains("option `spawn_rate`: must be > 0"), "{problems}");
+        assert!(
+            problems.contains("option `run_tmie`: unknown option"),
+            "{problems}"
+        );
+        assert!(
+            problems.contains("option `spawn_rate`: must be > 0"),
+            "{problems}"
+        );
         let ok: Map = engine
             .eval(r#"#{ users: 5, run_time: "3s", wait_time: between(1, 2) }"#)
             .unwrap();

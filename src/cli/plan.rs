@@ -7,13 +7,13 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rhai::{Dynamic, Map, Scope, AST};
+use rhai::{AST, Dynamic, Map, Scope};
 
 use super::{RunArgs, RunFlags, ScriptOptions};
 use crate::http::ClientFactory;
 use crate::metrics::Recorder;
 use crate::runner::{RunState, UserSettings};
-use crate::script::{self, describe, Hooks, Level, Lint, Logger};
+use crate::script::{self, Hooks, Level, Lint, Logger, describe};
 use crate::vu::{User, WaitTime, Worker};
 
 /// Everything wrong before traffic starts; the process exits with code 2.
@@ -166,13 +166,14 @@ impl Plan {
             .clone()
             .or(o.host)
             .map(|h| h.trim_end_matches('/').to_owned());
-        if let Some(h) = &host {
-            if !(h.starts_with("http://") || h.starts_with("https://")) {
-                return Err(PlanError::Flag {
-                    flag: "host",
-                    message: format!("`{h}` must start with http:// or https://"),
-                });
-            }
+        if let Some(h) = host
+            .as_ref()
+            .filter(|h| !(h.starts_with("http://") || h.starts_with("https://")))
+        {
+            return Err(PlanError::Flag {
+                flag: "host",
+                message: format!("`{h}` must start with http:// or https://"),
+            });
         }
         let users = args.users.or(o.users).unwrap_or(1);
         if users == 0 {

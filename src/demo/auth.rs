@@ -68,7 +68,10 @@ impl Accounts {
             return None;
         }
         let token = Uuid::new_v4().simple().to_string();
-        self.tokens.lock().unwrap().insert(token.clone(), account.id);
+        self.tokens
+            .lock()
+            .unwrap()
+            .insert(token.clone(), account.id);
         Some(token)
     }
 

@@ -13,11 +13,11 @@ use axum::routing::{get, post};
 use axum::{Form, Json, Router};
 use rand::Rng;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::auth::{Accounts, RegisterError, SharedAccessControl};
 use super::Stats;
+use super::auth::{Accounts, RegisterError, SharedAccessControl};
 
 struct City {
     name: String,
@@ -58,6 +58,7 @@ async fn acting_user(app: &App, authenticated: Uuid) -> Uuid {
     }
 }
 
+#[allow(clippy::result_large_err)] // The error is the response itself; it is sent at once.
 fn authenticate(app: &App, headers: &HeaderMap) -> Result<Uuid, Response> {
     headers
         .get("authorization")

@@ -9,7 +9,7 @@ mod names;
 mod recorder;
 mod totals;
 
-pub use names::{auto_name, NameCap};
+pub use names::{NameCap, auto_name};
 pub use recorder::{CheckCount, FailureKey, FailureKind, Recorder, RequestStats, Snapshot};
 pub use totals::{Second, Totals};
 

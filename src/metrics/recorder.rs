@@ -8,7 +8,7 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
-use super::{new_histogram, NameCap};
+use super::{NameCap, new_histogram};
 
 /// Why something failed. An enum, not free text, so failures group by cause.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -190,7 +190,9 @@ impl Recorder {
         bytes: u64,
         failure: Option<(FailureKind, String)>,
     ) {
-        let us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX).max(1);
+        let us = u64::try_from(elapsed.as_micros())
+            .unwrap_or(u64::MAX)
+            .max(1);
         let s = self.slot(method, name);
         s.requests += 1;
         s.bytes += bytes;

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
-use super::{new_histogram, CheckCount, FailureKey, RequestStats, Snapshot};
+use super::{CheckCount, FailureKey, RequestStats, Snapshot, new_histogram};
 
 /// One second of the run, all request names together.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -167,7 +167,13 @@ mod tests {
         for worker in 0..2u64 {
             let mut r = Recorder::default();
             for i in 1..=100u64 {
-                r.request("GET", "/a", Duration::from_micros(i * 100 + worker), 1, None);
+                r.request(
+                    "GET",
+                    "/a",
+                    Duration::from_micros(i * 100 + worker),
+                    1,
+                    None,
+                );
             }
             t.merge(1, 5, r.take());
         }

@@ -88,7 +88,12 @@ fn failures_table(totals: &Totals) -> Table {
         } else {
             format!("{} {}", key.method, key.name)
         };
-        t.add_row(vec![n.to_string(), key.kind.to_string(), at, key.message.clone()]);
+        t.add_row(vec![
+            n.to_string(),
+            key.kind.to_string(),
+            at,
+            key.message.clone(),
+        ]);
     }
     right_align(&mut t, 0);
     if let Some(c) = t.column_mut(1) {
@@ -140,7 +145,10 @@ pub fn write(out: &mut impl Write, outcome: &Outcome) -> io::Result<()> {
         }
     )?;
     if outcome.setup_failed {
-        writeln!(out, "setup() failed, so no user ran; see the failures below.")?;
+        writeln!(
+            out,
+            "setup() failed, so no user ran; see the failures below."
+        )?;
     }
     writeln!(out, "\nRequests (latency in ms)")?;
     writeln!(out, "{}", requests_table(totals, seconds))?;

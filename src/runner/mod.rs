@@ -11,13 +11,13 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-pub use limits::{ensure_map_count, maps_needed, raise_nofile, LimitError};
+pub use limits::{LimitError, ensure_map_count, maps_needed, raise_nofile};
 pub use state::{RunState, UniqueIds, UserSettings};
 
 use crate::cli::Plan;
 use crate::metrics::{Snapshot, Totals};
 use crate::vu::Session;
-use worker::{run_session_here, Report, WorkerPlan};
+use worker::{Report, WorkerPlan, run_session_here};
 
 /// What a run produced.
 pub struct Outcome {
@@ -74,8 +74,7 @@ pub fn run(plan: Plan) -> anyhow::Result<Outcome> {
 
     if plan.hooks.teardown {
         let second = run.elapsed().as_secs() + 1;
-        let (_, snapshot) =
-            run_session_here(&worker_plan, &run, setup_data, Session::Teardown)?;
+        let (_, snapshot) = run_session_here(&worker_plan, &run, setup_data, Session::Teardown)?;
         totals.merge(second, 0, snapshot);
     }
     totals.finish();

@@ -3,8 +3,8 @@
 
 use std::cell::RefCell;
 use std::rc::Rc;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -18,7 +18,7 @@ use crate::cli::Plan;
 use crate::http::ClientFactory;
 use crate::metrics::{Recorder, Snapshot};
 use crate::script::Program;
-use crate::vu::{drive, run_session, Session, User, Worker};
+use crate::vu::{Session, User, Worker, drive, run_session};
 
 /// What a worker thread is told about the run (the `Send` part of the plan).
 pub struct WorkerPlan {

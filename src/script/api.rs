@@ -226,7 +226,8 @@ pub mod api {
     /// ```
     #[rhai_fn(return_raw)]
     pub fn between(min: Dynamic, max: Dynamic) -> Result<WaitTime, Box<EvalAltResult>> {
-        WaitTime::between(super::seconds(&min)?, super::seconds(&max)?).map_err(crate::script::script_error)
+        WaitTime::between(super::seconds(&min)?, super::seconds(&max)?)
+            .map_err(crate::script::script_error)
     }
 
     /// Wait time: the same pause of `seconds` after each task.

@@ -43,6 +43,34 @@ fn strip(comment: &str) -> String {
         .join("\n")
 }
 
+/// Rust types in Rhai's signatures, shown as a script writer knows them.
+fn tidy(signature: &str) -> String {
+    let mut sig = signature.to_owned();
+    if let Some(start) = sig.find("-> Result<") {
+        let inner = &sig[start + "-> Result<".len()..];
+        let end = inner
+            .rfind(", Box<EvalAltResult>>")
+            .or_else(|| inner.rfind('>'));
+        if let Some(end) = end {
+            sig = format!("{}-> {}", &sig[..start], &inner[..end]);
+        }
+    }
+    for (from, to) in [
+        ("&mut Response", "Response"),
+        ("&str", "string"),
+        ("String", "string"),
+        ("i64", "int"),
+        ("f64", "float"),
+        ("rhai::Array", "array"),
+        ("rhai::Map", "map"),
+        ("Map", "map"),
+        ("Dynamic", "any"),
+    ] {
+        sig = sig.replace(from, to);
+    }
+    sig.trim_end_matches(" -> ()").to_owned()
+}
+
 fn section(out: &mut String, prefix: &str, functions: &[Function]) {
     let mut fns: Vec<&Function> = functions
         .iter()
@@ -50,7 +78,7 @@ fn section(out: &mut String, prefix: &str, functions: &[Function]) {
         .collect();
     fns.sort_by(|a, b| a.name.cmp(&b.name).then(a.signature.cmp(&b.signature)));
     for f in fns {
-        out.push_str(&format!("### `{prefix}{}`\n\n", f.signature));
+        out.push_str(&format!("### `{prefix}{}`\n\n", tidy(&f.signature)));
         for c in &f.doc_comments {
             out.push_str(&strip(c));
             out.push('\n');

@@ -2,14 +2,14 @@
 
 use std::time::Duration;
 
-use reqwest::header::{HeaderName, HeaderValue};
 use reqwest::Method;
+use reqwest::header::{HeaderName, HeaderValue};
 use rhai::plugin::*;
 use rhai::{Dynamic, EvalAltResult, Map};
 
-use super::{raise, script_error, Response, Signal};
-use crate::metrics::{auto_name, FailureKind};
-use crate::vu::{await_in_script, Phase, User};
+use super::{Response, Signal, raise, script_error};
+use crate::metrics::{FailureKind, auto_name};
+use crate::vu::{Phase, User, await_in_script};
 
 type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
 
@@ -84,7 +84,9 @@ impl Options {
                 "timeout" => {
                     let s = super::api::seconds(&value)?;
                     if !(s.is_finite() && s > 0.0) {
-                        return Err(script_error("`timeout` must be a positive number of seconds"));
+                        return Err(script_error(
+                            "`timeout` must be a positive number of seconds",
+                        ));
                     }
                     o.timeout = Some(Duration::from_secs_f64(s));
                 }
@@ -93,7 +95,7 @@ impl Options {
                 other => {
                     return Err(script_error(format!(
                         "unknown request option `{other}` (known: {OPTION_NAMES})"
-                    )))
+                    )));
                 }
             }
         }
@@ -178,13 +180,7 @@ fn send(method: Method, url: &str, options: Option<Map>) -> Result<Response> {
     let exchange = match result {
         Ok(x) => x,
         Err(e) => {
-            recorder.request(
-                &method_name,
-                &name,
-                e.elapsed,
-                0,
-                Some((e.kind, e.message)),
-            );
+            recorder.request(&method_name, &name, e.elapsed, 0, Some((e.kind, e.message)));
             return Err(raise(Signal::RequestFailed));
         }
     };

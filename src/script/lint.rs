@@ -19,7 +19,10 @@ pub struct Hooks {
 
 impl Hooks {
     pub fn of(ast: &AST) -> Self {
-        let has = |n: &str| ast.iter_functions().any(|f| f.name == n && f.params.is_empty());
+        let has = |n: &str| {
+            ast.iter_functions()
+                .any(|f| f.name == n && f.params.is_empty())
+        };
         Self {
             on_start: has("on_start"),
             on_stop: has("on_stop"),
@@ -82,8 +85,9 @@ pub fn lint(ast: &AST, weights: Option<&BTreeMap<String, i64>>) -> Lint {
             } else {
                 format!(" (tasks: {})", tasks.join(", "))
             };
-            out.problems
-                .push(format!("option `tasks` gives a weight to `{name}`, which is not a task{hint}"));
+            out.problems.push(format!(
+                "option `tasks` gives a weight to `{name}`, which is not a task{hint}"
+            ));
             continue;
         }
         match u32::try_from(*w) {
@@ -134,7 +138,10 @@ mod tests {
     fn reports_every_problem() {
         let l = lint_src("fn on_start(x) {} fn t(a, b) {}", &[("ghost", 1)]);
         let all = l.problems.join("\n");
-        assert!(all.contains("hook `on_start` must take no parameters"), "{all}");
+        assert!(
+            all.contains("hook `on_start` must take no parameters"),
+            "{all}"
+        );
         assert!(all.contains("`t` takes 2 parameter(s)"), "{all}");
         assert!(all.contains("`ghost`, which is not a task"), "{all}");
         assert!(all.contains("no task defined"), "{all}");

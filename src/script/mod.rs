@@ -11,13 +11,13 @@ mod signal;
 
 use std::rc::Rc;
 
-use rhai::{exported_module, Engine, AST};
+use rhai::{AST, Engine, exported_module};
 
 pub use self::log::{Level, Logger};
 pub use docs::api_reference;
-pub use lint::{lint, Hooks, Lint, HOOKS};
+pub use lint::{HOOKS, Hooks, Lint, lint};
 pub use response::Response;
-pub use signal::{describe, ending, location, raise, script_error, Ending, Signal};
+pub use signal::{Ending, Signal, describe, ending, location, raise, script_error};
 
 use crate::vu::TaskTable;
 
@@ -38,6 +38,7 @@ pub fn engine() -> Engine {
     engine.on_progress(crate::vu::guard);
     // `debug` is a reserved word in Rhai; read it as a plain name so `log::debug(…)` parses.
     // Rhai's own `debug(…)` still works: it is resolved by name when called.
+    #[allow(deprecated)] // Rhai marks this hook "volatile", not deprecated.
     engine.on_parse_token(|token, _, _| match token {
         rhai::Token::Reserved(s) if &*s == "debug" => rhai::Token::Identifier(s),
         other => other,
@@ -62,14 +63,16 @@ pub fn compile(engine: &Engine, name: &str, source: &str) -> Result<AST, SyntaxE
         let pos = e.position();
         let message = e.err_type().to_string();
         let mut text = format!("{}: syntax error: {message}", location(name, pos));
-        if let (Some(line), col) = (pos.line(), pos.position().unwrap_or(1)) {
-            if let Some(src) = source.lines().nth(line - 1) {
-                let gutter = line.to_string().len();
-                text.push_str(&format!(
-                    "\n{:>gutter$} |\n{line} | {src}\n{:>gutter$} | {:>col$}",
-                    "", "", "^"
-                ));
-            }
+        let col = pos.position().unwrap_or(1);
+        if let Some((line, src)) = pos
+            .line()
+            .and_then(|l| source.lines().nth(l - 1).map(|s| (l, s)))
+        {
+            let gutter = line.to_string().len();
+            text.push_str(&format!(
+                "\n{:>gutter$} |\n{line} | {src}\n{:>gutter$} | {:>col$}",
+                "", "", "^"
+            ));
         }
         SyntaxError(text)
     })

@@ -49,18 +49,18 @@ pub fn ending(result: Result<Dynamic, Box<EvalAltResult>>, script: &str) -> Endi
         Err(e) => e,
     };
     let inner = err.unwrap_inner();
-    if let EvalAltResult::ErrorTerminated(token, pos) = inner {
-        if let Some(signal) = token.clone().try_cast::<Signal>() {
-            return match signal {
-                Signal::Fail(m) => Ending::Failed(m),
-                Signal::RequestFailed => Ending::RequestFailed,
-                Signal::Stop => Ending::Stopped,
-                Signal::StackExhausted => Ending::Error(format!(
-                    "recursion too deep: the script stack is nearly exhausted at {}",
-                    location(script, *pos)
-                )),
-            };
-        }
+    if let EvalAltResult::ErrorTerminated(token, pos) = inner
+        && let Some(signal) = token.clone().try_cast::<Signal>()
+    {
+        return match signal {
+            Signal::Fail(m) => Ending::Failed(m),
+            Signal::RequestFailed => Ending::RequestFailed,
+            Signal::Stop => Ending::Stopped,
+            Signal::StackExhausted => Ending::Error(format!(
+                "recursion too deep: the script stack is nearly exhausted at {}",
+                location(script, *pos)
+            )),
+        };
     }
     Ending::Error(describe(&err, script))
 }

@@ -196,9 +196,8 @@ mod tests {
     #[test]
     fn panic_inside_fiber_reaches_the_resumer_and_clears_active() {
         let mut fiber = Fiber::new(64 * 1024, || -> u32 { panic!("boom") }).unwrap();
-        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            fiber.resume(Resume::Start)
-        }));
+        let r =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fiber.resume(Resume::Start)));
         assert!(r.is_err());
         assert!(!in_fiber());
     }

@@ -1,6 +1,6 @@
 //! The async side of a virtual user: resumes its fiber, awaits what it hands out.
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::Rc;
 
 use corosensei::CoroutineResult;
@@ -17,7 +17,10 @@ pub async fn drive<R: 'static>(user: Rc<User>, body: impl FnOnce() -> R + 'stati
     let mut fiber = match Fiber::new(stack, body) {
         Ok(f) => f,
         Err(e) => {
-            record(&user, format!("could not allocate a {stack}-byte stack for the user: {e}"));
+            record(
+                &user,
+                format!("could not allocate a {stack}-byte stack for the user: {e}"),
+            );
             return None;
         }
     };

@@ -13,12 +13,12 @@ use std::time::{Duration, Instant};
 use rhai::{Dynamic, EvalAltResult};
 
 pub use bridge::in_fiber;
-pub use context::{enter, with_user, Phase, User, Worker};
+pub use context::{Phase, User, Worker, enter, with_user};
 pub use driver::drive;
 pub use tasks::{TaskTable, WaitTime};
-pub use user::{run_session, Session};
+pub use user::{Session, run_session};
 
-use crate::script::{raise, script_error, Signal};
+use crate::script::{Signal, raise, script_error};
 use bridge::{Output, Resume, Suspension};
 
 /// Awaits `future` from inside a script: the user's fiber suspends and the worker runs
@@ -71,12 +71,10 @@ pub const STACK_MARGIN: usize = 192 * 1024;
 /// recursed too deep or whose run is stopping, and yields a long-running one to its
 /// neighbours after [`TIME_SLICE`].
 pub fn guard(operations: u64) -> Option<Dynamic> {
-    if let Some(left) = bridge::stack_remaining() {
-        if left < STACK_MARGIN {
-            return Some(Dynamic::from(Signal::StackExhausted));
-        }
+    if bridge::stack_remaining().is_some_and(|left| left < STACK_MARGIN) {
+        return Some(Dynamic::from(Signal::StackExhausted));
     }
-    if operations % 128 != 0 {
+    if !operations.is_multiple_of(128) {
         return None;
     }
     let (stopping, slice_start, closing) = with_user(|u| {

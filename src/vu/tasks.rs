@@ -3,9 +3,9 @@
 use std::rc::Rc;
 use std::time::Duration;
 
-use rand::distr::weighted::WeightedIndex;
-use rand::distr::Distribution;
 use rand::Rng;
+use rand::distr::Distribution;
+use rand::distr::weighted::WeightedIndex;
 
 /// Tasks with their weights; a task of weight `w` is picked with probability `w / Σw`,
 /// independently each iteration (as Locust does).
@@ -47,13 +47,18 @@ fn check_seconds(what: &str, s: f64) -> Result<f64, String> {
     if s.is_finite() && s >= 0.0 {
         Ok(s)
     } else {
-        Err(format!("{what}: seconds must be a finite number >= 0, got {s}"))
+        Err(format!(
+            "{what}: seconds must be a finite number >= 0, got {s}"
+        ))
     }
 }
 
 impl WaitTime {
     pub fn between(min: f64, max: f64) -> Result<Self, String> {
-        let (min, max) = (check_seconds("between", min)?, check_seconds("between", max)?);
+        let (min, max) = (
+            check_seconds("between", min)?,
+            check_seconds("between", max)?,
+        );
         if min > max {
             return Err(format!("between({min}, {max}): min must not exceed max"));
         }

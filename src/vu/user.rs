@@ -10,7 +10,7 @@ use rhai::{CallFnOptions, Dynamic, Map, Scope};
 use super::context::{Phase, User};
 use super::{await_in_script, with_user};
 use crate::metrics::FailureKind;
-use crate::script::{describe, ending, Ending, Program};
+use crate::script::{Ending, Program, describe, ending};
 
 /// What a fiber runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,9 +40,13 @@ pub fn run_session(program: &Program, session: Session) -> Option<Dynamic> {
             .eval_ast(false)
             .rewind_scope(true)
             .bind_this_ptr(&mut this);
-        let result = program
-            .engine
-            .call_fn_with_options::<Dynamic>(options, &mut scope, &program.ast, name, ());
+        let result = program.engine.call_fn_with_options::<Dynamic>(
+            options,
+            &mut scope,
+            &program.ast,
+            name,
+            (),
+        );
         let value = result.as_ref().ok().cloned();
         (ending(result, &program.name), value)
     };

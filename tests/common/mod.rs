@@ -2,7 +2,7 @@
 //! counts every request it serves so tests can compare the tool's numbers with its own.
 #![allow(dead_code)]
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -95,7 +95,10 @@ async fn echo(headers: HeaderMap, body: String) -> Json<serde_json::Value> {
 
 fn app(counters: Arc<Counters>) -> Router {
     Router::new()
-        .route("/json", get(|| async { Json(serde_json::json!({"id": "42", "name": "x"})) }))
+        .route(
+            "/json",
+            get(|| async { Json(serde_json::json!({"id": "42", "name": "x"})) }),
+        )
         .route("/status/{code}", get(status).post(status))
         .route("/garbage", get(|| async { "this is not json" }))
         .route("/cookie/set", get(set_cookie))
@@ -103,7 +106,10 @@ fn app(counters: Arc<Counters>) -> Router {
         .route("/slow", get(slow))
         .route("/ids", post(post_ids))
         .route("/echo", post(echo))
-        .route("/items/{id}", get(|Path(id): Path<String>| async move { id }))
+        .route(
+            "/items/{id}",
+            get(|Path(id): Path<String>| async move { id }),
+        )
         .layer(middleware::from_fn_with_state(counters.clone(), count))
         .with_state(counters)
 }
