@@ -3,6 +3,8 @@
 use std::io::Write;
 
 use crate::cli::{Cli, Command, DemoArgs, Plan, PlanError};
+use crate::report::summary::Summary;
+use crate::report::{Format, Report, RunInfo};
 use crate::{report, runner, script};
 
 /// Exit codes, documented in `--help` and the README.
@@ -18,15 +20,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::Run(args) => {
             let plan = Plan::build(&args)?;
-            let outcome = runner::run(plan)?;
-            let mut out = std::io::stdout().lock();
-            report::summary::write(&mut out, &outcome)?;
-            out.flush()?;
-            Ok(if outcome.setup_failed {
-                exit::SETUP_FAILED
-            } else {
-                exit::OK
-            })
+            execute(plan, |_, _| Ok(()))
         }
         Command::Check { script } => {
             let probe = crate::cli::check(&script)?;
@@ -79,10 +73,19 @@ fn demo(args: DemoArgs) -> anyhow::Result<u8> {
             .map(|d| humantime::format_duration(d).to_string())
             .unwrap_or_else(|| "until Ctrl-C".into()),
     );
-    let outcome = runner::run(plan)?;
-    let mut out = std::io::stdout().lock();
-    report::summary::write(&mut out, &outcome)?;
-    let reads = outcome.totals.get("GET", "/cities/[id]");
+    execute(plan, |report, out| {
+        explain_demo(report, out, &server, args.race)
+    })
+}
+
+/// After the summary: what the demo's numbers mean.
+fn explain_demo(
+    report: &Report,
+    out: &mut dyn Write,
+    server: &crate::demo::DemoServer,
+    race: bool,
+) -> std::io::Result<()> {
+    let reads = report.outcome.totals.get("GET", "/cities/[id]");
     let served: u64 = server.stats.snapshot().values().sum();
     writeln!(
         out,
@@ -96,13 +99,44 @@ fn demo(args: DemoArgs) -> anyhow::Result<u8> {
             r.failures,
             r.requests,
             100.0 * r.failures as f64 / r.requests.max(1) as f64,
-            if args.race { " (--race)" } else { "" }
+            if race { " (--race)" } else { "" }
         )?;
     } else if reads.is_some() {
         writeln!(out, "Every read-back returned the city just written.")?;
     }
+    Ok(())
+}
+
+/// Runs a plan, prints the summary (plus `after`), writes the output files, and decides
+/// the exit code. Runs the same after Ctrl-C, so nothing is lost.
+fn execute(
+    plan: Plan,
+    after: impl FnOnce(&Report, &mut dyn Write) -> std::io::Result<()>,
+) -> anyhow::Result<u8> {
+    let info = RunInfo::new(&plan);
+    let thresholds = plan.thresholds.clone();
+    let outputs = plan.outputs.clone();
+    let fail_on_error = plan.fail_on_error;
+    let outcome = runner::run(plan)?;
+    let report = Report::new(&info, &outcome, &thresholds);
+    let mut out = std::io::stdout().lock();
+    Summary.write(&report, &mut out)?;
+    after(&report, &mut out)?;
     out.flush()?;
-    Ok(exit::OK)
+    drop(out);
+    let written = report::write_outputs(&report, &outputs);
+    for path in written.as_ref().map(Vec::as_slice).unwrap_or_default() {
+        eprintln!("wrote {}", path.display());
+    }
+    written?;
+    let failed_requests = outcome.totals.aggregated().failures > 0;
+    Ok(if outcome.setup_failed {
+        exit::SETUP_FAILED
+    } else if report.thresholds_failed() || (fail_on_error && failed_requests) {
+        exit::THRESHOLD
+    } else {
+        exit::OK
+    })
 }
 
 /// Maps an error to its exit code: problems found before traffic are usage errors.

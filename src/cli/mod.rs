@@ -108,7 +108,23 @@ pub struct RunFlags {
     /// Write the script's log lines to this file instead of stderr.
     #[arg(long)]
     pub log_file: Option<PathBuf>,
-    /// No progress lines while running.
+    /// No live view or progress lines while running.
     #[arg(short, long)]
     pub quiet: bool,
+    /// Pass/fail criterion, e.g. "p95 < 250ms", "failure_rate < 1%",
+    /// "GET /items/[id]: p99 < 1s" (repeatable; adds to the script's `thresholds`).
+    #[arg(long = "threshold", value_name = "THRESHOLD")]
+    pub thresholds: Vec<String>,
+    /// Exit with code 1 if any request failed, even when every threshold passed.
+    #[arg(long)]
+    pub fail_on_error: bool,
+    /// Write the whole result, with serialized histograms, as JSON.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Write PREFIX_stats.csv, PREFIX_failures.csv and PREFIX_history.csv.
+    #[arg(long, value_name = "PREFIX")]
+    pub csv: Option<String>,
+    /// Write a self-contained HTML report with charts.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
 }

@@ -20,6 +20,7 @@ pub const KNOWN: &[&str] = &[
     "timeout",
     "stop_timeout",
     "seed",
+    "thresholds",
 ];
 
 /// Options as the script declared them; command-line flags override each one.
@@ -36,6 +37,8 @@ pub struct ScriptOptions {
     pub timeout: Option<Duration>,
     pub stop_timeout: Option<Duration>,
     pub seed: Option<u64>,
+    /// Threshold texts, scoped ones written `scope: metric op value`.
+    pub thresholds: Vec<String>,
 }
 
 /// Parses a duration given as `"1m30s"`-style text or a number of seconds.
@@ -86,6 +89,36 @@ fn rate(v: &Dynamic) -> Result<f64, String> {
     }
 }
 
+/// `["p95 < 250ms", …]` or `#{ "GET /x": "p95 < 1s", "/y": ["p99 < 2s"] }`.
+fn thresholds(v: &Dynamic) -> Result<Vec<String>, String> {
+    let texts = |v: &Dynamic| -> Result<Vec<String>, String> {
+        if let Some(list) = v.read_lock::<rhai::Array>() {
+            list.iter()
+                .map(|t| {
+                    t.clone()
+                        .into_string()
+                        .map_err(|t| format!("expected threshold strings, got {t}"))
+                })
+                .collect()
+        } else {
+            v.clone()
+                .into_string()
+                .map(|s| vec![s])
+                .map_err(|t| format!("expected a threshold string, got {t}"))
+        }
+    };
+    match v.read_lock::<Map>() {
+        Some(map) => {
+            let mut out = Vec::new();
+            for (scope, v) in map.iter() {
+                out.extend(texts(v)?.into_iter().map(|t| format!("{scope}: {t}")));
+            }
+            Ok(out)
+        }
+        None => texts(v),
+    }
+}
+
 fn weights(v: &Dynamic) -> Result<BTreeMap<String, i64>, String> {
     let map = v
         .read_lock::<Map>()
@@ -126,6 +159,7 @@ impl ScriptOptions {
                 "timeout" => dyn_duration(v).map(|d| o.timeout = Some(d)),
                 "stop_timeout" => dyn_duration(v).map(|d| o.stop_timeout = Some(d)),
                 "seed" => count(v).map(|n| o.seed = Some(n)),
+                "thresholds" => thresholds(v).map(|t| o.thresholds = t),
                 _ => Err(format!("unknown option (known: {})", KNOWN.join(", "))),
             };
             if let Err(e) = r {

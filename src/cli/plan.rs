@@ -13,6 +13,7 @@ use super::{RunArgs, RunFlags, ScriptOptions};
 use crate::http::ClientFactory;
 use crate::metrics::Recorder;
 use crate::runner::{RunState, UserSettings};
+use crate::report::{Outputs, Threshold};
 use crate::script::{self, Hooks, Level, Lint, Logger, describe};
 use crate::vu::{User, WaitTime, Worker};
 
@@ -37,8 +38,8 @@ pub enum PlanError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("no host: pass --host URL or set `host` in the script's options")]
-    NoHost,
+    #[error(transparent)]
+    Threshold(#[from] crate::report::ThresholdError),
 }
 
 /// A compiled script with its options read and its functions linted.
@@ -149,6 +150,9 @@ pub struct Plan {
     pub workers: usize,
     pub log: Logger,
     pub quiet: bool,
+    pub thresholds: Vec<Threshold>,
+    pub fail_on_error: bool,
+    pub outputs: Outputs,
 }
 
 impl Plan {
@@ -193,6 +197,12 @@ impl Plan {
             .workers
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
             .clamp(1, 256);
+        let thresholds = o
+            .thresholds
+            .iter()
+            .chain(&args.thresholds)
+            .map(|t| crate::report::thresholds::parse(t))
+            .collect::<Result<Vec<_>, _>>()?;
         let log = match &args.log_file {
             None => Logger::stderr(args.log_level),
             Some(path) => {
@@ -227,6 +237,13 @@ impl Plan {
             workers: workers.min(users as usize).max(1),
             log,
             quiet: args.quiet,
+            thresholds,
+            fail_on_error: args.fail_on_error,
+            outputs: Outputs {
+                json: args.json.clone(),
+                csv: args.csv.clone(),
+                html: args.html.clone(),
+            },
         })
     }
 }

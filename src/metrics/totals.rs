@@ -19,8 +19,18 @@ pub struct Second {
     pub p50_ms: Option<f64>,
     pub p95_ms: Option<f64>,
     pub p99_ms: Option<f64>,
-    /// Requests per name (`METHOD name`) in this second.
-    pub by_name: BTreeMap<String, (u64, u64)>,
+    /// Per request name (`METHOD name`) in this second.
+    pub by_name: BTreeMap<String, NameSecond>,
+}
+
+/// One request name during one second.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct NameSecond {
+    pub requests: u64,
+    pub failures: u64,
+    pub p50_ms: Option<f64>,
+    pub p95_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
 }
 
 /// Seconds still open for late snapshots keep their histogram; older ones keep only
@@ -30,6 +40,16 @@ const OPEN_SECONDS: u64 = 3;
 struct OpenSecond {
     row: Second,
     latency: Histogram<u64>,
+    by_name: BTreeMap<String, Histogram<u64>>,
+}
+
+/// (p50, p95, p99) in milliseconds, or `None`s for an empty histogram.
+fn percentiles(h: &Histogram<u64>) -> (Option<f64>, Option<f64>, Option<f64>) {
+    if h.is_empty() {
+        return (None, None, None);
+    }
+    let q = |q| Some(ms(h.value_at_quantile(q)));
+    (q(0.50), q(0.95), q(0.99))
 }
 
 /// Everything measured in a run.
@@ -53,19 +73,22 @@ impl Totals {
                 ..Second::default()
             },
             latency: new_histogram(),
+            by_name: BTreeMap::new(),
         });
         open.row.users = open.row.users.max(users);
         for s in snapshot.requests {
             open.row.requests += s.requests;
             open.row.failures += s.failures;
-            let per_name = open
-                .row
-                .by_name
-                .entry(format!("{} {}", s.method, s.name))
-                .or_default();
-            per_name.0 += s.requests;
-            per_name.1 += s.failures;
+            let key = format!("{} {}", s.method, s.name);
+            let per_name = open.row.by_name.entry(key.clone()).or_default();
+            per_name.requests += s.requests;
+            per_name.failures += s.failures;
             open.latency.add(&s.latency).expect("auto-resizing");
+            open.by_name
+                .entry(key)
+                .or_insert_with(new_histogram)
+                .add(&s.latency)
+                .expect("auto-resizing");
             let key = (s.method.clone(), s.name.clone());
             match self.requests.get_mut(&key) {
                 Some(total) => total.merge(&s),
@@ -92,11 +115,16 @@ impl Totals {
             if *entry.key() >= second {
                 break;
             }
-            let OpenSecond { mut row, latency } = entry.remove();
-            if !latency.is_empty() {
-                row.p50_ms = Some(ms(latency.value_at_quantile(0.50)));
-                row.p95_ms = Some(ms(latency.value_at_quantile(0.95)));
-                row.p99_ms = Some(ms(latency.value_at_quantile(0.99)));
+            let OpenSecond {
+                mut row,
+                latency,
+                by_name,
+            } = entry.remove();
+            (row.p50_ms, row.p95_ms, row.p99_ms) = percentiles(&latency);
+            for (name, h) in by_name {
+                if let Some(n) = row.by_name.get_mut(&name) {
+                    (n.p50_ms, n.p95_ms, n.p99_ms) = percentiles(&h);
+                }
             }
             self.series.insert(row.second, row);
         }
@@ -139,9 +167,20 @@ impl Totals {
         self.series.values()
     }
 
-    /// The most recent second with data that is still being filled or just closed.
-    pub fn latest(&self) -> Option<&Second> {
-        self.series.values().next_back()
+    /// The most recent complete second, for the live view: every worker reports each
+    /// second at the same aligned tick, so all seconds but the newest open one are whole.
+    /// Its percentiles are filled in even though it is still open.
+    pub fn latest(&self) -> Option<Second> {
+        let mut open = self.open.values().rev();
+        let newest = open.next();
+        match open.next().or(newest) {
+            Some(o) => {
+                let mut row = o.row.clone();
+                (row.p50_ms, row.p95_ms, row.p99_ms) = percentiles(&o.latency);
+                Some(row)
+            }
+            None => self.series.values().next_back().cloned(),
+        }
     }
 
     /// Looks up one (method, name).

@@ -1,3 +1,191 @@
-//! What a run reports: the terminal summary (more outputs plug in beside it).
+//! What a run reports: the terminal summary, thresholds, and the JSON, CSV and HTML files.
+//! Every format reads the same [`Report`] and writes to any `impl Write`.
 
+mod csv;
+mod html;
+mod json;
+pub mod live;
 pub mod summary;
+pub mod thresholds;
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+use serde::Serialize;
+
+use crate::metrics::RequestStats;
+use crate::runner::Outcome;
+pub use html::Html;
+pub use json::{Json, SCHEMA_VERSION};
+pub use thresholds::{Threshold, ThresholdError, Verdict};
+
+/// A report format: one file (or stream) written from a [`Report`].
+pub trait Format {
+    fn write(&self, report: &Report, out: &mut dyn Write) -> io::Result<()>;
+}
+
+/// How the run was set up, for the report headers.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunInfo {
+    pub script: String,
+    pub host: Option<String>,
+    pub users: u64,
+    pub spawn_rate: f64,
+    pub run_time_s: Option<f64>,
+    pub iterations: Option<u64>,
+    /// RFC 3339, UTC.
+    pub started_at: String,
+}
+
+impl RunInfo {
+    pub fn new(plan: &crate::cli::Plan) -> Self {
+        Self {
+            script: plan.script_name.clone(),
+            host: plan.settings.host.clone(),
+            users: plan.users,
+            spawn_rate: plan.spawn_rate,
+            run_time_s: plan.run_time.map(|d| d.as_secs_f64()),
+            iterations: plan.iterations,
+            started_at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+        }
+    }
+}
+
+/// Everything the formats need.
+pub struct Report<'a> {
+    pub info: &'a RunInfo,
+    pub outcome: &'a Outcome,
+    pub verdicts: Vec<Verdict>,
+}
+
+impl<'a> Report<'a> {
+    pub fn new(info: &'a RunInfo, outcome: &'a Outcome, thresholds: &[Threshold]) -> Self {
+        let verdicts =
+            thresholds::evaluate(thresholds, &outcome.totals, outcome.elapsed.as_secs_f64());
+        Self {
+            info,
+            outcome,
+            verdicts,
+        }
+    }
+
+    pub fn thresholds_failed(&self) -> bool {
+        self.verdicts.iter().any(|v| !v.passed)
+    }
+
+    pub fn seconds(&self) -> f64 {
+        self.outcome.elapsed.as_secs_f64().max(0.001)
+    }
+}
+
+/// The percentiles every format shows, in this order; one source of truth.
+pub const PERCENTILES: [(&str, f64); 5] = [
+    ("p50", 0.50),
+    ("p90", 0.90),
+    ("p95", 0.95),
+    ("p99", 0.99),
+    ("p99.9", 0.999),
+];
+
+/// One (method, name) with its latency statistics in milliseconds.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    pub method: String,
+    pub name: String,
+    pub requests: u64,
+    pub failures: u64,
+    pub bytes: u64,
+    pub rps: f64,
+    pub min_ms: f64,
+    pub avg_ms: f64,
+    /// Same order as [`PERCENTILES`].
+    pub percentiles_ms: Vec<f64>,
+    pub max_ms: f64,
+}
+
+impl Row {
+    pub fn of(s: &RequestStats, seconds: f64) -> Self {
+        let ms = |us: u64| us as f64 / 1000.0;
+        Self {
+            method: s.method.clone(),
+            name: s.name.clone(),
+            requests: s.requests,
+            failures: s.failures,
+            bytes: s.bytes,
+            rps: s.requests as f64 / seconds,
+            min_ms: ms(s.latency.min()),
+            avg_ms: ms(s.total_us.checked_div(s.requests).unwrap_or(0)),
+            percentiles_ms: PERCENTILES
+                .iter()
+                .map(|(_, q)| ms(s.latency.value_at_quantile(*q)))
+                .collect(),
+            max_ms: ms(s.latency.max()),
+        }
+    }
+}
+
+/// Milliseconds as shown in tables: three significant figures or so.
+pub fn fmt_ms(v: f64) -> String {
+    if v >= 100.0 {
+        format!("{v:.0}")
+    } else if v >= 10.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+/// Which files to write, from the flags.
+#[derive(Debug, Clone, Default)]
+pub struct Outputs {
+    pub json: Option<PathBuf>,
+    pub csv: Option<String>,
+    pub html: Option<PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("could not write {path}: {source}")]
+pub struct OutputError {
+    pub path: PathBuf,
+    pub source: io::Error,
+}
+
+fn write_file(path: PathBuf, format: &dyn Format, report: &Report) -> Result<(), OutputError> {
+    let result = std::fs::File::create(&path).and_then(|f| {
+        let mut w = io::BufWriter::new(f);
+        format.write(report, &mut w)?;
+        w.flush()
+    });
+    result.map_err(|source| OutputError { path, source })
+}
+
+/// Writes every requested file; tries them all and returns the first error.
+pub fn write_outputs(report: &Report, outputs: &Outputs) -> Result<Vec<PathBuf>, OutputError> {
+    let mut jobs: Vec<(PathBuf, Box<dyn Format>)> = Vec::new();
+    if let Some(p) = &outputs.json {
+        jobs.push((p.clone(), Box::new(Json)));
+    }
+    if let Some(prefix) = &outputs.csv {
+        for (suffix, f) in csv::files() {
+            jobs.push((PathBuf::from(format!("{prefix}_{suffix}.csv")), f));
+        }
+    }
+    if let Some(p) = &outputs.html {
+        jobs.push((p.clone(), Box::new(Html)));
+    }
+    let mut written = Vec::new();
+    let mut first_error = None;
+    for (path, format) in jobs {
+        match write_file(path.clone(), format.as_ref(), report) {
+            Ok(()) => written.push(path),
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(written),
+    }
+}

@@ -6,27 +6,15 @@ use std::io::{self, Write};
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{CellAlignment, Table};
 
+use super::{fmt_ms, Format, Report, Row, PERCENTILES};
 use crate::metrics::{RequestStats, Totals};
-use crate::runner::Outcome;
 
-/// Percentile columns of the requests table, in order.
-pub const PERCENTILES: [(&str, f64); 6] = [
-    ("p50", 0.50),
-    ("p90", 0.90),
-    ("p95", 0.95),
-    ("p99", 0.99),
-    ("p99.9", 0.999),
-    ("max", 1.0),
-];
+/// The end-of-run summary as a format, so it can go to stdout or anywhere else.
+pub struct Summary;
 
-fn ms(us: u64) -> String {
-    let v = us as f64 / 1000.0;
-    if v >= 100.0 {
-        format!("{v:.0}")
-    } else if v >= 10.0 {
-        format!("{v:.1}")
-    } else {
-        format!("{v:.2}")
+impl Format for Summary {
+    fn write(&self, report: &Report, out: &mut dyn Write) -> io::Result<()> {
+        write(out, report)
     }
 }
 
@@ -47,29 +35,25 @@ fn right_align(t: &mut Table, from: usize) {
 }
 
 fn request_row(s: &RequestStats, seconds: f64) -> Vec<String> {
+    let r = Row::of(s, seconds);
     let mut row = vec![
-        s.method.clone(),
-        s.name.clone(),
-        s.requests.to_string(),
-        s.failures.to_string(),
-        format!("{:.1}", s.requests as f64 / seconds),
-        ms(s.latency.min()),
-        ms(s.total_us.checked_div(s.requests).unwrap_or(0)),
+        r.method,
+        r.name,
+        r.requests.to_string(),
+        r.failures.to_string(),
+        format!("{:.1}", r.rps),
+        fmt_ms(r.min_ms),
+        fmt_ms(r.avg_ms),
     ];
-    for (_, q) in PERCENTILES {
-        let v = if q >= 1.0 {
-            s.latency.max()
-        } else {
-            s.latency.value_at_quantile(q)
-        };
-        row.push(ms(v));
-    }
+    row.extend(r.percentiles_ms.iter().map(|v| fmt_ms(*v)));
+    row.push(fmt_ms(r.max_ms));
     row
 }
 
 fn requests_table(totals: &Totals, seconds: f64) -> Table {
     let mut header = vec!["Method", "Name", "Requests", "Fails", "Req/s", "Min", "Avg"];
     header.extend(PERCENTILES.iter().map(|(n, _)| *n));
+    header.push("max");
     let mut t = table(&header);
     for s in totals.requests() {
         t.add_row(request_row(s, seconds));
@@ -125,9 +109,10 @@ fn checks_table(totals: &Totals) -> Table {
 }
 
 /// Writes the summary. Latencies are in milliseconds.
-pub fn write(out: &mut impl Write, outcome: &Outcome) -> io::Result<()> {
+pub fn write(out: &mut dyn Write, report: &Report) -> io::Result<()> {
+    let outcome = report.outcome;
     let totals = &outcome.totals;
-    let seconds = outcome.elapsed.as_secs_f64().max(0.001);
+    let seconds = report.seconds();
     let all = totals.aggregated();
     writeln!(out)?;
     writeln!(
@@ -145,10 +130,7 @@ pub fn write(out: &mut impl Write, outcome: &Outcome) -> io::Result<()> {
         }
     )?;
     if outcome.setup_failed {
-        writeln!(
-            out,
-            "setup() failed, so no user ran; see the failures below."
-        )?;
+        writeln!(out, "setup() failed, so no user ran; see the failures below.")?;
     }
     writeln!(out, "\nRequests (latency in ms)")?;
     writeln!(out, "{}", requests_table(totals, seconds))?;
@@ -167,6 +149,12 @@ pub fn write(out: &mut impl Write, outcome: &Outcome) -> io::Result<()> {
     if !totals.checks().is_empty() {
         writeln!(out, "\nChecks")?;
         writeln!(out, "{}", checks_table(totals))?;
+    }
+    if !report.verdicts.is_empty() {
+        writeln!(out, "\nThresholds")?;
+        for v in &report.verdicts {
+            writeln!(out, "  {v}")?;
+        }
     }
     Ok(())
 }

@@ -5,7 +5,6 @@ mod limits;
 mod state;
 mod worker;
 
-use std::io::IsTerminal;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -103,7 +102,7 @@ fn supervise(
         let mut workers_left = plan.workers;
         let mut interrupted = false;
         let deadline = plan.run_time.map(|d| tokio::time::Instant::from_std(run.started) + d);
-        let mut progress = Progress::new(plan);
+        let mut live = crate::report::live::Live::new(plan.quiet, plan.run_time);
         let mut hard_stop_at: Option<tokio::time::Instant> = None;
         let ctrl_c = tokio::signal::ctrl_c();
         tokio::pin!(ctrl_c);
@@ -116,7 +115,8 @@ fn supervise(
                 report = rx.recv() => match report {
                     Some(Report::Interval { second, snapshot }) => {
                         merge(totals, run, second, snapshot);
-                        progress.maybe_print(run, totals);
+                        let users = run.users_running.load(std::sync::atomic::Ordering::Relaxed);
+                        live.update(run.elapsed(), users, totals);
                     }
                     Some(Report::Done) => workers_left -= 1,
                     None => break,
@@ -142,6 +142,7 @@ fn supervise(
                 }
             }
         }
+        live.finish();
         Ok(interrupted)
     })
 }
@@ -151,43 +152,3 @@ fn merge(totals: &mut Totals, run: &RunState, second: u64, snapshot: Snapshot) {
     totals.merge(second, users, snapshot);
 }
 
-/// Plain progress lines on stderr, every few seconds (a live view comes with the report
-/// work). Reads only the merged totals, never the workers.
-struct Progress {
-    enabled: bool,
-    every: u64,
-    last: u64,
-    last_requests: u64,
-}
-
-impl Progress {
-    fn new(plan: &Plan) -> Self {
-        let tty = std::io::stderr().is_terminal();
-        Self {
-            enabled: !plan.quiet,
-            every: if tty { 1 } else { 5 },
-            last: 0,
-            last_requests: 0,
-        }
-    }
-
-    fn maybe_print(&mut self, run: &RunState, totals: &Totals) {
-        let now = run.elapsed().as_secs();
-        if !self.enabled || now < self.last + self.every {
-            return;
-        }
-        let all = totals.aggregated();
-        let rate = (all.requests - self.last_requests) as f64 / (now - self.last).max(1) as f64;
-        let users = run.users_running.load(std::sync::atomic::Ordering::Relaxed);
-        let p = |q| all.latency.value_at_quantile(q) as f64 / 1000.0;
-        eprintln!(
-            "[{now:>5}s] users {users:>6} | requests {:>9} ({rate:>8.1}/s) | failures {:>7} | p50 {:.1} ms p95 {:.1} ms",
-            all.requests,
-            all.failures,
-            p(0.5),
-            p(0.95)
-        );
-        self.last = now;
-        self.last_requests = all.requests;
-    }
-}

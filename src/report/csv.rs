@@ -1,0 +1,114 @@
+//! `--csv PREFIX`: `PREFIX_stats.csv`, `PREFIX_failures.csv`, `PREFIX_history.csv`, with the
+//! columns documented in `docs/outputs.md`. Latencies in milliseconds.
+
+use std::io::{self, Write};
+
+use super::{Format, Report, Row, PERCENTILES};
+
+/// The three files, by suffix.
+pub fn files() -> Vec<(&'static str, Box<dyn Format>)> {
+    vec![
+        ("stats", Box::new(Stats)),
+        ("failures", Box::new(Failures)),
+        ("history", Box::new(History)),
+    ]
+}
+
+fn writer(out: &mut dyn Write) -> csv::Writer<&mut dyn Write> {
+    csv::Writer::from_writer(out)
+}
+
+fn to_io(e: csv::Error) -> io::Error {
+    io::Error::other(e)
+}
+
+/// Per (method, name), plus an `Aggregated` row, as in the summary table.
+struct Stats;
+
+impl Format for Stats {
+    fn write(&self, report: &Report, out: &mut dyn Write) -> io::Result<()> {
+        let mut w = writer(out);
+        let mut header: Vec<String> = [
+            "method", "name", "requests", "failures", "bytes", "rps", "min_ms", "avg_ms",
+        ]
+        .map(String::from)
+        .to_vec();
+        header.extend(PERCENTILES.iter().map(|(n, _)| format!("{n}_ms")));
+        header.push("max_ms".into());
+        w.write_record(&header).map_err(to_io)?;
+        let totals = &report.outcome.totals;
+        let all = totals.aggregated();
+        let rows = totals.requests().chain(std::iter::once(&all));
+        for s in rows {
+            let r = Row::of(s, report.seconds());
+            let mut rec = vec![
+                r.method,
+                r.name,
+                r.requests.to_string(),
+                r.failures.to_string(),
+                r.bytes.to_string(),
+                format!("{:.3}", r.rps),
+                format!("{:.3}", r.min_ms),
+                format!("{:.3}", r.avg_ms),
+            ];
+            rec.extend(r.percentiles_ms.iter().map(|v| format!("{v:.3}")));
+            rec.push(format!("{:.3}", r.max_ms));
+            w.write_record(&rec).map_err(to_io)?;
+        }
+        w.flush()
+    }
+}
+
+struct Failures;
+
+impl Format for Failures {
+    fn write(&self, report: &Report, out: &mut dyn Write) -> io::Result<()> {
+        let mut w = writer(out);
+        w.write_record(["count", "kind", "method", "name", "message"])
+            .map_err(to_io)?;
+        for (k, n) in report.outcome.totals.failures() {
+            w.write_record([
+                n.to_string(),
+                k.kind.to_string(),
+                k.method.clone(),
+                k.name.clone(),
+                k.message.clone(),
+            ])
+            .map_err(to_io)?;
+        }
+        w.flush()
+    }
+}
+
+/// One row per second per request name; the rows of a name add up to its total.
+struct History;
+
+impl Format for History {
+    fn write(&self, report: &Report, out: &mut dyn Write) -> io::Result<()> {
+        let mut w = writer(out);
+        w.write_record([
+            "second", "users", "method", "name", "requests", "failures", "p50_ms", "p95_ms",
+            "p99_ms",
+        ])
+        .map_err(to_io)?;
+        let opt = |v: Option<f64>| v.map(|v| format!("{v:.3}")).unwrap_or_default();
+        for sec in report.outcome.totals.series() {
+            for (key, n) in &sec.by_name {
+                let (method, name) = key.split_once(' ').unwrap_or(("", key));
+                w.write_record([
+                    sec.second.to_string(),
+                    sec.users.to_string(),
+                    method.to_owned(),
+                    name.to_owned(),
+                    n.requests.to_string(),
+                    n.failures.to_string(),
+                    opt(n.p50_ms),
+                    opt(n.p95_ms),
+                    opt(n.p99_ms),
+                ])
+                .map_err(to_io)?;
+            }
+        }
+        w.flush()
+    }
+}

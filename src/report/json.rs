@@ -1,0 +1,113 @@
+//! `--json FILE`: the whole result, with each latency histogram serialized (HdrHistogram V2,
+//! base64) so separate runs can later be merged exactly. Schema: `docs/schema/result-v1.json`.
+
+use std::io::{self, Write};
+
+use base64::Engine as _;
+use hdrhistogram::serialization::{Serializer, V2Serializer};
+use serde::Serialize;
+
+use super::{Format, Report, Row, RunInfo, Verdict};
+use crate::metrics::{CheckCount, FailureKind, RequestStats, Second};
+
+/// Bumped on any incompatible change to the file's shape.
+pub const SCHEMA_VERSION: u32 = 1;
+
+pub struct Json;
+
+#[derive(Serialize)]
+struct Document<'a> {
+    schema: &'static str,
+    version: u32,
+    run: &'a RunInfo,
+    duration_s: f64,
+    interrupted: bool,
+    setup_failed: bool,
+    iterations: u64,
+    auto_grouped_requests: u64,
+    requests: Vec<Request>,
+    aggregated: Request,
+    failures: Vec<Failure<'a>>,
+    checks: Vec<Check<'a>>,
+    thresholds: &'a [Verdict],
+    series: Vec<&'a Second>,
+}
+
+#[derive(Serialize)]
+struct Request {
+    #[serde(flatten)]
+    row: Row,
+    /// HdrHistogram V2 (uncompressed) of latencies in microseconds, base64.
+    histogram: String,
+}
+
+#[derive(Serialize)]
+struct Failure<'a> {
+    kind: FailureKind,
+    method: &'a str,
+    name: &'a str,
+    message: &'a str,
+    count: u64,
+}
+
+#[derive(Serialize)]
+struct Check<'a> {
+    name: &'a str,
+    #[serde(flatten)]
+    count: CheckCount,
+}
+
+/// The base64 text of `s`'s histogram in HdrHistogram's V2 format.
+pub fn encode_histogram(s: &RequestStats) -> String {
+    let mut bytes = Vec::new();
+    V2Serializer::new()
+        .serialize(&s.latency, &mut bytes)
+        .expect("serializing to memory cannot fail");
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+fn request(s: &RequestStats, seconds: f64) -> Request {
+    Request {
+        row: Row::of(s, seconds),
+        histogram: encode_histogram(s),
+    }
+}
+
+impl Format for Json {
+    fn write(&self, report: &Report, out: &mut dyn Write) -> io::Result<()> {
+        let totals = &report.outcome.totals;
+        let seconds = report.seconds();
+        let failures = totals.failures();
+        let doc = Document {
+            schema: "stampede-result",
+            version: SCHEMA_VERSION,
+            run: report.info,
+            duration_s: seconds,
+            interrupted: report.outcome.interrupted,
+            setup_failed: report.outcome.setup_failed,
+            iterations: totals.iterations,
+            auto_grouped_requests: totals.auto_grouped,
+            requests: totals.requests().map(|s| request(s, seconds)).collect(),
+            aggregated: request(&totals.aggregated(), seconds),
+            failures: failures
+                .iter()
+                .map(|(k, n)| Failure {
+                    kind: k.kind,
+                    method: &k.method,
+                    name: &k.name,
+                    message: &k.message,
+                    count: *n,
+                })
+                .collect(),
+            checks: totals
+                .checks()
+                .iter()
+                .map(|(name, count)| Check { name, count: *count })
+                .collect(),
+            thresholds: &report.verdicts,
+            series: totals.series().collect(),
+        };
+        serde_json::to_writer_pretty(&mut *out, &doc)?;
+        writeln!(out)
+    }
+}

@@ -1,0 +1,112 @@
+//! The live view while a run is going: on a terminal a small block redrawn once a second;
+//! otherwise a plain status line every few seconds; nothing with `--quiet`. It reads only
+//! the merged once-a-second totals, never the workers, so it cannot slow the engine.
+
+use std::io::{IsTerminal, Write};
+use std::time::Duration;
+
+use crossterm::{cursor, queue, terminal};
+
+use crate::metrics::Totals;
+
+enum Mode {
+    Terminal,
+    Lines,
+    Quiet,
+}
+
+pub struct Live {
+    mode: Mode,
+    planned: Option<Duration>,
+    every: u64,
+    last: Option<u64>,
+    drawn: u16,
+}
+
+/// How many request names the terminal view lists.
+const BUSIEST: usize = 3;
+
+impl Live {
+    pub fn new(quiet: bool, planned: Option<Duration>) -> Self {
+        let mode = if quiet {
+            Mode::Quiet
+        } else if std::io::stderr().is_terminal() {
+            Mode::Terminal
+        } else {
+            Mode::Lines
+        };
+        let every = if matches!(mode, Mode::Terminal) { 1 } else { 5 };
+        Self {
+            mode,
+            planned,
+            every,
+            last: None,
+            drawn: 0,
+        }
+    }
+
+    /// Called after each merge; redraws at most once per period.
+    pub fn update(&mut self, elapsed: Duration, users: u64, totals: &Totals) {
+        let now = elapsed.as_secs();
+        if matches!(self.mode, Mode::Quiet) || self.last.is_some_and(|l| now < l + self.every) {
+            return;
+        }
+        self.last = Some(now);
+        let all = totals.aggregated();
+        let latest = totals.latest().unwrap_or_default();
+        let ms = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.1} ms"));
+        let planned = self
+            .planned
+            .map_or(String::new(), |p| format!(" / {}s", p.as_secs()));
+        let rate = 100.0 * all.failures as f64 / all.requests.max(1) as f64;
+        let status = format!(
+            "[{now:>4}s{planned}] users {users} | requests {} | {} req/s | failures {} ({rate:.2}%) | p50 {} | p95 {}",
+            all.requests,
+            latest.requests,
+            all.failures,
+            ms(latest.p50_ms),
+            ms(latest.p95_ms),
+        );
+        let mut err = std::io::stderr().lock();
+        match self.mode {
+            Mode::Lines => {
+                let _ = writeln!(err, "{status}");
+            }
+            Mode::Terminal => {
+                let mut busiest: Vec<_> = latest.by_name.iter().collect();
+                busiest.sort_by(|a, b| b.1.requests.cmp(&a.1.requests));
+                let names: Vec<String> = busiest
+                    .iter()
+                    .take(BUSIEST)
+                    .map(|(n, s)| format!("{n} {}/s", s.requests))
+                    .collect();
+                self.clear(&mut err);
+                let _ = writeln!(err, "{status}");
+                let _ = writeln!(err, "  busiest: {}", names.join(" · "));
+                self.drawn = 2;
+                let _ = err.flush();
+            }
+            Mode::Quiet => {}
+        }
+    }
+
+    fn clear(&mut self, err: &mut impl Write) {
+        if self.drawn > 0 {
+            let _ = queue!(
+                err,
+                cursor::MoveUp(self.drawn),
+                terminal::Clear(terminal::ClearType::FromCursorDown)
+            );
+            self.drawn = 0;
+        }
+    }
+
+    /// Removes the terminal block before the summary is printed.
+    pub fn finish(&mut self) {
+        if matches!(self.mode, Mode::Terminal) {
+            let mut err = std::io::stderr().lock();
+            self.clear(&mut err);
+            let _ = err.flush();
+        }
+    }
+}
