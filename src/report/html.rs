@@ -138,7 +138,10 @@ fn table(out: &mut String, header: &[&str], rows: Vec<Vec<String>>) {
     for row in rows {
         out.push_str("<tr>");
         for cell in row {
-            let _ = write!(out, "<td>{}</td>", encode_text(&cell));
+            // Numbers right, text left, whatever the column.
+            let numeric = cell.trim_end_matches(['%', '/', 's']).parse::<f64>().is_ok();
+            let class = if numeric { "n" } else { "t" };
+            let _ = write!(out, "<td class=\"{class}\">{}</td>", encode_text(&cell));
         }
         out.push_str("</tr>");
     }
@@ -171,7 +174,7 @@ fn stats_rows(report: &Report) -> Vec<Vec<String>> {
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2em;color:#222}\
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;\
-text-align:right}td:nth-child(-n+2),th:nth-child(-n+2){text-align:left}\
+text-align:left}td.n{text-align:right}\
 .pass{color:#080}.fail{color:#c00}.charts svg{display:block;margin:1em 0}";
 
 impl Format for Html {
