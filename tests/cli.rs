@@ -177,3 +177,45 @@ fn ten_thousand_users_with_wait_time_complete_a_short_run() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+#[test]
+fn ctrl_c_stops_the_run_and_still_writes_the_summary_and_files() {
+    let server = common::start();
+    let file = common::script(
+        r#"fn t() { http::get("/json"); sleep(0.01); }
+           fn on_stop() { http::get("/status/200"); }"#,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("r.json");
+    let child = stampede()
+        .args(["run", file.path().to_str().unwrap(), "--host", &server.url])
+        .args(["-u", "5", "-r", "100", "-t", "5m", "-q", "--json"])
+        .arg(&json)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait (bounded) until traffic flows, then interrupt.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while server.counters.hits("GET /json") < 50 {
+        assert!(Instant::now() < deadline, "no traffic");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("(interrupted)"), "{stdout}");
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(doc["interrupted"], true);
+    assert_eq!(doc["aggregated"]["requests"], server.counters.total());
+    assert_eq!(
+        server.counters.hits("GET /status/{code}"),
+        5,
+        "every user ran on_stop"
+    );
+}

@@ -6,8 +6,8 @@ use std::process::Command;
 
 use assert_cmd::cargo::CommandCargoExt;
 use base64::Engine as _;
-use hdrhistogram::serialization::Deserializer;
 use hdrhistogram::Histogram;
+use hdrhistogram::serialization::Deserializer;
 
 const SCRIPT: &str = r#"
 const options = #{ tasks: #{ ok: 3, missing: 1 } };
@@ -71,8 +71,12 @@ fn json(run: &Run) -> serde_json::Value {
 }
 
 fn decode(b64: &str) -> Histogram<u64> {
-    let bytes = base64::engine::general_purpose::STANDARD.decode(b64).unwrap();
-    Deserializer::new().deserialize(&mut bytes.as_slice()).unwrap()
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .unwrap();
+    Deserializer::new()
+        .deserialize(&mut bytes.as_slice())
+        .unwrap()
 }
 
 #[test]
@@ -101,7 +105,10 @@ fn json_validates_against_the_schema_and_matches_the_server() {
             .unwrap()
     };
     assert_eq!(by_name("/json"), server.counters.hits("GET /json"));
-    assert_eq!(by_name("/status/404"), server.counters.hits("GET /status/{code}"));
+    assert_eq!(
+        by_name("/status/404"),
+        server.counters.hits("GET /status/{code}")
+    );
     let failures: u64 = doc["failures"]
         .as_array()
         .unwrap()
@@ -118,7 +125,9 @@ fn merged_histograms_reproduce_the_summary_percentiles() {
     let doc = json(&run);
     let mut merged: Histogram<u64> = Histogram::new(3).unwrap();
     for r in doc["requests"].as_array().unwrap() {
-        merged.add(decode(r["histogram"].as_str().unwrap())).unwrap();
+        merged
+            .add(decode(r["histogram"].as_str().unwrap()))
+            .unwrap();
     }
     assert_eq!(merged.len(), 400);
     let aggregated = decode(doc["aggregated"]["histogram"].as_str().unwrap());
@@ -175,21 +184,42 @@ fn csv_history_rows_add_up_to_the_totals() {
 #[test]
 fn thresholds_set_the_exit_code() {
     let server = common::start();
-    let pass = run_with(&server, SCRIPT, &["--threshold", "p99 < 10s", "--threshold", "checks > 99%"]);
+    let pass = run_with(
+        &server,
+        SCRIPT,
+        &["--threshold", "p99 < 10s", "--threshold", "checks > 99%"],
+    );
     assert_eq!(pass.code, Some(0), "{}", pass.stdout);
     assert!(pass.stdout.contains("✓ p99 < 10s"), "{}", pass.stdout);
 
     let fail = run_with(&server, SCRIPT, &["--threshold", "failure_rate < 1%"]);
     assert_eq!(fail.code, Some(1), "{}", fail.stdout);
-    assert!(fail.stdout.contains("✗ failure_rate < 1%"), "{}", fail.stdout);
+    assert!(
+        fail.stdout.contains("✗ failure_rate < 1%"),
+        "{}",
+        fail.stdout
+    );
     let doc = json(&fail);
     assert_eq!(doc["thresholds"][0]["passed"], false);
 
-    let scoped = run_with(&server, SCRIPT, &["--threshold", "GET /json: failure_rate < 1%"]);
-    assert_eq!(scoped.code, Some(0), "only /json is judged: {}", scoped.stdout);
+    let scoped = run_with(
+        &server,
+        SCRIPT,
+        &["--threshold", "GET /json: failure_rate < 1%"],
+    );
+    assert_eq!(
+        scoped.code,
+        Some(0),
+        "only /json is judged: {}",
+        scoped.stdout
+    );
 
     let errors = run_with(&server, SCRIPT, &["--fail-on-error"]);
-    assert_eq!(errors.code, Some(1), "404s fail the run with --fail-on-error");
+    assert_eq!(
+        errors.code,
+        Some(1),
+        "404s fail the run with --fail-on-error"
+    );
 
     let from_script = run_with(
         &server,
@@ -200,7 +230,11 @@ fn thresholds_set_the_exit_code() {
         &[],
     );
     assert_eq!(from_script.code, Some(1), "{}", from_script.stdout);
-    assert!(from_script.stdout.contains("/status/404: failure_rate < 1%"));
+    assert!(
+        from_script
+            .stdout
+            .contains("/status/404: failure_rate < 1%")
+    );
 }
 
 #[test]
@@ -223,12 +257,24 @@ fn t() {
     let run = run_with(&server, script, &[]);
     let html = std::fs::read_to_string(run.dir.path().join("report.html")).unwrap();
     assert!(html.starts_with("<!DOCTYPE html>"));
-    assert!(html.matches("<svg").count() >= 5, "four time charts and a distribution");
-    assert!(!html.contains("<script"), "no script tag, injected or otherwise");
+    assert!(
+        html.matches("<svg").count() >= 5,
+        "four time charts and a distribution"
+    );
+    assert!(
+        !html.contains("<script"),
+        "no script tag, injected or otherwise"
+    );
     assert!(!html.contains("<img"), "check names are escaped");
     assert!(!html.contains("<b>bold"), "request names are escaped");
-    assert!(html.contains("&lt;script&gt;alert"), "the failure message is shown, escaped");
-    assert!(!html.contains("src=\"http") && !html.contains("href=\"http"), "nothing is fetched");
+    assert!(
+        html.contains("&lt;script&gt;alert"),
+        "the failure message is shown, escaped"
+    );
+    assert!(
+        !html.contains("src=\"http") && !html.contains("href=\"http"),
+        "nothing is fetched"
+    );
 }
 
 /// Renders the report in headless Chromium (installed by .ci/run) and checks the page
@@ -266,10 +312,20 @@ fn html_report_renders_in_a_browser() {
         .arg(format!("file://{}", html.display()))
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let dom = String::from_utf8_lossy(&out.stdout);
     assert!(dom.contains("<h1>stampede report</h1>"), "page rendered");
-    assert!(dom.matches("<svg").count() >= 5, "charts are in the rendered DOM");
+    assert!(
+        dom.matches("<svg").count() >= 5,
+        "charts are in the rendered DOM"
+    );
     let png = std::fs::read(&shot).unwrap();
-    assert!(png.starts_with(b"\x89PNG") && png.len() > 20_000, "a non-trivial screenshot");
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 20_000,
+        "a non-trivial screenshot"
+    );
 }

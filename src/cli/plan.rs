@@ -12,8 +12,8 @@ use rhai::{AST, Dynamic, Map, Scope};
 use super::{RunArgs, RunFlags, ScriptOptions};
 use crate::http::ClientFactory;
 use crate::metrics::Recorder;
-use crate::runner::{RunState, UserSettings};
 use crate::report::{Outputs, Threshold};
+use crate::runner::{RunState, UserSettings};
 use crate::script::{self, Hooks, Level, Lint, Logger, describe};
 use crate::vu::{User, WaitTime, Worker};
 

@@ -11,7 +11,7 @@ mod totals;
 
 pub use names::{NameCap, auto_name};
 pub use recorder::{CheckCount, FailureKey, FailureKind, Recorder, RequestStats, Snapshot};
-pub use totals::{ms, NameSecond, Second, Totals};
+pub use totals::{NameSecond, Second, Totals, ms};
 
 /// Latency histograms record microseconds with 3 significant digits and grow on demand.
 pub fn new_histogram() -> hdrhistogram::Histogram<u64> {

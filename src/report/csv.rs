@@ -3,7 +3,7 @@
 
 use std::io::{self, Write};
 
-use super::{Format, Report, Row, PERCENTILES};
+use super::{Format, PERCENTILES, Report, Row};
 
 /// The three files, by suffix.
 pub fn files() -> Vec<(&'static str, Box<dyn Format>)> {

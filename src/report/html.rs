@@ -8,14 +8,18 @@ use std::io::{self, Write};
 use html_escape::encode_text;
 use plotters::prelude::*;
 
-use super::{fmt_ms, Format, Report, Row, PERCENTILES};
+use super::{Format, PERCENTILES, Report, Row, fmt_ms};
 use crate::metrics::Second;
 
 pub struct Html;
 
 const WIDTH: u32 = 720;
 const HEIGHT: u32 = 260;
-const COLORS: [RGBColor; 3] = [RGBColor(31, 119, 180), RGBColor(255, 127, 14), RGBColor(214, 39, 40)];
+const COLORS: [RGBColor; 3] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(214, 39, 40),
+];
 
 type Series<'a> = (&'a str, Vec<(f64, f64)>);
 
@@ -51,7 +55,10 @@ fn line_chart(title: &str, y_label: &str, series: &[Series]) -> String {
             for (i, (label, points)) in series.iter().enumerate() {
                 let color = COLORS[i % COLORS.len()];
                 chart
-                    .draw_series(LineSeries::new(points.iter().copied(), color.stroke_width(2)))?
+                    .draw_series(LineSeries::new(
+                        points.iter().copied(),
+                        color.stroke_width(2),
+                    ))?
                     .label(*label)
                     .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color));
             }
@@ -139,7 +146,10 @@ fn table(out: &mut String, header: &[&str], rows: Vec<Vec<String>>) {
         out.push_str("<tr>");
         for cell in row {
             // Numbers right, text left, whatever the column.
-            let numeric = cell.trim_end_matches(['%', '/', 's']).parse::<f64>().is_ok();
+            let numeric = cell
+                .trim_end_matches(['%', '/', 's'])
+                .parse::<f64>()
+                .is_ok();
             let class = if numeric { "n" } else { "t" };
             let _ = write!(out, "<td class=\"{class}\">{}</td>", encode_text(&cell));
         }
@@ -209,7 +219,11 @@ impl Format for Html {
             h.push_str("<h2>Thresholds</h2><ul>");
             for v in &report.verdicts {
                 let class = if v.passed { "pass" } else { "fail" };
-                let _ = write!(h, "<li class=\"{class}\">{}</li>", encode_text(&v.to_string()));
+                let _ = write!(
+                    h,
+                    "<li class=\"{class}\">{}</li>",
+                    encode_text(&v.to_string())
+                );
             }
             h.push_str("</ul>");
         }

@@ -102,7 +102,10 @@ impl Format for Json {
             checks: totals
                 .checks()
                 .iter()
-                .map(|(name, count)| Check { name, count: *count })
+                .map(|(name, count)| Check {
+                    name,
+                    count: *count,
+                })
                 .collect(),
             thresholds: &report.verdicts,
             series: totals.series().collect(),

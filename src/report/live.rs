@@ -74,7 +74,7 @@ impl Live {
             }
             Mode::Terminal => {
                 let mut busiest: Vec<_> = latest.by_name.iter().collect();
-                busiest.sort_by(|a, b| b.1.requests.cmp(&a.1.requests));
+                busiest.sort_by_key(|(_, s)| std::cmp::Reverse(s.requests));
                 let names: Vec<String> = busiest
                     .iter()
                     .take(BUSIEST)

@@ -6,7 +6,7 @@ use std::io::{self, Write};
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{CellAlignment, Table};
 
-use super::{fmt_ms, Format, Report, Row, PERCENTILES};
+use super::{Format, PERCENTILES, Report, Row, fmt_ms};
 use crate::metrics::{RequestStats, Totals};
 
 /// The end-of-run summary as a format, so it can go to stdout or anywhere else.
@@ -130,7 +130,10 @@ pub fn write(out: &mut dyn Write, report: &Report) -> io::Result<()> {
         }
     )?;
     if outcome.setup_failed {
-        writeln!(out, "setup() failed, so no user ran; see the failures below.")?;
+        writeln!(
+            out,
+            "setup() failed, so no user ran; see the failures below."
+        )?;
     }
     writeln!(out, "\nRequests (latency in ms)")?;
     writeln!(out, "{}", requests_table(totals, seconds))?;

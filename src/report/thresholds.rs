@@ -31,7 +31,10 @@ pub enum Metric {
 
 impl Metric {
     fn is_latency(self) -> bool {
-        matches!(self, Self::Percentile(_) | Self::Min | Self::Max | Self::Avg)
+        matches!(
+            self,
+            Self::Percentile(_) | Self::Min | Self::Max | Self::Avg
+        )
     }
 
     fn is_rate(self) -> bool {
@@ -73,7 +76,9 @@ pub struct Threshold {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("threshold `{text}`: {reason} (examples: `p95 < 250ms`, `failure_rate < 1%`, `GET /items: rps > 10`)")]
+#[error(
+    "threshold `{text}`: {reason} (examples: `p95 < 250ms`, `failure_rate < 1%`, `GET /items: rps > 10`)"
+)]
 pub struct ThresholdError {
     pub text: String,
     pub reason: String,
@@ -102,7 +107,7 @@ fn metric(word: &str) -> Result<Metric, String> {
         other => {
             return Err(format!(
                 "unknown metric `{other}` (known: pN, min, max, avg, med, failure_rate, failures, requests, rps, checks)"
-            ))
+            ));
         }
     })
 }
@@ -134,7 +139,9 @@ fn limit(metric: Metric, text: &str) -> Result<f64, String> {
         return match unit {
             "%" => Ok(n / 100.0),
             "" if n <= 1.0 => Ok(n),
-            "" => Err(format!("`{text}`: write a rate as a percentage (`1%`) or a fraction (`0.01`)")),
+            "" => Err(format!(
+                "`{text}`: write a rate as a percentage (`1%`) or a fraction (`0.01`)"
+            )),
             u => Err(format!("unexpected unit `{u}` for a rate")),
         };
     }
@@ -210,7 +217,12 @@ impl Verdict {
 impl fmt::Display for Verdict {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mark = if self.passed { "✓" } else { "✗" };
-        write!(f, "{mark} {}  (measured {})", self.threshold.text, self.measured_text())
+        write!(
+            f,
+            "{mark} {}  (measured {})",
+            self.threshold.text,
+            self.measured_text()
+        )
     }
 }
 
@@ -284,7 +296,10 @@ mod tests {
     #[test]
     fn parses_the_documented_forms() {
         let t = parse("p95 < 250ms").unwrap();
-        assert_eq!((t.metric, t.op, t.limit, t.scope), (Metric::Percentile(95.0), Op::Lt, 250.0, None));
+        assert_eq!(
+            (t.metric, t.op, t.limit, t.scope),
+            (Metric::Percentile(95.0), Op::Lt, 250.0, None)
+        );
         assert_eq!(parse("p99.9 < 1s").unwrap().limit, 1000.0);
         assert_eq!(parse("failure_rate < 1%").unwrap().limit, 0.01);
         assert_eq!(parse("failure_rate<=0.05").unwrap().op, Op::Le);

@@ -151,4 +151,3 @@ fn merge(totals: &mut Totals, run: &RunState, second: u64, snapshot: Snapshot) {
     let users = run.users_running.load(std::sync::atomic::Ordering::Relaxed);
     totals.merge(second, users, snapshot);
 }
-
