@@ -347,3 +347,34 @@ fn requests_send_json_form_and_query() {
     }
     assert!(out.totals.get("GET", "/items/[n]").is_some());
 }
+
+#[test]
+fn redirects_gzip_and_cookies_set_on_a_redirect_work() {
+    let server = common::start();
+    let out = run(
+        r#"fn t() {
+               let r = http::post("/login", #{ form: #{ u: "x" } });
+               check(r.status == 200 && r.text == "logged-in", "303 became a GET and kept the cookie");
+               let r = http::get("/redirect");
+               check(r.url.ends_with("/cookie/get"), "followed to the final URL");
+               let r = http::get("/gzip");
+               check(r.json().zipped == true, "gzip body decoded");
+           }"#,
+        &server.url,
+        |a| a.flags.iterations = Some(2),
+    );
+    for name in [
+        "303 became a GET and kept the cookie",
+        "followed to the final URL",
+        "gzip body decoded",
+    ] {
+        let c = out.totals.checks()[name];
+        assert_eq!((c.pass, c.fail), (2, 0), "{name}");
+    }
+    assert_eq!(server.counters.hits("POST /login"), 2);
+    assert_eq!(
+        server.counters.hits("GET /cookie/get"),
+        4,
+        "each redirect fetched once"
+    );
+}

@@ -78,6 +78,7 @@ pub fn probe(name: &str, source: &str) -> Result<Probe, PlanError> {
         clients: ClientFactory::new(DEFAULT_TIMEOUT).expect("default TLS config is valid"),
         setup_data: Dynamic::UNIT,
         script_name: Rc::from(name),
+        base: None,
     });
     let user = Rc::new(User::new(0, worker));
     let mut scope = Scope::new();

@@ -70,6 +70,10 @@ fn build(
         clients: ClientFactory::new(plan.timeout)?,
         setup_data,
         script_name: Rc::from(plan.script_name.as_str()),
+        base: match &run.settings.host {
+            Some(h) => Some(crate::http::Base::parse(h)?),
+            None => None,
+        },
     };
     Ok((Rc::new(program), Rc::new(worker)))
 }

@@ -2,12 +2,14 @@
 
 use std::time::Duration;
 
-use reqwest::Method;
-use reqwest::header::{HeaderName, HeaderValue};
+use bytes::Bytes;
+use http::Method;
+use http::header::{CONTENT_TYPE, HeaderName, HeaderValue};
 use rhai::plugin::*;
 use rhai::{Dynamic, EvalAltResult, Map};
 
 use super::{Response, Signal, raise, script_error};
+use crate::http::{Prepared, Target};
 use crate::metrics::{FailureKind, auto_name};
 use crate::vu::{Phase, User, await_in_script};
 
@@ -103,56 +105,51 @@ impl Options {
     }
 }
 
-/// Relative paths are appended to `--host`, as Locust does (so a host with a base path
-/// keeps it); absolute URLs are used as they are.
-fn resolve(host: Option<&str>, url: &str) -> Result<String> {
-    if url.starts_with("http://") || url.starts_with("https://") {
-        return Ok(url.to_owned());
-    }
-    let host = host.ok_or_else(|| {
-        script_error(format!(
-            "`{url}` is a relative URL but no host is set (use --host or `host` in options)"
-        ))
-    })?;
-    let sep = if url.starts_with('/') { "" } else { "/" };
-    Ok(format!("{host}{sep}{url}"))
+fn header(name: &str, value: &str) -> Result<(HeaderName, HeaderValue)> {
+    let n = HeaderName::from_bytes(name.as_bytes())
+        .map_err(|_| script_error(format!("`{name}` is not a valid header name")))?;
+    let v = HeaderValue::from_str(value)
+        .map_err(|_| script_error(format!("invalid value for header `{name}`")))?;
+    Ok((n, v))
 }
 
-fn request_name(url: &str, explicit: Option<String>) -> (String, bool) {
-    if let Some(n) = explicit {
-        return (n, false);
-    }
-    let path = match reqwest::Url::parse(url) {
-        Ok(u) => u.path().to_owned(),
-        Err(_) => url.to_owned(),
+/// Turns the script's URL and options into a request for `user`'s client.
+fn prepare(user: &User, method: Method, url: &str, o: Options) -> Result<Prepared> {
+    let target = Target::resolve(user.worker.base.as_ref(), url, &o.query)
+        .map_err(|e| script_error(e.to_string()))?;
+    let mut headers = user.headers.borrow().clone();
+    let (content_type, body) = match o.body {
+        Body::None => (None, Bytes::new()),
+        Body::Json(v) => (
+            Some("application/json"),
+            Bytes::from(serde_json::to_vec(&v).map_err(|e| script_error(e.to_string()))?),
+        ),
+        Body::Form(pairs) => {
+            let mut ser = form_urlencoded::Serializer::new(String::new());
+            for (k, v) in &pairs {
+                ser.append_pair(k, v);
+            }
+            (
+                Some("application/x-www-form-urlencoded"),
+                Bytes::from(ser.finish()),
+            )
+        }
+        Body::Raw(b) => (None, Bytes::from(b)),
     };
-    auto_name(&path)
-}
-
-fn build(user: &User, method: Method, url: &str, o: Options) -> Result<reqwest::Request> {
-    let client = user
-        .client()
-        .map_err(|e| script_error(e.to_string()))?
-        .clone();
-    let mut rb = client.request(method, url);
-    rb = rb.headers(user.headers.borrow().clone());
+    if let Some(ct) = content_type {
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static(ct));
+    }
     for (k, v) in &o.headers {
-        rb = rb.header(k.as_str(), v.as_str());
+        let (k, v) = header(k, v)?;
+        headers.insert(k, v);
     }
-    if !o.query.is_empty() {
-        rb = rb.query(&o.query);
-    }
-    rb = match o.body {
-        Body::None => rb,
-        Body::Json(v) => rb.json(&v),
-        Body::Form(f) => rb.form(&f),
-        Body::Raw(b) => rb.body(b),
-    };
-    if let Some(t) = o.timeout {
-        rb = rb.timeout(t);
-    }
-    rb.build()
-        .map_err(|e| script_error(format!("invalid request to `{url}`: {e}")))
+    Ok(Prepared {
+        method,
+        target,
+        headers,
+        body,
+        timeout: o.timeout,
+    })
 }
 
 /// Sends one request from the current user and records it.
@@ -164,14 +161,17 @@ fn send(method: Method, url: &str, options: Option<Map>) -> Result<Response> {
             "requests are not allowed in top-level code; make them in setup(), on_start() or a task",
         ));
     }
-    let url = resolve(user.run().settings.host.as_deref(), url)?;
-    let (name, grouped) = request_name(&url, o.name.take());
+    let explicit_name = o.name.take();
     let expect = o.expect.take();
-    let method_name = method.as_str().to_owned();
-    let request = build(&user, method, &url, o)?;
-    let url = request.url().to_string();
-    let client = user.client().expect("built above").clone();
-    let result = await_in_script(crate::http::execute(client, request), false)?;
+    let request = prepare(&user, method, url, o)?;
+    let (name, grouped) = match explicit_name {
+        Some(n) => (n, false),
+        None => auto_name(request.target.path()),
+    };
+    let method_name = request.method.as_str().to_owned();
+    let target = request.target.clone();
+    let client = user.client().clone();
+    let result = await_in_script(client.execute(request), false)?;
 
     let mut recorder = user.worker.recorder.borrow_mut();
     if grouped {
@@ -189,7 +189,7 @@ fn send(method: Method, url: &str, options: Option<Map>) -> Result<Response> {
         None => exchange.status < 400,
     };
     let failure = (!ok).then(|| {
-        let reason = reqwest::StatusCode::from_u16(exchange.status)
+        let reason = http::StatusCode::from_u16(exchange.status)
             .ok()
             .and_then(|s| s.canonical_reason())
             .unwrap_or("");
@@ -213,7 +213,7 @@ fn send(method: Method, url: &str, options: Option<Map>) -> Result<Response> {
     Ok(Response::new(
         method_name,
         name,
-        url,
+        exchange.redirected_to.unwrap_or(target),
         exchange.status,
         exchange.headers,
         exchange.body,
@@ -393,10 +393,7 @@ pub mod http_api {
     /// ```
     #[rhai_fn(return_raw, volatile)]
     pub fn set_header(name: &str, value: &str) -> Result<()> {
-        let name = HeaderName::from_bytes(name.as_bytes())
-            .map_err(|_| script_error(format!("`{name}` is not a valid header name")))?;
-        let value = HeaderValue::from_str(value)
-            .map_err(|_| script_error(format!("invalid value for header `{name}`")))?;
+        let (name, value) = super::header(name, value)?;
         crate::vu::with_user(|u| u.headers.borrow_mut().insert(name, value))
             .map_err(|e| script_error(e.to_string()))?;
         Ok(())

@@ -5,7 +5,9 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use reqwest::header::HeaderMap;
+use http::header::HeaderMap;
+
+use crate::http::Target;
 use rhai::plugin::*;
 
 use crate::metrics::FailureKind;
@@ -17,7 +19,7 @@ pub struct Response(Rc<Inner>);
 struct Inner {
     method: String,
     name: String,
-    url: String,
+    target: Target,
     status: u16,
     headers: HeaderMap,
     body: Bytes,
@@ -30,7 +32,7 @@ impl Response {
     pub fn new(
         method: String,
         name: String,
-        url: String,
+        target: Target,
         status: u16,
         headers: HeaderMap,
         body: Bytes,
@@ -40,7 +42,7 @@ impl Response {
         Self(Rc::new(Inner {
             method,
             name,
-            url,
+            target,
             status,
             headers,
             body,
@@ -137,7 +139,7 @@ pub mod response_api {
     /// ```
     #[rhai_fn(get = "url", pure)]
     pub fn url(r: &mut Response) -> String {
-        r.0.url.clone()
+        r.0.target.to_string()
     }
 
     /// Time from sending the request to reading the whole body, in milliseconds.

@@ -9,9 +9,9 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
 
+use http::header::HeaderMap;
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
-use reqwest::header::HeaderMap;
 use rhai::Dynamic;
 
 use crate::http::ClientFactory;
@@ -47,6 +47,8 @@ pub struct Worker {
     pub setup_data: Dynamic,
     /// The script's path as the user wrote it, for error locations.
     pub script_name: Rc<str>,
+    /// `--host`, parsed once; relative request paths are joined to it.
+    pub base: Option<crate::http::Base>,
 }
 
 /// One virtual user.
@@ -61,7 +63,7 @@ pub struct User {
     pub iteration: Cell<u64>,
     pub rng: RefCell<SmallRng>,
     /// Created on the first request, so users that never send one cost no client.
-    client: OnceCell<reqwest::Client>,
+    client: OnceCell<Rc<crate::http::Client>>,
     /// Headers sent with every request of this user (`http::set_header`).
     pub headers: RefCell<HeaderMap>,
     /// When the user was last resumed: the start of its time slice.
@@ -93,12 +95,9 @@ impl User {
     }
 
     /// This user's HTTP client (its own cookie jar and connections, like a Locust session).
-    pub fn client(&self) -> Result<&reqwest::Client, crate::http::ClientError> {
-        if let Some(c) = self.client.get() {
-            return Ok(c);
-        }
-        let c = self.worker.clients.build()?;
-        Ok(self.client.get_or_init(|| c))
+    pub fn client(&self) -> &Rc<crate::http::Client> {
+        self.client
+            .get_or_init(|| Rc::new(self.worker.clients.build()))
     }
 
     /// Where a failure is attributed: the task name, or the hook.

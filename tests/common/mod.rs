@@ -93,6 +93,19 @@ async fn echo(headers: HeaderMap, body: String) -> Json<serde_json::Value> {
     Json(serde_json::json!({ "content_type": ct, "body": body }))
 }
 
+async fn gzipped() -> impl IntoResponse {
+    use std::io::Write;
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(br#"{"zipped":true}"#).unwrap();
+    (
+        [
+            ("content-encoding", "gzip"),
+            ("content-type", "application/json"),
+        ],
+        enc.finish().unwrap(),
+    )
+}
+
 fn app(counters: Arc<Counters>) -> Router {
     Router::new()
         .route(
@@ -109,6 +122,23 @@ fn app(counters: Arc<Counters>) -> Router {
         .route(
             "/items/{id}",
             get(|Path(id): Path<String>| async move { id }),
+        )
+        .route("/gzip", get(gzipped))
+        .route(
+            "/redirect",
+            get(|| async { axum::response::Redirect::to("/cookie/get") }),
+        )
+        .route(
+            "/login",
+            post(|| async {
+                (
+                    StatusCode::SEE_OTHER,
+                    [
+                        ("location", "/cookie/get"),
+                        ("set-cookie", "who=logged-in; Path=/"),
+                    ],
+                )
+            }),
         )
         .layer(middleware::from_fn_with_state(counters.clone(), count))
         .with_state(counters)

@@ -1,0 +1,206 @@
+//! Where a request goes, parsed once: the origin (scheme, host, port) that picks the
+//! connection, and the path and query sent on it. Relative paths are joined to the base
+//! without any URL parsing, which keeps the per-request cost of the common case small.
+
+use std::fmt;
+use std::sync::Arc;
+
+/// Scheme, host and port: one keep-alive connection pool entry per origin.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Origin {
+    pub https: bool,
+    pub host: Arc<str>,
+    pub port: u16,
+}
+
+impl Origin {
+    /// The `Host` header value (port omitted when it is the scheme's default).
+    pub fn authority(&self) -> String {
+        let default = if self.https { 443 } else { 80 };
+        if self.port == default {
+            self.host.to_string()
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+}
+
+/// The `--host` base, parsed once per run.
+#[derive(Debug, Clone)]
+pub struct Base {
+    origin: Origin,
+    /// Path prefix without a trailing slash (`""` for a bare host).
+    prefix: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    #[error("`{0}` is not a valid http(s) URL: {1}")]
+    Invalid(String, String),
+    #[error("`{0}` is a relative URL but no host is set (use --host or `host` in options)")]
+    NoHost(String),
+}
+
+fn parse_absolute(url: &str) -> Result<(Origin, String), TargetError> {
+    let invalid = |why: String| TargetError::Invalid(url.to_owned(), why);
+    let parsed = url::Url::parse(url).map_err(|e| invalid(e.to_string()))?;
+    let https = match parsed.scheme() {
+        "http" => false,
+        "https" => true,
+        other => return Err(invalid(format!("unsupported scheme `{other}`"))),
+    };
+    let host = parsed
+        .host_str()
+        .ok_or_else(|| invalid("no host".into()))?
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    let port = parsed
+        .port_or_known_default()
+        .ok_or_else(|| invalid("no port".into()))?;
+    let mut path = parsed.path().to_owned();
+    if let Some(q) = parsed.query() {
+        path.push('?');
+        path.push_str(q);
+    }
+    Ok((
+        Origin {
+            https,
+            host: Arc::from(host),
+            port,
+        },
+        path,
+    ))
+}
+
+impl Base {
+    pub fn parse(host: &str) -> Result<Self, TargetError> {
+        let (origin, path) = parse_absolute(host)?;
+        let prefix = path.split('?').next().unwrap_or("").trim_end_matches('/');
+        Ok(Self {
+            origin,
+            prefix: prefix.to_owned(),
+        })
+    }
+}
+
+/// A resolved request target.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub origin: Origin,
+    /// Origin-form request target: path plus `?query`, as sent on the request line.
+    pub path_and_query: String,
+}
+
+impl Target {
+    /// Resolves `url` (absolute, or relative to `base`, appended as Locust does) and adds
+    /// `query` pairs, URL-encoded.
+    pub fn resolve(
+        base: Option<&Base>,
+        url: &str,
+        query: &[(String, String)],
+    ) -> Result<Self, TargetError> {
+        let (origin, mut path_and_query) =
+            if url.starts_with("http://") || url.starts_with("https://") {
+                parse_absolute(url)?
+            } else {
+                let base = base.ok_or_else(|| TargetError::NoHost(url.to_owned()))?;
+                let sep = if url.starts_with('/') { "" } else { "/" };
+                (base.origin.clone(), format!("{}{sep}{url}", base.prefix))
+            };
+        if !query.is_empty() {
+            path_and_query.push(if path_and_query.contains('?') {
+                '&'
+            } else {
+                '?'
+            });
+            let mut ser = form_urlencoded::Serializer::new(String::new());
+            for (k, v) in query {
+                ser.append_pair(k, v);
+            }
+            path_and_query.push_str(&ser.finish());
+        }
+        Ok(Self {
+            origin,
+            path_and_query,
+        })
+    }
+
+    /// The path without the query, for naming requests.
+    pub fn path(&self) -> &str {
+        self.path_and_query
+            .split('?')
+            .next()
+            .unwrap_or(&self.path_and_query)
+    }
+
+    /// Resolves a redirect's `Location` against this target.
+    pub fn join(&self, location: &str) -> Result<Self, TargetError> {
+        if location.starts_with("http://") || location.starts_with("https://") {
+            let (origin, path_and_query) = parse_absolute(location)?;
+            return Ok(Self {
+                origin,
+                path_and_query,
+            });
+        }
+        let base = url::Url::parse(&self.to_string())
+            .map_err(|e| TargetError::Invalid(self.to_string(), e.to_string()))?;
+        let joined = base
+            .join(location)
+            .map_err(|e| TargetError::Invalid(location.to_owned(), e.to_string()))?;
+        let (origin, path_and_query) = parse_absolute(joined.as_str())?;
+        Ok(Self {
+            origin,
+            path_and_query,
+        })
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let scheme = if self.origin.https { "https" } else { "http" };
+        let host = if self.origin.host.contains(':') {
+            format!("[{}]", self.origin.host)
+        } else {
+            self.origin.host.to_string()
+        };
+        let default = if self.origin.https { 443 } else { 80 };
+        if self.origin.port == default {
+            write!(f, "{scheme}://{host}{}", self.path_and_query)
+        } else {
+            write!(
+                f,
+                "{scheme}://{host}:{}{}",
+                self.origin.port, self.path_and_query
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_paths_join_the_base_and_keep_its_prefix() {
+        let base = Base::parse("http://127.0.0.1:8000/api/").unwrap();
+        let t = Target::resolve(Some(&base), "/items", &[("q".into(), "a b".into())]).unwrap();
+        assert_eq!(t.to_string(), "http://127.0.0.1:8000/api/items?q=a+b");
+        assert_eq!(t.path(), "/api/items");
+        let t = Target::resolve(Some(&base), "items?x=1", &[("y".into(), "2".into())]).unwrap();
+        assert_eq!(t.path_and_query, "/api/items?x=1&y=2");
+        assert!(Target::resolve(None, "/x", &[]).is_err());
+    }
+
+    #[test]
+    fn absolute_urls_and_redirects() {
+        let t = Target::resolve(None, "https://example.test/a/b?c=d", &[]).unwrap();
+        assert_eq!((t.origin.https, t.origin.port), (true, 443));
+        assert_eq!(t.origin.authority(), "example.test");
+        assert_eq!(
+            t.join("../x").unwrap().to_string(),
+            "https://example.test/x"
+        );
+        let other = t.join("http://other.test:81/y").unwrap();
+        assert_eq!(other.origin.authority(), "other.test:81");
+    }
+}
