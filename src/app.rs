@@ -35,6 +35,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         }
         Command::Demo(args) => demo(args),
         Command::DemoServer { port, race } => {
+            runner::raise_nofile();
             let server = crate::demo::spawn(port, race)?;
             println!(
                 "demo API listening on {} (race: {}); Ctrl-C to stop",
@@ -117,11 +118,20 @@ fn execute(
     let thresholds = plan.thresholds.clone();
     let outputs = plan.outputs.clone();
     let fail_on_error = plan.fail_on_error;
+    let bench_line = plan.bench_line;
     let outcome = runner::run(plan)?;
     let report = Report::new(&info, &outcome, &thresholds);
     let mut out = std::io::stdout().lock();
     Summary.write(&report, &mut out)?;
     after(&report, &mut out)?;
+    if bench_line {
+        let all = outcome.totals.aggregated();
+        writeln!(
+            out,
+            "BENCH requests={} failures={}",
+            all.requests, all.failures
+        )?;
+    }
     out.flush()?;
     drop(out);
     let written = report::write_outputs(&report, &outputs);

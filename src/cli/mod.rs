@@ -127,4 +127,7 @@ pub struct RunFlags {
     /// Write a self-contained HTML report with charts.
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
+    /// End stdout with `BENCH requests=N failures=N` for the peer benchmark rig.
+    #[arg(long, hide = true)]
+    pub bench_line: bool,
 }

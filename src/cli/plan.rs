@@ -79,6 +79,7 @@ pub fn probe(name: &str, source: &str) -> Result<Probe, PlanError> {
         setup_data: Dynamic::UNIT,
         script_name: Rc::from(name),
         base: None,
+        names: Default::default(),
     });
     let user = Rc::new(User::new(0, worker));
     let mut scope = Scope::new();
@@ -154,6 +155,7 @@ pub struct Plan {
     pub thresholds: Vec<Threshold>,
     pub fail_on_error: bool,
     pub outputs: Outputs,
+    pub bench_line: bool,
 }
 
 impl Plan {
@@ -240,6 +242,7 @@ impl Plan {
             quiet: args.quiet,
             thresholds,
             fail_on_error: args.fail_on_error,
+            bench_line: args.bench_line,
             outputs: Outputs {
                 json: args.json.clone(),
                 csv: args.csv.clone(),

@@ -117,7 +117,7 @@ impl Client {
     }
 
     async fn follow(&self, mut req: Prepared) -> Result<Exchange, TransportError> {
-        for hop in 0..MAX_REDIRECTS {
+        for _ in 0..MAX_REDIRECTS {
             let mut exchange = self.send_once(&req).await?;
             let location = exchange
                 .headers
@@ -125,9 +125,7 @@ impl Client {
                 .and_then(|v| v.to_str().ok());
             let status = StatusCode::from_u16(exchange.status).unwrap_or(StatusCode::OK);
             let Some(location) = location.filter(|_| is_redirect(status)) else {
-                if hop > 0 {
-                    exchange.redirected_to = Some(req.target);
-                }
+                exchange.target = Some(req.target);
                 return Ok(exchange);
             };
             req.target = req
@@ -217,7 +215,7 @@ impl Client {
             headers: parts.headers,
             body,
             elapsed: Duration::ZERO,
-            redirected_to: None,
+            target: None,
         })
     }
 

@@ -66,8 +66,8 @@ pub struct Exchange {
     pub headers: HeaderMap,
     pub body: Bytes,
     pub elapsed: Duration,
-    /// Where the response came from, when redirects led somewhere else.
-    pub redirected_to: Option<Target>,
+    /// Where the response came from (after any redirects).
+    pub target: Option<Target>,
 }
 
 /// A request that got no complete response.

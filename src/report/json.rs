@@ -21,6 +21,8 @@ struct Document<'a> {
     version: u32,
     run: &'a RunInfo,
     duration_s: f64,
+    /// Seconds from the start until the last user was spawned.
+    spawn_s: f64,
     interrupted: bool,
     setup_failed: bool,
     iterations: u64,
@@ -83,6 +85,7 @@ impl Format for Json {
             version: SCHEMA_VERSION,
             run: report.info,
             duration_s: seconds,
+            spawn_s: report.outcome.spawned_after.as_secs_f64(),
             interrupted: report.outcome.interrupted,
             setup_failed: report.outcome.setup_failed,
             iterations: totals.iterations,

@@ -129,6 +129,14 @@ pub fn write(out: &mut dyn Write, report: &Report) -> io::Result<()> {
             ""
         }
     )?;
+    if outcome.users > 1 {
+        writeln!(
+            out,
+            "All {} users were started {:.2}s after the start.",
+            outcome.users,
+            outcome.spawned_after.as_secs_f64()
+        )?;
+    }
     if outcome.setup_failed {
         writeln!(
             out,

@@ -27,6 +27,8 @@ pub struct Outcome {
     /// `setup()` failed, so no user ran.
     pub setup_failed: bool,
     pub users: u64,
+    /// How long after the start the last user was spawned (zero if none was).
+    pub spawned_after: Duration,
 }
 
 /// Runs the plan to the end and returns every measurement.
@@ -84,6 +86,7 @@ pub fn run(plan: Plan) -> anyhow::Result<Outcome> {
         interrupted,
         setup_failed,
         users: plan.users,
+        spawned_after: run.spawned_after(),
     })
 }
 

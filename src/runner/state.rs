@@ -29,6 +29,8 @@ pub struct RunState {
     pub hard_stop: CancellationToken,
     pub started: Instant,
     pub users_running: AtomicU64,
+    /// Microseconds from the start to the latest user spawn, for "all users started after".
+    last_spawn_us: AtomicU64,
     iterations_left: Option<AtomicU64>,
     pub ids: UniqueIds,
     pub settings: UserSettings,
@@ -42,6 +44,7 @@ impl RunState {
             hard_stop: CancellationToken::new(),
             started: Instant::now(),
             users_running: AtomicU64::new(0),
+            last_spawn_us: AtomicU64::new(0),
             iterations_left: iterations.map(AtomicU64::new),
             ids: UniqueIds::new(),
             settings,
@@ -62,6 +65,17 @@ impl RunState {
 
     pub fn elapsed(&self) -> Duration {
         self.started.elapsed()
+    }
+
+    /// Notes that a user was just spawned.
+    pub fn note_spawn(&self) {
+        let us = u64::try_from(self.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.last_spawn_us.fetch_max(us, Ordering::Relaxed);
+    }
+
+    /// When the last user was spawned, measured from the start of the run.
+    pub fn spawned_after(&self) -> Duration {
+        Duration::from_micros(self.last_spawn_us.load(Ordering::Relaxed))
     }
 }
 

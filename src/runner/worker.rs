@@ -74,6 +74,7 @@ fn build(
             Some(h) => Some(crate::http::Base::parse(h)?),
             None => None,
         },
+        names: Default::default(),
     };
     Ok((Rc::new(program), Rc::new(worker)))
 }
@@ -145,6 +146,7 @@ fn worker_main(
                 _ = tokio::time::sleep_until(at) => {}
                 _ = run.stop.cancelled() => break,
             }
+            run.note_spawn();
             let user = Rc::new(User::new(i + 1, worker.clone()));
             let program = program.clone();
             let run = run.clone();

@@ -10,7 +10,9 @@ use rhai::{Dynamic, EvalAltResult, Map};
 
 use super::{Response, Signal, raise, script_error};
 use crate::http::{Prepared, Target};
-use crate::metrics::{FailureKind, auto_name};
+use std::rc::Rc;
+
+use crate::metrics::FailureKind;
 use crate::vu::{Phase, User, await_in_script};
 
 type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
@@ -165,11 +167,11 @@ fn send(method: Method, url: &str, options: Option<Map>) -> Result<Response> {
     let expect = o.expect.take();
     let request = prepare(&user, method, url, o)?;
     let (name, grouped) = match explicit_name {
-        Some(n) => (n, false),
-        None => auto_name(request.target.path()),
+        Some(n) => (Rc::from(n), false),
+        None => user.worker.name_for(request.target.path()),
     };
-    let method_name = request.method.as_str().to_owned();
-    let target = request.target.clone();
+    let method = request.method.clone();
+    let method_name = method.as_str();
     let client = user.client().clone();
     let result = await_in_script(client.execute(request), false)?;
 
@@ -180,7 +182,7 @@ fn send(method: Method, url: &str, options: Option<Map>) -> Result<Response> {
     let exchange = match result {
         Ok(x) => x,
         Err(e) => {
-            recorder.request(&method_name, &name, e.elapsed, 0, Some((e.kind, e.message)));
+            recorder.request(method_name, &name, e.elapsed, 0, Some((e.kind, e.message)));
             return Err(raise(Signal::RequestFailed));
         }
     };
@@ -200,7 +202,7 @@ fn send(method: Method, url: &str, options: Option<Map>) -> Result<Response> {
         (FailureKind::Status, message)
     });
     recorder.request(
-        &method_name,
+        method_name,
         &name,
         exchange.elapsed,
         exchange.body.len() as u64,
@@ -211,9 +213,11 @@ fn send(method: Method, url: &str, options: Option<Map>) -> Result<Response> {
         return Err(raise(Signal::RequestFailed));
     }
     Ok(Response::new(
-        method_name,
+        method,
         name,
-        exchange.redirected_to.unwrap_or(target),
+        exchange
+            .target
+            .expect("a completed exchange knows its target"),
         exchange.status,
         exchange.headers,
         exchange.body,

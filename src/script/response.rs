@@ -17,8 +17,8 @@ use crate::metrics::FailureKind;
 pub struct Response(Rc<Inner>);
 
 struct Inner {
-    method: String,
-    name: String,
+    method: http::Method,
+    name: Rc<str>,
     target: Target,
     status: u16,
     headers: HeaderMap,
@@ -30,8 +30,8 @@ struct Inner {
 impl Response {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
-        method: String,
-        name: String,
+        method: http::Method,
+        name: Rc<str>,
         target: Target,
         status: u16,
         headers: HeaderMap,
@@ -57,10 +57,12 @@ impl Response {
             return Ok(());
         }
         crate::vu::with_user(|u| {
-            u.worker
-                .recorder
-                .borrow_mut()
-                .mark_failed(&self.0.method, &self.0.name, kind, message)
+            u.worker.recorder.borrow_mut().mark_failed(
+                self.0.method.as_str(),
+                &self.0.name,
+                kind,
+                message,
+            )
         })
         .map_err(|e| super::script_error(e.to_string()))
     }

@@ -20,7 +20,6 @@
 //! Dropping a suspended fiber unwinds its stack (corosensei's force-unwind), so Rust
 //! destructors on it still run; the user driver prefers resuming with [`Resume::Stop`].
 
-use std::any::Any;
 use std::cell::Cell;
 use std::future::Future;
 use std::pin::Pin;
@@ -29,12 +28,10 @@ use std::rc::Rc;
 use corosensei::stack::{DefaultStack, Stack};
 use corosensei::{Coroutine, CoroutineResult, Yielder};
 
-/// Whatever a suspended future produced; the native function that suspended downcasts it.
-pub type Output = Box<dyn Any>;
-
-/// A future handed out of a fiber for its driver to await.
+/// A future handed out of a fiber for its driver to await. It delivers its result itself
+/// (into a slot the suspending function holds), so nothing is boxed twice per request.
 pub struct Suspension {
-    pub future: Pin<Box<dyn Future<Output = Output>>>,
+    pub future: Pin<Box<dyn Future<Output = ()>>>,
     /// A think-time sleep can be cut short when the run stops; a request in flight is
     /// allowed to finish (so the tool's counts match the server's) until the hard stop.
     pub interruptible: bool,
@@ -45,7 +42,7 @@ pub enum Resume {
     /// First resume: start the body.
     Start,
     /// The awaited future completed.
-    Value(Output),
+    Done,
     /// The run is stopping; the future was dropped unfinished.
     Stop,
 }
@@ -159,7 +156,8 @@ mod tests {
                     let rt = tokio::runtime::Builder::new_current_thread()
                         .build()
                         .unwrap();
-                    input = Resume::Value(rt.block_on(s.future));
+                    rt.block_on(s.future);
+                    input = Resume::Done;
                 }
                 CoroutineResult::Return(r) => return r,
             }
@@ -167,12 +165,14 @@ mod tests {
     }
 
     fn ask(n: u32) -> u32 {
+        let slot = Rc::new(Cell::new(0));
+        let out = slot.clone();
         let s = Suspension {
-            future: Box::pin(async move { Box::new(n * 2) as Output }),
+            future: Box::pin(async move { out.set(n * 2) }),
             interruptible: false,
         };
         match suspend(s).unwrap() {
-            Resume::Value(v) => *v.downcast::<u32>().unwrap(),
+            Resume::Done => slot.get(),
             _ => panic!("unexpected resume"),
         }
     }
@@ -187,7 +187,7 @@ mod tests {
     #[test]
     fn suspend_outside_a_fiber_is_an_error() {
         let s = Suspension {
-            future: Box::pin(async { Box::new(()) as Output }),
+            future: Box::pin(async {}),
             interruptible: true,
         };
         assert!(suspend(s).is_err());

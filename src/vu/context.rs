@@ -49,6 +49,31 @@ pub struct Worker {
     pub script_name: Rc<str>,
     /// `--host`, parsed once; relative request paths are joined to it.
     pub base: Option<crate::http::Base>,
+    /// Request names derived from paths, so a repeated path is named without work.
+    pub names: RefCell<NameCache>,
+}
+
+/// Path → (request name, whether an id was replaced).
+pub type NameCache = std::collections::HashMap<Box<str>, (Rc<str>, bool)>;
+
+/// Paths remembered by [`Worker::name_for`]; past this, names are derived each time.
+const NAME_CACHE: usize = 1024;
+
+impl Worker {
+    /// The request name for `path` (ids replaced, see [`crate::metrics::auto_name`]) and
+    /// whether an id was replaced.
+    pub fn name_for(&self, path: &str) -> (Rc<str>, bool) {
+        if let Some(hit) = self.names.borrow().get(path) {
+            return hit.clone();
+        }
+        let (name, grouped) = crate::metrics::auto_name(path);
+        let entry = (Rc::<str>::from(name), grouped);
+        let mut names = self.names.borrow_mut();
+        if names.len() < NAME_CACHE {
+            names.insert(path.into(), entry.clone());
+        }
+        entry
+    }
 }
 
 /// One virtual user.

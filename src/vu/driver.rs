@@ -65,7 +65,7 @@ async fn wait(s: Suspension, user: &User) -> Resume {
     };
     tokio::select! {
         biased;
-        v = s.future => Resume::Value(v),
+        () = s.future => Resume::Done,
         _ = stop.cancelled() => Resume::Stop,
     }
 }

@@ -7,7 +7,9 @@ mod driver;
 mod tasks;
 mod user;
 
+use std::cell::Cell;
 use std::future::Future;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use rhai::{Dynamic, EvalAltResult};
@@ -19,7 +21,7 @@ pub use tasks::{TaskTable, WaitTime};
 pub use user::{Session, run_session};
 
 use crate::script::{Signal, raise, script_error};
-use bridge::{Output, Resume, Suspension};
+use bridge::{Resume, Suspension};
 
 /// Awaits `future` from inside a script: the user's fiber suspends and the worker runs
 /// other users until it completes. `interruptible` futures are dropped as soon as the run
@@ -28,14 +30,16 @@ pub fn await_in_script<T: 'static>(
     future: impl Future<Output = T> + 'static,
     interruptible: bool,
 ) -> Result<T, Box<EvalAltResult>> {
+    let slot: Rc<Cell<Option<T>>> = Rc::new(Cell::new(None));
+    let out = slot.clone();
     let suspension = Suspension {
-        future: Box::pin(async move { Box::new(future.await) as Output }),
+        future: Box::pin(async move { out.set(Some(future.await)) }),
         interruptible,
     };
     match bridge::suspend(suspension) {
-        Ok(Resume::Value(v)) => Ok(*v
-            .downcast::<T>()
-            .expect("a fiber is resumed with the output of the future it handed out")),
+        Ok(Resume::Done) => Ok(slot
+            .take()
+            .expect("a fiber is resumed once the future it handed out has completed")),
         Ok(Resume::Stop) => Err(raise(Signal::Stop)),
         Ok(Resume::Start) => unreachable!("Start is only sent to a fiber that has not run"),
         Err(e) => Err(script_error(e.to_string())),

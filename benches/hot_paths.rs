@@ -1,0 +1,93 @@
+//! Micro-benchmarks of the hot paths: recording a request, and one scripted task with a
+//! request against the same request made from a native Rust loop through the same client.
+//! The difference between the last two is what the scripting layer costs per request.
+//!
+//!     cargo bench --bench hot_paths
+
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use http::{HeaderMap, Method};
+
+use stampede::cli::{Plan, RunFlags};
+use stampede::http::{Base, ClientFactory, Prepared, Target};
+use stampede::metrics::Recorder;
+
+fn record(c: &mut Criterion) {
+    let mut recorder = Recorder::default();
+    let mut i = 0u64;
+    c.bench_function("recorder: one request", |b| {
+        b.iter(|| {
+            i = (i + 7919) % 50_000;
+            recorder.request("GET", "/json", Duration::from_micros(100 + i), 23, None);
+        })
+    });
+}
+
+/// The demo server's `/health`, in this process on its own thread.
+fn server() -> stampede::demo::DemoServer {
+    stampede::demo::spawn(0, false).expect("demo server")
+}
+
+fn scripted(c: &mut Criterion) {
+    let server = server();
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("w1.rhai");
+    std::fs::write(&script, r#"fn get() { http::get("/health"); }"#).unwrap();
+    let source = std::fs::read_to_string(&script).unwrap();
+    c.bench_function("scripted task: http::get", |b| {
+        b.iter_custom(|iters| {
+            let flags = RunFlags {
+                host: Some(server.url()),
+                users: Some(1),
+                workers: Some(1),
+                iterations: Some(iters),
+                quiet: true,
+                ..RunFlags::default()
+            };
+            let plan = Plan::from_source(&flags, "w1.rhai".into(), source.clone()).unwrap();
+            let start = Instant::now();
+            let out = stampede::runner::run(plan).unwrap();
+            assert_eq!(out.totals.aggregated().requests, iters);
+            start.elapsed()
+        })
+    });
+}
+
+fn native(c: &mut Criterion) {
+    let server = server();
+    let base = Base::parse(&server.url()).unwrap();
+    c.bench_function("native loop: same client", |b| {
+        b.iter_custom(|iters| {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            let local = tokio::task::LocalSet::new();
+            local.block_on(&rt, async {
+                let client = Rc::new(ClientFactory::new(Duration::from_secs(30)).unwrap().build());
+                let start = Instant::now();
+                for _ in 0..iters {
+                    let prepared = Prepared {
+                        method: Method::GET,
+                        target: Target::resolve(Some(&base), "/health", &[]).unwrap(),
+                        headers: HeaderMap::new(),
+                        body: bytes::Bytes::new(),
+                        timeout: None,
+                    };
+                    let x = client.clone().execute(prepared).await.unwrap();
+                    assert_eq!(x.status, 200);
+                }
+                start.elapsed()
+            })
+        })
+    });
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().measurement_time(Duration::from_secs(5));
+    targets = record, native, scripted
+}
+criterion_main!(benches);
