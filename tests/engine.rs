@@ -378,3 +378,24 @@ fn redirects_gzip_and_cookies_set_on_a_redirect_work() {
         "each redirect fetched once"
     );
 }
+
+#[test]
+fn the_hard_stop_abandons_requests_that_would_not_finish() {
+    let server = common::start();
+    let started = Instant::now();
+    let out = run(
+        r#"fn t() { http::get("/slow?ms=30000", #{ timeout: 60 }); }
+           fn on_stop() { sleep(30); }"#,
+        &server.url,
+        |a| {
+            a.flags.users = Some(3);
+            a.flags.spawn_rate = Some(100.0);
+            a.flags.run_time = Some(Duration::from_millis(300));
+            a.flags.stop_timeout = Some(Duration::from_millis(300));
+        },
+    );
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(10), "ended at the hard stop: {took:?}");
+    assert_eq!(out.totals.aggregated().requests, 0, "unfinished requests are not counted");
+    assert_eq!(server.counters.hits("GET /slow"), 3, "the server did get them");
+}

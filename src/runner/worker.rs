@@ -156,7 +156,18 @@ fn worker_main(
                 run.users_running.fetch_sub(1, Ordering::Relaxed);
             });
         }
-        while users.join_next().await.is_some() {}
+        // Users end by themselves after the stop; what is still running at the hard stop
+        // (a request that will not complete, a slow on_stop) is aborted.
+        loop {
+            tokio::select! {
+                next = users.join_next() => if next.is_none() { break },
+                _ = run.hard_stop.cancelled() => {
+                    users.abort_all();
+                    while users.join_next().await.is_some() {}
+                    break;
+                }
+            }
+        }
         ticker.abort();
     });
     let second = run.elapsed().as_secs_f64().ceil() as u64;

@@ -54,18 +54,17 @@ fn record(user: &User, message: String) {
         .failure(FailureKind::Script, String::new(), at, message);
 }
 
-/// Awaits a suspension, cutting it short when the run stops (think time) or hard-stops
-/// (requests in flight).
+/// Awaits a suspension. Think time is cut short when the run stops. Requests are not
+/// raced against anything (that would cost every request a waiter registration): at the
+/// hard stop the worker aborts its users' tasks, which drops and unwinds their fibers.
 async fn wait(s: Suspension, user: &User) -> Resume {
-    let run = user.run();
-    let stop = if s.interruptible {
-        &run.stop
-    } else {
-        &run.hard_stop
-    };
+    if !s.interruptible {
+        s.future.await;
+        return Resume::Done;
+    }
     tokio::select! {
         biased;
         () = s.future => Resume::Done,
-        _ = stop.cancelled() => Resume::Stop,
+        _ = user.run().stop.cancelled() => Resume::Stop,
     }
 }

@@ -27,6 +27,9 @@ impl TaskTable {
     }
 
     pub fn pick(&self, rng: &mut impl Rng) -> &Rc<str> {
+        if self.names.len() == 1 {
+            return &self.names[0];
+        }
         &self.names[self.weights.sample(rng)]
     }
 }
@@ -71,6 +74,11 @@ impl WaitTime {
 
     pub fn constant_pacing(s: f64) -> Result<Self, String> {
         Ok(Self::ConstantPacing(check_seconds("constant_pacing", s)?))
+    }
+
+    /// Whether [`WaitTime::pause`] needs the task's duration (only pacing does).
+    pub fn needs_task_time(&self) -> bool {
+        matches!(self, Self::ConstantPacing(_))
     }
 
     /// How long to wait after a task that took `task_time`.

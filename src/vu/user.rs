@@ -3,7 +3,7 @@
 //! sessions of their own.
 
 use std::rc::Rc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use rhai::{CallFnOptions, Dynamic, Map, Scope};
 
@@ -96,7 +96,7 @@ fn task_loop(user: &User, program: &Program, mut run_task: impl FnMut(&str) -> E
         *user.task.borrow_mut() = task.clone();
         user.iteration.set(user.iteration.get() + 1);
         user.worker.recorder.borrow_mut().iteration();
-        let started = Instant::now();
+        let started = run.settings.wait.needs_task_time().then(Instant::now);
         let end = run_task(&task);
         let stopped = end == Ending::Stopped;
         user.phase.set(Phase::Task);
@@ -104,10 +104,11 @@ fn task_loop(user: &User, program: &Program, mut run_task: impl FnMut(&str) -> E
         if stopped || per_user.is_some_and(|n| user.iteration.get() >= n) {
             return;
         }
+        let task_time = started.map_or(Duration::ZERO, |s| s.elapsed());
         let pause = run
             .settings
             .wait
-            .pause(started.elapsed(), &mut *user.rng.borrow_mut());
+            .pause(task_time, &mut *user.rng.borrow_mut());
         if !pause.is_zero() && await_in_script(tokio::time::sleep(pause), true).is_err() {
             return;
         }
