@@ -395,7 +395,18 @@ fn the_hard_stop_abandons_requests_that_would_not_finish() {
         },
     );
     let took = started.elapsed();
-    assert!(took < Duration::from_secs(10), "ended at the hard stop: {took:?}");
-    assert_eq!(out.totals.aggregated().requests, 0, "unfinished requests are not counted");
-    assert_eq!(server.counters.hits("GET /slow"), 3, "the server did get them");
+    assert!(
+        took < Duration::from_secs(10),
+        "ended at the hard stop: {took:?}"
+    );
+    assert_eq!(
+        out.totals.aggregated().requests,
+        0,
+        "unfinished requests are not counted"
+    );
+    assert_eq!(
+        server.counters.hits("GET /slow"),
+        3,
+        "the server did get them"
+    );
 }

@@ -153,9 +153,9 @@ impl Client {
             .uri(req.target.path_and_query.as_str());
         let headers = builder.headers_mut().expect("a fresh builder has headers");
         headers.extend(req.headers.iter().map(|(k, v)| (k.clone(), v.clone())));
-        let host = HeaderValue::from_str(&req.target.origin.authority())
-            .map_err(|_| transport(FailureKind::Request, "invalid host"))?;
-        headers.entry(header::HOST).or_insert(host);
+        headers
+            .entry(header::HOST)
+            .or_insert_with(|| req.target.origin.host_header.clone());
         headers
             .entry(header::USER_AGENT)
             .or_insert_with(|| self.shared.user_agent.clone());

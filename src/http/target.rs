@@ -11,17 +11,33 @@ pub struct Origin {
     pub https: bool,
     pub host: Arc<str>,
     pub port: u16,
+    /// The `Host` header, built once per origin rather than per request.
+    pub host_header: http::HeaderValue,
 }
 
 impl Origin {
-    /// The `Host` header value (port omitted when it is the scheme's default).
-    pub fn authority(&self) -> String {
-        let default = if self.https { 443 } else { 80 };
-        if self.port == default {
-            self.host.to_string()
+    fn new(https: bool, host: &str, port: u16) -> Result<Self, String> {
+        let default = if https { 443 } else { 80 };
+        let authority = if port == default {
+            host.to_owned()
+        } else if host.contains(':') {
+            format!("[{host}]:{port}")
         } else {
-            format!("{}:{}", self.host, self.port)
-        }
+            format!("{host}:{port}")
+        };
+        let host_header = http::HeaderValue::from_str(&authority)
+            .map_err(|_| format!("invalid host `{host}`"))?;
+        Ok(Self {
+            https,
+            host: Arc::from(host),
+            port,
+            host_header,
+        })
+    }
+
+    /// The `Host` header value (port omitted when it is the scheme's default).
+    pub fn authority(&self) -> &str {
+        self.host_header.to_str().unwrap_or_default()
     }
 }
 
@@ -62,14 +78,7 @@ fn parse_absolute(url: &str) -> Result<(Origin, String), TargetError> {
         path.push('?');
         path.push_str(q);
     }
-    Ok((
-        Origin {
-            https,
-            host: Arc::from(host),
-            port,
-        },
-        path,
-    ))
+    Ok((Origin::new(https, host, port).map_err(invalid)?, path))
 }
 
 impl Base {
