@@ -128,3 +128,53 @@ fn every_example_script_runs_cleanly_against_the_demo_server() {
     }
     assert!(ran >= 2, "found the example scripts");
 }
+
+#[test]
+fn demo_api_keeps_its_contract() {
+    let server = demo::spawn(0, false).unwrap();
+    let script = r#"
+fn contract() {
+    http::remove_header("Authorization");   // the previous iteration left one set
+    let email = unique_email("contract.test");
+    let r = http::post("/auth/register", #{ json: #{ email: email, password: "pw-123" } });
+    check(r.status == 201 && r.json().data.email == email, "register: 201 with the account");
+    check(http::post("/auth/register", #{ json: #{ email: email, password: "x" } }).status == 409, "register twice: 409");
+    check(http::post("/auth/register", #{ body: "not json", headers: #{ "content-type": "application/json" } }).status == 422, "malformed register: 422");
+    check(http::post("/auth/token", #{ form: #{ username: email, password: "wrong" } }).status == 401, "bad password: 401");
+    check(http::get("/cities").status == 401, "no token: 401");
+    let r = http::post("/auth/token", #{ form: #{ username: email, password: "pw-123" } });
+    check(r.status == 200 && r.json().token_type == "bearer", "token: 200 bearer");
+    http::set_header("Authorization", `Bearer ${r.json().access_token}`);
+    let c = http::post("/cities", #{ json: #{ name: "Lima" } });
+    check(c.status == 201, "create: 201");
+    let id = c.json().data.id;
+    check(http::get(`/cities/${id}`).json().data.name == "Lima", "read back: own city");
+    check(http::get("/cities").json().data.len() == 1, "list: only my city");
+    http::set_header("Authorization", "Bearer not-a-token");
+    check(http::get(`/cities/${id}`).status == 401, "bad token: 401");
+    let other = unique_email("contract.test");
+    http::post("/auth/register", #{ json: #{ email: other, password: "pw" }, expect: 201 });
+    let t = http::post("/auth/token", #{ form: #{ username: other, password: "pw" }, expect: 200 });
+    http::set_header("Authorization", `Bearer ${t.json().access_token}`);
+    check(http::get(`/cities/${id}`).status == 404, "another user's city: 404");
+    check(http::get("/health").json().status == "ok", "health");
+}"#;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("contract.rhai");
+    std::fs::write(&path, script).unwrap();
+    let args = stampede::cli::RunArgs {
+        script: path,
+        flags: RunFlags {
+            host: Some(server.url()),
+            iterations: Some(2),
+            quiet: true,
+            ..RunFlags::default()
+        },
+    };
+    let out = stampede::runner::run(Plan::build(&args).unwrap()).unwrap();
+    let checks = out.totals.checks();
+    assert_eq!(checks.len(), 12, "{checks:?}");
+    for (name, c) in checks {
+        assert_eq!((c.pass, c.fail), (2, 0), "{name}");
+    }
+}

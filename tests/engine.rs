@@ -410,3 +410,42 @@ fn the_hard_stop_abandons_requests_that_would_not_finish() {
         "the server did get them"
     );
 }
+
+#[test]
+fn a_seed_makes_random_values_reproducible() {
+    let script = r#"fn t() {
+        http::post("/ids", #{ body: `${random_int(0, 1000000)},${random_string(8)},${uuid()}` });
+    }"#;
+    let draw = |seed: u64| {
+        let server = common::start();
+        run(script, &server.url, |a| {
+            a.flags.iterations = Some(5);
+            a.flags.seed = Some(seed);
+        });
+        let ids = server.counters.ids.lock().unwrap().clone();
+        assert_eq!(ids.len(), 15);
+        ids
+    };
+    assert_eq!(draw(42), draw(42), "same seed, same values");
+    assert_ne!(draw(42), draw(43), "another seed, other values");
+}
+
+#[test]
+fn log_lines_go_to_the_log_file_at_or_above_the_level() {
+    let server = common::start();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("script.log");
+    run(
+        r#"fn t() { log::debug("hidden"); log::info(`hello from ${vu_id()}`); log::warn("careful"); }"#,
+        &server.url,
+        |a| {
+            a.flags.iterations = Some(1);
+            a.flags.log_file = Some(log.clone());
+            a.flags.log_level = stampede::script::Level::Info;
+        },
+    );
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("INFO  vu=1 hello from 1"), "{text}");
+    assert!(text.contains("WARN  vu=1 careful"), "{text}");
+    assert!(!text.contains("hidden"), "debug is below the level: {text}");
+}
