@@ -219,3 +219,79 @@ fn ctrl_c_stops_the_run_and_still_writes_the_summary_and_files() {
         "every user ran on_stop"
     );
 }
+
+/// The live view on a real terminal (tmux): a block redrawn in place, then the summary.
+#[test]
+fn live_view_redraws_on_a_terminal() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        assert!(std::env::var_os("CI").is_none(), "CI must install tmux");
+        eprintln!("tmux not installed: skipping the terminal check");
+        return;
+    }
+    let server = common::start();
+    let file = common::script(r#"fn t() { http::get("/json"); sleep(0.01); }"#);
+    let bin = assert_cmd::cargo::cargo_bin("stampede");
+    let session = format!("stampede-live-{}", std::process::id());
+    let command = format!(
+        "{} run {} --host {} -u 5 -r 100 -t 4s; sleep 30",
+        bin.display(),
+        file.path().display(),
+        server.url
+    );
+    let started = Command::new("tmux")
+        .args([
+            "new-session",
+            "-d",
+            "-x",
+            "160",
+            "-y",
+            "50",
+            "-s",
+            &session,
+            &command,
+        ])
+        .status()
+        .unwrap();
+    assert!(started.success());
+    let capture = || {
+        let out = Command::new("tmux")
+            .args(["capture-pane", "-p", "-t", &session])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut seen_live = String::new();
+    let screen = loop {
+        let screen = capture();
+        if screen.contains("busiest:") {
+            seen_live = screen.clone(); // the latest live screen
+        }
+        if screen.contains("Ran ") {
+            break screen;
+        }
+        assert!(Instant::now() < deadline, "no summary: {screen}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let _ = Command::new("tmux")
+        .args(["kill-session", "-t", &session])
+        .status();
+    assert!(seen_live.contains("users 5"), "{seen_live}");
+    assert!(
+        seen_live.contains("req/s") && seen_live.contains("p95"),
+        "{seen_live}"
+    );
+    assert!(
+        seen_live.contains("GET /json"),
+        "busiest names listed: {seen_live}"
+    );
+    assert!(
+        !screen.contains("busiest:"),
+        "the live block is cleared before the summary: {screen}"
+    );
+    assert_eq!(
+        seen_live.matches("] users").count(),
+        1,
+        "after several seconds the block was redrawn in place, not scrolled: {seen_live}"
+    );
+}
