@@ -40,14 +40,18 @@ pub fn run_session(program: &Program, session: Session) -> Option<Dynamic> {
             .eval_ast(false)
             .rewind_scope(true)
             .bind_this_ptr(&mut this);
-        let result = program.engine.call_fn_with_options::<Dynamic>(
+        let mut result = program.engine.call_fn_with_options::<Dynamic>(
             options,
             &mut scope,
             &program.ast,
             name,
             (),
         );
-        let value = result.as_ref().ok().cloned();
+        // Only `setup` returns a value anyone reads; tasks' results are not copied.
+        let value = match (&mut result, phase) {
+            (Ok(v), Phase::Setup) => Some(std::mem::take(v)),
+            _ => None,
+        };
         (ending(result, &program.name), value)
     };
     match session {
