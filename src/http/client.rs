@@ -180,12 +180,14 @@ impl Client {
         // request is retried once on a fresh connection, as browsers and reqwest do.
         let (mut sender, reused) = match self.take_idle(origin).await {
             Some(s) => (s, true),
-            None => (self.connect(origin).await?, false),
+            // Boxed: connecting (TCP, TLS) is rare next to reusing a connection, and inline
+            // its state would make every request's future ~10 KB to allocate and move.
+            None => (Box::pin(self.connect(origin)).await?, false),
         };
         let response = match sender.send_request(self.request(req)?).await {
             Ok(r) => r,
             Err(e) if reused && (e.is_canceled() || e.is_incomplete_message() || e.is_closed()) => {
-                sender = self.connect(origin).await?;
+                sender = Box::pin(self.connect(origin)).await?;
                 sender
                     .send_request(self.request(req)?)
                     .await
