@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-pub use options::{KNOWN as KNOWN_OPTIONS, ScriptOptions, duration};
+pub use options::{ScriptOptions, duration};
 pub use plan::{Plan, PlanError, Probe, check, probe};
 
 use crate::script::Level;

@@ -1,7 +1,7 @@
 //! The per-worker recorder: unshared, so recording a request is a hash lookup and a
 //! histogram increment with no locks and no messages.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::fmt;
 use std::time::Duration;
 
@@ -123,7 +123,8 @@ pub struct Snapshot {
     pub auto_grouped: u64,
 }
 
-/// Records requests, failures and checks for the users of one worker.
+/// Records requests, failures and checks for the users of one worker. Maps use FxHash:
+/// keys are our own names, hashed on every request, and need no DoS resistance.
 #[derive(Debug)]
 pub struct Recorder {
     stats: Vec<RequestStats>,
@@ -146,9 +147,9 @@ impl Recorder {
     pub fn new(cap: NameCap) -> Self {
         Self {
             stats: Vec::new(),
-            index: HashMap::new(),
-            failures: HashMap::new(),
-            checks: HashMap::new(),
+            index: HashMap::default(),
+            failures: HashMap::default(),
+            checks: HashMap::default(),
             iterations: 0,
             auto_grouped: 0,
             cap,

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-pub use limits::{LimitError, ensure_map_count, maps_needed, raise_nofile};
+pub use limits::{LimitError, ensure_map_count, raise_nofile};
 pub use state::{RunState, UniqueIds, UserSettings};
 
 use crate::cli::Plan;

@@ -54,7 +54,7 @@ pub struct Worker {
 }
 
 /// Path → (request name, whether an id was replaced).
-pub type NameCache = std::collections::HashMap<Box<str>, (Rc<str>, bool)>;
+pub type NameCache = rustc_hash::FxHashMap<Box<str>, (Rc<str>, bool)>;
 
 /// Paths remembered by [`Worker::name_for`]; past this, names are derived each time.
 const NAME_CACHE: usize = 1024;

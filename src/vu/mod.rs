@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 
 use rhai::{Dynamic, EvalAltResult};
 
-pub use bridge::in_fiber;
 pub use context::{Phase, User, Worker, enter, with_user};
 pub use driver::drive;
 pub use tasks::{TaskTable, WaitTime};
