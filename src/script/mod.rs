@@ -4,6 +4,7 @@
 mod api;
 mod docs;
 mod http;
+mod json;
 mod lint;
 mod log;
 mod response;

@@ -162,8 +162,7 @@ pub mod response_api {
     /// ```
     #[rhai_fn(return_raw, pure)]
     pub fn json(r: &mut Response) -> Result<Dynamic, Box<EvalAltResult>> {
-        // Straight into Rhai values, without an intermediate serde_json::Value.
-        match serde_json::from_slice::<Dynamic>(&r.0.body) {
+        match crate::script::json::parse(&r.0.body) {
             Ok(v) => Ok(v),
             Err(e) => {
                 r.mark_failed(FailureKind::Body, format!("invalid JSON: {e}"))?;
