@@ -18,12 +18,12 @@ fn main() {
         .unwrap_or_else(|| "http://127.0.0.1:8089/json".into());
     let users: usize = args.next().map_or(50, |s| s.parse().unwrap());
     let seconds: u64 = args.next().map_or(5, |s| s.parse().unwrap());
-    let (host, path) = url.split_at(
-        url.find("//").map_or(0, |i| i + 2)
-            + url[url.find("//").map_or(0, |i| i + 2)..]
-                .find('/')
-                .unwrap_or(0),
-    );
+    // http://host:port/path → ("http://host:port", "/path")
+    let after_scheme = url.find("//").map_or(0, |i| i + 2);
+    let path_at = url[after_scheme..]
+        .find('/')
+        .map_or(url.len(), |i| after_scheme + i);
+    let (host, path) = url.split_at(path_at);
     let base = Base::parse(host).unwrap();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -12,14 +12,18 @@ fn stampede() -> Command {
     Command::cargo_bin("stampede").unwrap()
 }
 
+/// `stampede run FILE --host URL` (more arguments are added by the caller).
+fn run_against(file: &tempfile::NamedTempFile, server: &common::TestServer) -> Command {
+    let mut cmd = stampede();
+    cmd.args(["run", file.path().to_str().unwrap(), "--host", &server.url]);
+    cmd
+}
+
 #[test]
 fn a_syntax_error_exits_2_with_its_location_before_any_traffic() {
     let server = common::start();
     let file = common::script("fn t() {\n    http::get(\"/json\";\n}\n");
-    let out = stampede()
-        .args(["run", file.path().to_str().unwrap(), "--host", &server.url])
-        .output()
-        .unwrap();
+    let out = run_against(&file, &server).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     let want = format!("{}:2:", file.path().display());
@@ -93,10 +97,7 @@ fn bundled_scripts_pass_check() {
 fn requests_in_top_level_code_are_refused_before_traffic() {
     let server = common::start();
     let file = common::script("http::get(\"/json\");\nfn t() {}");
-    let out = stampede()
-        .args(["run", file.path().to_str().unwrap(), "--host", &server.url])
-        .output()
-        .unwrap();
+    let out = run_against(&file, &server).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not allowed in top-level code"));
     assert_eq!(server.counters.total(), 0);
@@ -187,8 +188,7 @@ fn ctrl_c_stops_the_run_and_still_writes_the_summary_and_files() {
     );
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("r.json");
-    let child = stampede()
-        .args(["run", file.path().to_str().unwrap(), "--host", &server.url])
+    let child = run_against(&file, &server)
         .args(["-u", "5", "-r", "100", "-t", "5m", "-q", "--json"])
         .arg(&json)
         .stdout(Stdio::piped())
@@ -304,8 +304,7 @@ fn a_second_ctrl_c_exits_at_once_with_130() {
         r#"fn t() { http::get("/json"); sleep(0.01); }
            fn on_stop() { sleep(60); }"#,
     );
-    let mut child = stampede()
-        .args(["run", file.path().to_str().unwrap(), "--host", &server.url])
+    let mut child = run_against(&file, &server)
         .args(["-u", "2", "-r", "100", "-t", "5m", "-q"])
         .stderr(Stdio::piped())
         .stdout(Stdio::null())

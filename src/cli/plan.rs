@@ -77,7 +77,6 @@ pub fn probe(name: &str, source: &str) -> Result<Probe, PlanError> {
         run,
         clients: ClientFactory::new(DEFAULT_TIMEOUT).expect("default TLS config is valid"),
         setup_data: Dynamic::UNIT,
-        script_name: Rc::from(name),
         base: None,
         names: Default::default(),
     });

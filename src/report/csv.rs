@@ -3,7 +3,7 @@
 
 use std::io::{self, Write};
 
-use super::{Format, PERCENTILES, Report, Row};
+use super::{Format, PERCENTILES, Report};
 
 /// The three files, by suffix.
 pub fn files() -> Vec<(&'static str, Box<dyn Format>)> {
@@ -36,11 +36,7 @@ impl Format for Stats {
         header.extend(PERCENTILES.iter().map(|(n, _)| format!("{n}_ms")));
         header.push("max_ms".into());
         w.write_record(&header).map_err(to_io)?;
-        let totals = &report.outcome.totals;
-        let all = totals.aggregated();
-        let rows = totals.requests().chain(std::iter::once(&all));
-        for s in rows {
-            let r = Row::of(s, report.seconds());
+        for r in report.rows() {
             let mut rec = vec![
                 r.method,
                 r.name,

@@ -8,7 +8,7 @@ use std::io::{self, Write};
 use html_escape::encode_text;
 use plotters::prelude::*;
 
-use super::{Format, PERCENTILES, Report, Row, fmt_ms};
+use super::{Format, PERCENTILES, Report, Row};
 use crate::metrics::Second;
 
 pub struct Html;
@@ -158,30 +158,6 @@ fn table(out: &mut String, header: &[&str], rows: Vec<Vec<String>>) {
     out.push_str("</tbody></table>");
 }
 
-fn stats_rows(report: &Report) -> Vec<Vec<String>> {
-    let totals = &report.outcome.totals;
-    let all = totals.aggregated();
-    totals
-        .requests()
-        .chain(std::iter::once(&all))
-        .map(|s| {
-            let r = Row::of(s, report.seconds());
-            let mut row = vec![
-                r.method,
-                r.name,
-                r.requests.to_string(),
-                r.failures.to_string(),
-                format!("{:.1}", r.rps),
-                fmt_ms(r.min_ms),
-                fmt_ms(r.avg_ms),
-            ];
-            row.extend(r.percentiles_ms.iter().map(|v| fmt_ms(*v)));
-            row.push(fmt_ms(r.max_ms));
-            row
-        })
-        .collect()
-}
-
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2em;color:#222}\
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;\
 text-align:left}td.n{text-align:right}\
@@ -231,7 +207,11 @@ impl Format for Html {
         let mut header = vec!["Method", "Name", "Requests", "Fails", "Req/s", "Min", "Avg"];
         header.extend(PERCENTILES.iter().map(|(n, _)| *n));
         header.push("Max");
-        table(&mut h, &header, stats_rows(report));
+        table(
+            &mut h,
+            &header,
+            report.rows().into_iter().map(Row::cells).collect(),
+        );
         let failures = totals.failures();
         if !failures.is_empty() {
             h.push_str("<h2>Failures</h2>");

@@ -77,6 +77,17 @@ impl<'a> Report<'a> {
     pub fn seconds(&self) -> f64 {
         self.outcome.elapsed.as_secs_f64().max(0.001)
     }
+
+    /// One row per (method, name), then the `Aggregated` row, as every table shows them.
+    pub fn rows(&self) -> Vec<Row> {
+        let totals = &self.outcome.totals;
+        let all = totals.aggregated();
+        totals
+            .requests()
+            .chain(std::iter::once(&all))
+            .map(|s| Row::of(s, self.seconds()))
+            .collect()
+    }
 }
 
 /// The percentiles every format shows, in this order; one source of truth.
@@ -122,6 +133,22 @@ impl Row {
                 .collect(),
             max_ms: ms(s.latency.max()),
         }
+    }
+
+    /// The row as table cells, latencies in milliseconds (summary and HTML tables).
+    pub fn cells(self) -> Vec<String> {
+        let mut cells = vec![
+            self.method,
+            self.name,
+            self.requests.to_string(),
+            self.failures.to_string(),
+            format!("{:.1}", self.rps),
+            fmt_ms(self.min_ms),
+            fmt_ms(self.avg_ms),
+        ];
+        cells.extend(self.percentiles_ms.iter().map(|v| fmt_ms(*v)));
+        cells.push(fmt_ms(self.max_ms));
+        cells
     }
 }
 

@@ -6,8 +6,8 @@ use std::io::{self, Write};
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{CellAlignment, Table};
 
-use super::{Format, PERCENTILES, Report, Row, fmt_ms};
-use crate::metrics::{RequestStats, Totals};
+use super::{Format, PERCENTILES, Report};
+use crate::metrics::Totals;
 
 /// The end-of-run summary as a format, so it can go to stdout or anywhere else.
 pub struct Summary;
@@ -34,32 +34,14 @@ fn right_align(t: &mut Table, from: usize) {
     }
 }
 
-fn request_row(s: &RequestStats, seconds: f64) -> Vec<String> {
-    let r = Row::of(s, seconds);
-    let mut row = vec![
-        r.method,
-        r.name,
-        r.requests.to_string(),
-        r.failures.to_string(),
-        format!("{:.1}", r.rps),
-        fmt_ms(r.min_ms),
-        fmt_ms(r.avg_ms),
-    ];
-    row.extend(r.percentiles_ms.iter().map(|v| fmt_ms(*v)));
-    row.push(fmt_ms(r.max_ms));
-    row
-}
-
-fn requests_table(totals: &Totals, seconds: f64) -> Table {
+fn requests_table(report: &Report) -> Table {
     let mut header = vec!["Method", "Name", "Requests", "Fails", "Req/s", "Min", "Avg"];
     header.extend(PERCENTILES.iter().map(|(n, _)| *n));
     header.push("max");
     let mut t = table(&header);
-    for s in totals.requests() {
-        t.add_row(request_row(s, seconds));
+    for row in report.rows() {
+        t.add_row(row.cells());
     }
-    let all = totals.aggregated();
-    t.add_row(request_row(&all, seconds));
     right_align(&mut t, 2);
     t
 }
@@ -144,7 +126,7 @@ pub fn write(out: &mut dyn Write, report: &Report) -> io::Result<()> {
         )?;
     }
     writeln!(out, "\nRequests (latency in ms)")?;
-    writeln!(out, "{}", requests_table(totals, seconds))?;
+    writeln!(out, "{}", requests_table(report))?;
     if totals.auto_grouped > 0 {
         writeln!(
             out,

@@ -14,7 +14,7 @@ pub use limits::{LimitError, ensure_map_count, raise_nofile};
 pub use state::{RunState, UniqueIds, UserSettings};
 
 use crate::cli::Plan;
-use crate::metrics::{Snapshot, Totals};
+use crate::metrics::Totals;
 use crate::vu::Session;
 use worker::{Report, WorkerPlan, run_session_here};
 
@@ -117,8 +117,8 @@ fn supervise(
             tokio::select! {
                 report = rx.recv() => match report {
                     Some(Report::Interval { second, snapshot }) => {
-                        merge(totals, run, second, snapshot);
                         let users = run.users_running.load(std::sync::atomic::Ordering::Relaxed);
+                        totals.merge(second, users, snapshot);
                         live.update(run.elapsed(), users, totals);
                     }
                     Some(Report::Done) => workers_left -= 1,
@@ -148,9 +148,4 @@ fn supervise(
         live.finish();
         Ok(interrupted)
     })
-}
-
-fn merge(totals: &mut Totals, run: &RunState, second: u64, snapshot: Snapshot) {
-    let users = run.users_running.load(std::sync::atomic::Ordering::Relaxed);
-    totals.merge(second, users, snapshot);
 }

@@ -69,7 +69,6 @@ fn build(
         run: run.clone(),
         clients: ClientFactory::new(plan.timeout)?,
         setup_data,
-        script_name: Rc::from(plan.script_name.as_str()),
         base: match &run.settings.host {
             Some(h) => Some(crate::http::Base::parse(h)?),
             None => None,

@@ -45,8 +45,6 @@ pub struct Worker {
     pub clients: ClientFactory,
     /// The value `setup()` returned, converted once per worker.
     pub setup_data: Dynamic,
-    /// The script's path as the user wrote it, for error locations.
-    pub script_name: Rc<str>,
     /// `--host`, parsed once; relative request paths are joined to it.
     pub base: Option<crate::http::Base>,
     /// Request names derived from paths, so a repeated path is named without work.
