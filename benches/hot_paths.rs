@@ -14,7 +14,7 @@ use std::time::Duration;
 use cpu_time::ProcessTime;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use http::{HeaderMap, Method};
+use http::Method;
 
 use stampede::cli::{Plan, RunFlags};
 use stampede::http::{Base, ClientFactory, Prepared, Target};
@@ -78,7 +78,7 @@ fn native(c: &mut Criterion) {
                     let prepared = Prepared {
                         method: Method::GET,
                         target: Target::resolve(Some(&base), "/health", &[]).unwrap(),
-                        headers: HeaderMap::new(),
+                        headers: Vec::new(),
                         body: bytes::Bytes::new(),
                         timeout: None,
                     };

@@ -8,7 +8,7 @@ use std::cell::Cell;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use http::{HeaderMap, Method};
+use http::Method;
 use stampede::http::{Base, ClientFactory, Prepared, Target};
 
 fn main() {
@@ -49,7 +49,7 @@ fn main() {
                     let prepared = Prepared {
                         method: Method::GET,
                         target: Target::resolve(Some(&base), &path, &[]).unwrap(),
-                        headers: HeaderMap::new(),
+                        headers: Vec::new(),
                         body: bytes::Bytes::new(),
                         timeout: None,
                     };

@@ -1,9 +1,11 @@
 //! A lean HTTP/1.1 client, one per virtual user: its own keep-alive connections and
 //! cookie jar (Locust's session semantics), redirects, gzip, timeouts and TLS (rustls).
 //!
-//! Built directly on hyper's connection API because reqwest's general-purpose layers (URL
-//! re-parsing, proxy matching, pool bookkeeping, boxed services) cost more CPU per request
-//! than the rest of stampede together; see docs/performance.md.
+//! Neither reqwest nor hyper's client: their general-purpose layers (URL re-parsing,
+//! proxy matching, pool bookkeeping, a task and channels per connection, header maps)
+//! cost more CPU per request than the rest of stampede together. The user's task drives
+//! its connection itself (`conn.rs`); the bytes on the wire are `wire.rs`'s business.
+//! See docs/performance.md for the measurements behind this.
 
 use std::cell::RefCell;
 use std::io::Read;
@@ -12,14 +14,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::header::{self, HeaderMap, HeaderValue};
-use http::{Method, Request, StatusCode};
-use http_body_util::{BodyExt, Full};
-use hyper::client::conn::http1::{self, SendRequest};
-use hyper_util::rt::TokioIo;
+use http::header::{self, HeaderName, HeaderValue};
+use http::{Method, StatusCode};
 use tokio::net::TcpStream;
 
+use super::conn::{Conn, ConnError, RawResponse, Stream};
+use super::headers::Headers;
 use super::target::{Origin, Target};
+use super::wire::{self, RequestHead, WireError};
 use super::{Exchange, TransportError};
 use crate::metrics::FailureKind;
 
@@ -34,9 +36,20 @@ pub struct Shared {
 pub struct Prepared {
     pub method: Method,
     pub target: Target,
-    pub headers: HeaderMap,
+    /// Headers in the order written; a name appears once (see [`set_header`]).
+    pub headers: Vec<(HeaderName, HeaderValue)>,
     pub body: Bytes,
     pub timeout: Option<Duration>,
+}
+
+/// Sets `name` in a request's header list, replacing any earlier value.
+pub fn set_header(
+    headers: &mut Vec<(HeaderName, HeaderValue)>,
+    name: HeaderName,
+    value: HeaderValue,
+) {
+    headers.retain(|(n, _)| *n != name);
+    headers.push((name, value));
 }
 
 const MAX_REDIRECTS: usize = 10;
@@ -45,7 +58,7 @@ const MAX_REDIRECTS: usize = 10;
 pub struct Client {
     shared: Rc<Shared>,
     /// Idle keep-alive connections by origin; a user rarely talks to more than one.
-    idle: RefCell<Vec<(Origin, SendRequest<Full<Bytes>>)>>,
+    idle: RefCell<Vec<(Origin, Conn)>>,
     cookies: RefCell<cookie_store::CookieStore>,
 }
 
@@ -57,33 +70,29 @@ fn transport(kind: FailureKind, message: impl Into<String>) -> TransportError {
     }
 }
 
-fn io_kind(e: &std::io::Error) -> FailureKind {
-    use std::io::ErrorKind::*;
-    match e.kind() {
-        ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof => FailureKind::Reset,
-        TimedOut => FailureKind::Timeout,
+/// Classifies a failure to connect.
+fn connect_error(e: &std::io::Error) -> TransportError {
+    let kind = match e.kind() {
+        std::io::ErrorKind::TimedOut => FailureKind::Timeout,
         _ => FailureKind::Connect,
-    }
+    };
+    transport(kind, e.to_string())
 }
 
-fn hyper_error(e: hyper::Error) -> TransportError {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(&e);
-    while let Some(s) = source {
-        if let Some(io) = s.downcast_ref::<std::io::Error>() {
-            return transport(io_kind(io), io.to_string());
-        }
-        source = s.source();
-    }
-    if e.is_incomplete_message() || e.is_canceled() || e.is_closed() {
-        return transport(
-            FailureKind::Reset,
-            "connection closed before the response completed",
-        );
-    }
-    if e.is_parse() || e.is_parse_status() || e.is_parse_too_large() {
-        return transport(FailureKind::Request, format!("invalid HTTP response: {e}"));
-    }
-    transport(FailureKind::Request, e.to_string())
+/// Classifies a failure on an open connection.
+fn exchange_error(e: ConnError) -> TransportError {
+    use std::io::ErrorKind::*;
+    let kind = match &e {
+        ConnError::Io { error, .. } => match error.kind() {
+            ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof => FailureKind::Reset,
+            TimedOut => FailureKind::Timeout,
+            _ => FailureKind::Request,
+        },
+        ConnError::Closed { .. } => FailureKind::Reset,
+        ConnError::Wire(WireError::Chunk) => FailureKind::Body,
+        ConnError::Wire(_) => FailureKind::Request,
+    };
+    transport(kind, e.to_string())
 }
 
 fn is_redirect(status: StatusCode) -> bool {
@@ -119,12 +128,12 @@ impl Client {
     async fn follow(&self, mut req: Prepared) -> Result<Exchange, TransportError> {
         for _ in 0..MAX_REDIRECTS {
             let mut exchange = self.send_once(&req).await?;
+            let status = StatusCode::from_u16(exchange.status).unwrap_or(StatusCode::OK);
             let location = exchange
                 .headers
-                .get(header::LOCATION)
-                .and_then(|v| v.to_str().ok());
-            let status = StatusCode::from_u16(exchange.status).unwrap_or(StatusCode::OK);
-            let Some(location) = location.filter(|_| is_redirect(status)) else {
+                .get_str("location")
+                .filter(|_| is_redirect(status));
+            let Some(location) = location else {
                 exchange.target = Some(req.target);
                 return Ok(exchange);
             };
@@ -138,7 +147,7 @@ impl Client {
             {
                 req.method = Method::GET;
                 req.body = Bytes::new();
-                req.headers.remove(header::CONTENT_TYPE);
+                req.headers.retain(|(n, _)| n != header::CONTENT_TYPE);
             }
         }
         Err(transport(
@@ -147,116 +156,88 @@ impl Client {
         ))
     }
 
-    fn request(&self, req: &Prepared) -> Result<Request<Full<Bytes>>, TransportError> {
-        let mut builder = Request::builder()
-            .method(req.method.clone())
-            .uri(req.target.path_and_query.as_str());
-        let headers = builder.headers_mut().expect("a fresh builder has headers");
-        headers.extend(req.headers.iter().map(|(k, v)| (k.clone(), v.clone())));
-        headers
-            .entry(header::HOST)
-            .or_insert_with(|| req.target.origin.host_header.clone());
-        headers
-            .entry(header::USER_AGENT)
-            .or_insert_with(|| self.shared.user_agent.clone());
-        headers
-            .entry(header::ACCEPT_ENCODING)
-            .or_insert(HeaderValue::from_static("gzip"));
-        if !req.body.is_empty() || matches!(req.method, Method::POST | Method::PUT | Method::PATCH)
-        {
-            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(req.body.len()));
-        }
-        if let Some(cookie) = self.cookie_header(&req.target) {
-            headers.insert(header::COOKIE, cookie);
-        }
-        builder
-            .body(Full::new(req.body.clone()))
-            .map_err(|e| transport(FailureKind::Request, e.to_string()))
+    /// Writes `req` into the connection's output buffer; returns whether it asks to close.
+    fn encode(&self, req: &Prepared, cookie: Option<&[u8]>, conn: &mut Conn) -> bool {
+        wire::encode_request(
+            &mut conn.output,
+            &RequestHead {
+                method: &req.method,
+                path_and_query: req.target.path_and_query.as_str(),
+                host: req.target.origin.host_header.as_bytes(),
+                user_agent: self.shared.user_agent.as_bytes(),
+                headers: &req.headers,
+                cookie,
+                body: &req.body,
+            },
+        )
     }
 
     async fn send_once(&self, req: &Prepared) -> Result<Exchange, TransportError> {
         let origin = &req.target.origin;
+        let head_request = req.method == Method::HEAD;
+        let cookie = self.cookie_header(&req.target);
+        let cookie = cookie.as_deref().map(str::as_bytes);
         // A pooled connection may have been closed by the server while idle; then the
-        // request is retried once on a fresh connection, as browsers and reqwest do.
-        let (mut sender, reused) = match self.take_idle(origin).await {
-            Some(s) => (s, true),
+        // request is sent once more on a fresh connection, as browsers and reqwest do.
+        let (mut conn, reused) = match self.take_idle(origin) {
+            Some(c) => (c, true),
             // Boxed: connecting (TCP, TLS) is rare next to reusing a connection, and inline
-            // its state would make every request's future ~10 KB to allocate and move.
+            // its state would make every request's future several KB to allocate and move.
             None => (Box::pin(self.connect(origin)).await?, false),
         };
-        let response = match sender.send_request(self.request(req)?).await {
+        let close = self.encode(req, cookie, &mut conn);
+        let raw: RawResponse = match conn.exchange(head_request, close).await {
             Ok(r) => r,
-            Err(e) if reused && (e.is_canceled() || e.is_incomplete_message() || e.is_closed()) => {
-                sender = Box::pin(self.connect(origin)).await?;
-                sender
-                    .send_request(self.request(req)?)
+            Err(e) if reused && e.before_response() => {
+                conn = Box::pin(self.connect(origin)).await?;
+                self.encode(req, cookie, &mut conn);
+                conn.exchange(head_request, close)
                     .await
-                    .map_err(hyper_error)?
+                    .map_err(exchange_error)?
             }
-            Err(e) => return Err(hyper_error(e)),
+            Err(e) => return Err(exchange_error(e)),
         };
-        let (parts, body) = response.into_parts();
-        let body = body
-            .collect()
-            .await
-            .map_err(|e| {
-                let mut t = hyper_error(e);
-                if t.kind == FailureKind::Request {
-                    t.kind = FailureKind::Body;
-                }
-                t
-            })?
-            .to_bytes();
-        if !sender.is_closed() {
-            self.idle.borrow_mut().push((origin.clone(), sender));
+        if raw.reusable {
+            self.idle.borrow_mut().push((origin.clone(), conn));
         }
-        self.store_cookies(&req.target, &parts.headers);
-        let body = decode(&parts.headers, body)?;
+        self.store_cookies(&req.target, &raw.headers);
+        let body = decode(&raw.headers, raw.body)?;
         Ok(Exchange {
-            status: parts.status.as_u16(),
-            headers: parts.headers,
+            status: raw.status,
+            headers: raw.headers,
             body,
             elapsed: Duration::ZERO,
             target: None,
         })
     }
 
-    /// An idle connection to `origin` that is still usable.
-    async fn take_idle(&self, origin: &Origin) -> Option<SendRequest<Full<Bytes>>> {
-        loop {
-            let sender = {
-                let mut idle = self.idle.borrow_mut();
-                let i = idle.iter().position(|(o, _)| o == origin)?;
-                idle.swap_remove(i).1
-            };
-            let mut sender = sender;
-            if !sender.is_closed() && sender.ready().await.is_ok() {
-                return Some(sender);
-            }
-        }
+    /// An idle connection to `origin`, most recently used first.
+    fn take_idle(&self, origin: &Origin) -> Option<Conn> {
+        let mut idle = self.idle.borrow_mut();
+        let i = idle.iter().rposition(|(o, _)| o == origin)?;
+        Some(idle.swap_remove(i).1)
     }
 
-    async fn connect(&self, origin: &Origin) -> Result<SendRequest<Full<Bytes>>, TransportError> {
+    async fn connect(&self, origin: &Origin) -> Result<Conn, TransportError> {
         let tcp = TcpStream::connect((&*origin.host, origin.port))
             .await
-            .map_err(|e| transport(io_kind(&e), e.to_string()))?;
+            .map_err(|e| connect_error(&e))?;
         let _ = tcp.set_nodelay(true);
-        if origin.https {
-            let name = rustls::pki_types::ServerName::try_from(origin.host.to_string())
-                .map_err(|e| transport(FailureKind::Connect, e.to_string()))?;
-            let tls = self
-                .shared
-                .tls
-                .connect(name, tcp)
-                .await
-                .map_err(|e| transport(FailureKind::Connect, format!("TLS: {e}")))?;
-            handshake(TokioIo::new(tls)).await
-        } else {
-            handshake(TokioIo::new(tcp)).await
+        if !origin.https {
+            return Ok(Conn::new(Stream::Plain(tcp)));
         }
+        let name = rustls::pki_types::ServerName::try_from(origin.host.to_string())
+            .map_err(|e| transport(FailureKind::Connect, e.to_string()))?;
+        let tls = self
+            .shared
+            .tls
+            .connect(name, tcp)
+            .await
+            .map_err(|e| transport(FailureKind::Connect, format!("TLS: {e}")))?;
+        Ok(Conn::new(Stream::Tls(Box::new(tls))))
     }
 
-    fn cookie_header(&self, target: &Target) -> Option<HeaderValue> {
+    fn cookie_header(&self, target: &Target) -> Option<String> {
         let store = self.cookies.borrow();
         store.iter_any().next()?;
         let url = url::Url::parse(&target.to_string()).ok()?;
@@ -264,14 +245,11 @@ impl Client {
             .get_request_values(&url)
             .map(|(n, v)| format!("{n}={v}"))
             .collect();
-        if pairs.is_empty() {
-            return None;
-        }
-        HeaderValue::from_str(&pairs.join("; ")).ok()
+        (!pairs.is_empty()).then(|| pairs.join("; "))
     }
 
-    fn store_cookies(&self, target: &Target, headers: &HeaderMap) {
-        let mut set = headers.get_all(header::SET_COOKIE).iter().peekable();
+    fn store_cookies(&self, target: &Target, headers: &Headers) {
+        let mut set = headers.get_all("set-cookie").peekable();
         if set.peek().is_none() {
             return;
         }
@@ -279,7 +257,7 @@ impl Client {
             return;
         };
         let cookies = set
-            .filter_map(|v| v.to_str().ok())
+            .filter_map(|v| std::str::from_utf8(v).ok())
             .filter_map(|s| cookie::Cookie::parse(s.to_owned()).ok());
         self.cookies
             .borrow_mut()
@@ -287,24 +265,11 @@ impl Client {
     }
 }
 
-async fn handshake<T>(io: TokioIo<T>) -> Result<SendRequest<Full<Bytes>>, TransportError>
-where
-    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + 'static,
-{
-    let (sender, conn) = http1::handshake(io).await.map_err(hyper_error)?;
-    // The connection task lives as long as the connection; it ends when the sender is
-    // dropped or the server closes.
-    tokio::task::spawn_local(async move {
-        let _ = conn.await;
-    });
-    Ok(sender)
-}
-
 /// Undoes `Content-Encoding: gzip`; other bodies pass through.
-fn decode(headers: &HeaderMap, body: Bytes) -> Result<Bytes, TransportError> {
+fn decode(headers: &Headers, body: Bytes) -> Result<Bytes, TransportError> {
     let gzip = headers
-        .get(header::CONTENT_ENCODING)
-        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
+        .get("content-encoding")
+        .is_some_and(|v| v.trim_ascii().eq_ignore_ascii_case(b"gzip"));
     if !gzip || body.is_empty() {
         return Ok(body);
     }

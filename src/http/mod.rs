@@ -5,16 +5,19 @@
 //! on how requests are sent.
 
 mod client;
+mod conn;
+mod headers;
 mod target;
+mod wire;
 
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::HeaderMap;
 
-pub use client::{Client, Prepared, Shared};
+pub use client::{Client, Prepared, Shared, set_header};
+pub use headers::Headers;
 pub use target::{Base, Origin, Target, TargetError};
 
 use crate::metrics::FailureKind;
@@ -63,7 +66,7 @@ impl ClientFactory {
 #[derive(Debug)]
 pub struct Exchange {
     pub status: u16,
-    pub headers: HeaderMap,
+    pub headers: Headers,
     pub body: Bytes,
     pub elapsed: Duration,
     /// Where the response came from (after any redirects).

@@ -9,7 +9,7 @@ use rhai::plugin::*;
 use rhai::{Dynamic, EvalAltResult, Map};
 
 use super::{Response, Signal, raise, script_error};
-use crate::http::{Prepared, Target};
+use crate::http::{Prepared, Target, set_header};
 use std::rc::Rc;
 
 use crate::metrics::FailureKind;
@@ -119,7 +119,9 @@ fn header(name: &str, value: &str) -> Result<(HeaderName, HeaderValue)> {
 fn prepare(user: &User, method: Method, url: &str, o: Options) -> Result<Prepared> {
     let target = Target::resolve(user.worker.base.as_ref(), url, &o.query)
         .map_err(|e| script_error(e.to_string()))?;
-    let mut headers = user.headers.borrow().clone();
+    let mut headers: Vec<_> = (user.headers.borrow().iter())
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     let (content_type, body) = match o.body {
         Body::None => (None, Bytes::new()),
         Body::Json(v) => (
@@ -139,11 +141,11 @@ fn prepare(user: &User, method: Method, url: &str, o: Options) -> Result<Prepare
         Body::Raw(b) => (None, Bytes::from(b)),
     };
     if let Some(ct) = content_type {
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static(ct));
+        set_header(&mut headers, CONTENT_TYPE, HeaderValue::from_static(ct));
     }
     for (k, v) in &o.headers {
         let (k, v) = header(k, v)?;
-        headers.insert(k, v);
+        set_header(&mut headers, k, v);
     }
     Ok(Prepared {
         method,

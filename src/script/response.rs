@@ -5,9 +5,8 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::HeaderMap;
 
-use crate::http::Target;
+use crate::http::{Headers, Target};
 use rhai::plugin::*;
 
 use crate::metrics::FailureKind;
@@ -21,7 +20,7 @@ struct Inner {
     name: Rc<str>,
     target: Target,
     status: u16,
-    headers: HeaderMap,
+    headers: Headers,
     body: Bytes,
     elapsed: Duration,
     ok: Cell<bool>,
@@ -34,7 +33,7 @@ impl Response {
         name: Rc<str>,
         target: Target,
         status: u16,
-        headers: HeaderMap,
+        headers: Headers,
         body: Bytes,
         elapsed: Duration,
         ok: bool,
@@ -107,9 +106,9 @@ pub mod response_api {
     #[rhai_fn(get = "headers", pure)]
     pub fn headers(r: &mut Response) -> rhai::Map {
         let mut map = rhai::Map::new();
-        for (name, value) in &r.0.headers {
-            let v = String::from_utf8_lossy(value.as_bytes()).into_owned();
-            map.insert(name.as_str().into(), v.into());
+        for (name, value) in r.0.headers.iter() {
+            let v = String::from_utf8_lossy(value).into_owned();
+            map.insert(name.to_ascii_lowercase().into(), v.into());
         }
         map
     }

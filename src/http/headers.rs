@@ -1,0 +1,110 @@
+//! Response headers kept as they arrived: the head's bytes and where each field is in them.
+//!
+//! Building an `http::HeaderMap` for every response (hashing, name interning, one
+//! allocation per value) cost more than parsing the head itself, and a load test reads a
+//! response's headers rarely. Lookups here are a linear scan with a case-insensitive
+//! compare, which is faster than hashing for the dozen fields a response has.
+
+use std::fmt;
+
+use bytes::Bytes;
+
+/// Where one field's name and value are in the head.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Field {
+    pub name: (u32, u32),
+    pub value: (u32, u32),
+}
+
+/// A response's header fields, in the order received. Cheap to clone.
+#[derive(Clone, Default)]
+pub struct Headers {
+    raw: Bytes,
+    fields: Vec<Field>,
+}
+
+impl Headers {
+    pub(crate) fn new(raw: Bytes, fields: Vec<Field>) -> Self {
+        Self { raw, fields }
+    }
+
+    fn slice(&self, (start, end): (u32, u32)) -> &[u8] {
+        &self.raw[start as usize..end as usize]
+    }
+
+    /// Every field as (name as received, value).
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &[u8])> {
+        self.fields.iter().map(|f| {
+            // httparse only accepts token characters (ASCII) in names.
+            let name = std::str::from_utf8(self.slice(f.name)).unwrap_or_default();
+            (name, self.slice(f.value))
+        })
+    }
+
+    /// Every value of the field `name` (any case).
+    pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
+        self.iter()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+    }
+
+    /// The first value of the field `name` (any case).
+    pub fn get<'a>(&'a self, name: &'a str) -> Option<&'a [u8]> {
+        self.get_all(name).next()
+    }
+
+    /// The first value of `name`, if it is valid UTF-8.
+    pub fn get_str<'a>(&'a self, name: &'a str) -> Option<&'a str> {
+        self.get(name).and_then(|v| std::str::from_utf8(v).ok())
+    }
+
+    pub fn len(&self) -> usize {
+        self.fields.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.fields.is_empty()
+    }
+}
+
+impl fmt::Debug for Headers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(
+                self.iter()
+                    .map(|(n, v)| (n, String::from_utf8_lossy(v).into_owned())),
+            )
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lookups_ignore_case_and_keep_every_value() {
+        let raw = Bytes::from_static(b"Set-Cookie: a=1\r\nset-cookie: b=2\r\nX-One: 1\r\n");
+        let fields = vec![
+            Field {
+                name: (0, 10),
+                value: (12, 15),
+            },
+            Field {
+                name: (17, 27),
+                value: (29, 32),
+            },
+            Field {
+                name: (34, 39),
+                value: (41, 42),
+            },
+        ];
+        let h = Headers::new(raw, fields);
+        assert_eq!(h.get("x-one"), Some(&b"1"[..]));
+        assert_eq!(h.get_str("SET-COOKIE"), Some("a=1"));
+        let all: Vec<_> = h.get_all("set-cookie").collect();
+        assert_eq!(all, vec![&b"a=1"[..], &b"b=2"[..]]);
+        assert_eq!(h.get("missing"), None);
+        assert_eq!(h.len(), 3);
+    }
+}

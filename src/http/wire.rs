@@ -1,0 +1,495 @@
+//! HTTP/1.1 on the wire: a request's head written into a buffer, a response's head parsed
+//! (with `httparse`) and its body's framing decided as RFC 9112 §6.3 says, and chunked
+//! bodies decoded. No I/O here, so every rule is unit-tested on bytes.
+
+use bytes::{Buf, BytesMut};
+use http::Method;
+use http::header::{HeaderName, HeaderValue};
+
+use super::headers::Field;
+
+/// The most header fields a response may have, and the most bytes its head may take.
+const MAX_FIELDS: usize = 128;
+pub const MAX_HEAD: usize = 64 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum WireError {
+    #[error("invalid HTTP response: {0}")]
+    Invalid(httparse::Error),
+    #[error("invalid HTTP response: head larger than {MAX_HEAD} bytes")]
+    HeadTooLarge,
+    #[error("invalid HTTP response: bad Content-Length")]
+    ContentLength,
+    #[error("invalid chunked body")]
+    Chunk,
+}
+
+/// What the client writes for one request; the parts it adds itself are filled in here.
+pub struct RequestHead<'a> {
+    pub method: &'a Method,
+    pub path_and_query: &'a str,
+    pub host: &'a [u8],
+    pub user_agent: &'a [u8],
+    /// The user's and the request's own headers, later ones overriding earlier ones of
+    /// the same name is the caller's business; they are written as given.
+    pub headers: &'a [(HeaderName, HeaderValue)],
+    pub cookie: Option<&'a [u8]>,
+    pub body: &'a [u8],
+}
+
+fn has(headers: &[(HeaderName, HeaderValue)], name: &HeaderName) -> bool {
+    headers.iter().any(|(n, _)| n == name)
+}
+
+fn field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    out.extend_from_slice(name);
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Writes the whole request (head and body) into `out`, replacing what was there.
+/// Returns whether the request asks to close the connection afterwards.
+pub fn encode_request(out: &mut Vec<u8>, r: &RequestHead) -> bool {
+    use http::header::{
+        ACCEPT_ENCODING, CONNECTION, CONTENT_LENGTH, HOST, TRANSFER_ENCODING, USER_AGENT,
+    };
+    out.clear();
+    out.extend_from_slice(r.method.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(r.path_and_query.as_bytes());
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+    if !has(r.headers, &HOST) {
+        field(out, b"Host", r.host);
+    }
+    let mut close = false;
+    for (name, value) in r.headers {
+        // The body's framing is ours to decide; a script's own would desynchronise the
+        // connection.
+        if name == CONTENT_LENGTH || name == TRANSFER_ENCODING {
+            continue;
+        }
+        if name == CONNECTION && has_token(value.as_bytes(), b"close") {
+            close = true;
+        }
+        field(out, name.as_str().as_bytes(), value.as_bytes());
+    }
+    if !has(r.headers, &USER_AGENT) {
+        field(out, b"User-Agent", r.user_agent);
+    }
+    if !has(r.headers, &ACCEPT_ENCODING) {
+        field(out, b"Accept-Encoding", b"gzip");
+    }
+    if !r.body.is_empty() || matches!(*r.method, Method::POST | Method::PUT | Method::PATCH) {
+        let mut n = itoa_buf();
+        field(out, b"Content-Length", format_len(&mut n, r.body.len()));
+    }
+    if let Some(cookie) = r.cookie {
+        field(out, b"Cookie", cookie);
+    }
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(r.body);
+    close
+}
+
+fn itoa_buf() -> [u8; 20] {
+    [0; 20]
+}
+
+fn format_len(buf: &mut [u8; 20], mut n: usize) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[i..];
+        }
+    }
+}
+
+/// Whether a comma-separated header value (like `Connection`) holds `token`, any case.
+fn has_token(value: &[u8], token: &[u8]) -> bool {
+    value
+        .split(|&b| b == b',')
+        .any(|t| t.trim_ascii().eq_ignore_ascii_case(token))
+}
+
+/// How the body after a response's head ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// No body (HEAD, 1xx, 204, 304).
+    Empty,
+    Length(u64),
+    Chunked,
+    /// Everything until the server closes the connection.
+    UntilClose,
+}
+
+/// A parsed response head.
+#[derive(Debug)]
+pub struct Head {
+    pub status: u16,
+    /// Bytes the head takes in the buffer, final blank line included.
+    pub len: usize,
+    pub fields: Vec<Field>,
+    pub framing: Framing,
+    /// Whether the connection may carry another request after this response.
+    pub keep_alive: bool,
+}
+
+impl Head {
+    /// A `100 Continue` or `103 Early Hints` that the real response follows.
+    pub fn is_interim(&self) -> bool {
+        (100..200).contains(&self.status) && self.status != 101
+    }
+}
+
+fn span(buf: &[u8], part: &[u8]) -> (u32, u32) {
+    let start = part.as_ptr() as usize - buf.as_ptr() as usize;
+    (start as u32, (start + part.len()) as u32)
+}
+
+/// Parses the head at the start of `buf`; `Ok(None)` when more bytes are needed.
+/// `head_request` tells that the request was a HEAD, whose response has no body.
+pub fn parse_head(buf: &[u8], head_request: bool) -> Result<Option<Head>, WireError> {
+    let mut uninit = [const { std::mem::MaybeUninit::<httparse::Header>::uninit() }; MAX_FIELDS];
+    let mut response = httparse::Response::new(&mut []);
+    let len = match httparse::ParserConfig::default().parse_response_with_uninit_headers(
+        &mut response,
+        buf,
+        &mut uninit,
+    ) {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) if buf.len() >= MAX_HEAD => {
+            return Err(WireError::HeadTooLarge);
+        }
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(e) => return Err(WireError::Invalid(e)),
+    };
+    let status = response.code.unwrap_or_default();
+    let http10 = response.version == Some(0);
+    let mut fields = Vec::with_capacity(response.headers.len());
+    let mut length: Option<u64> = None;
+    let mut chunked = None;
+    let mut connection_close = http10;
+    for h in response.headers.iter() {
+        fields.push(Field {
+            name: span(buf, h.name.as_bytes()),
+            value: span(buf, h.value),
+        });
+        let name = h.name.as_bytes();
+        if name.eq_ignore_ascii_case(b"content-length") {
+            let n = std::str::from_utf8(h.value.trim_ascii())
+                .ok()
+                .and_then(|s| s.parse::<u64>().ok())
+                .ok_or(WireError::ContentLength)?;
+            if length.is_some_and(|l| l != n) {
+                return Err(WireError::ContentLength);
+            }
+            length = Some(n);
+        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+            // Only the last coding says how the message ends.
+            let last = h.value.rsplit(|&b| b == b',').next().unwrap_or_default();
+            chunked = Some(last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
+        } else if name.eq_ignore_ascii_case(b"connection") {
+            if has_token(h.value, b"close") {
+                connection_close = true;
+            } else if http10 && has_token(h.value, b"keep-alive") {
+                connection_close = false;
+            }
+        }
+    }
+    let framing = if head_request || (100..200).contains(&status) || matches!(status, 204 | 304) {
+        Framing::Empty
+    } else {
+        match (chunked, length) {
+            (Some(true), _) => Framing::Chunked,
+            (Some(false), _) | (None, None) => Framing::UntilClose,
+            (None, Some(n)) => Framing::Length(n),
+        }
+    };
+    Ok(Some(Head {
+        status,
+        len,
+        fields,
+        framing,
+        // A message framed by both lengths is suspect: do not reuse its connection.
+        keep_alive: !connection_close
+            && framing != Framing::UntilClose
+            && !(chunked.is_some() && length.is_some()),
+    }))
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum ChunkState {
+    #[default]
+    Size,
+    Data(u64),
+    DataEnd,
+    Trailers,
+    Done,
+}
+
+/// Decodes a chunked body as its bytes arrive.
+#[derive(Debug, Default)]
+pub struct Chunked {
+    state: ChunkState,
+}
+
+impl Chunked {
+    /// Moves the data of complete chunks from `input` to `out`, consuming what it used.
+    /// Returns true once the last chunk and trailers have been read.
+    pub fn decode(&mut self, input: &mut BytesMut, out: &mut BytesMut) -> Result<bool, WireError> {
+        loop {
+            match self.state {
+                ChunkState::Size => match httparse::parse_chunk_size(input) {
+                    Ok(httparse::Status::Complete((used, size))) => {
+                        input.advance(used);
+                        self.state = match size {
+                            0 => ChunkState::Trailers,
+                            n => ChunkState::Data(n),
+                        };
+                    }
+                    Ok(httparse::Status::Partial) => return Ok(false),
+                    Err(_) => return Err(WireError::Chunk),
+                },
+                ChunkState::Data(left) => {
+                    let take = input.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+                    if take == 0 {
+                        return Ok(false);
+                    }
+                    out.extend_from_slice(&input[..take]);
+                    input.advance(take);
+                    self.state = match left - take as u64 {
+                        0 => ChunkState::DataEnd,
+                        n => ChunkState::Data(n),
+                    };
+                }
+                ChunkState::DataEnd => {
+                    if input.len() < 2 {
+                        return Ok(false);
+                    }
+                    if &input[..2] != b"\r\n" {
+                        return Err(WireError::Chunk);
+                    }
+                    input.advance(2);
+                    self.state = ChunkState::Size;
+                }
+                ChunkState::Trailers => {
+                    let Some(end) = input.windows(2).position(|w| w == b"\r\n") else {
+                        return Ok(false);
+                    };
+                    input.advance(end + 2);
+                    if end == 0 {
+                        self.state = ChunkState::Done;
+                    }
+                }
+                ChunkState::Done => return Ok(true),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn head(raw: &str) -> Head {
+        parse_head(raw.as_bytes(), false).unwrap().unwrap()
+    }
+
+    #[test]
+    fn request_head_has_host_agent_length_and_cookie() {
+        let mut out = Vec::new();
+        let headers = [(
+            HeaderName::from_static("authorization"),
+            HeaderValue::from_static("Bearer t"),
+        )];
+        let close = encode_request(
+            &mut out,
+            &RequestHead {
+                method: &Method::POST,
+                path_and_query: "/items?x=1",
+                host: b"127.0.0.1:8080",
+                user_agent: b"stampede/test",
+                headers: &headers,
+                cookie: Some(b"a=1; b=2"),
+                body: b"{}",
+            },
+        );
+        assert!(!close);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "POST /items?x=1 HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nauthorization: Bearer t\r\n\
+             User-Agent: stampede/test\r\nAccept-Encoding: gzip\r\nContent-Length: 2\r\n\
+             Cookie: a=1; b=2\r\n\r\n{}"
+        );
+    }
+
+    #[test]
+    fn script_headers_override_defaults_but_not_framing() {
+        let mut out = Vec::new();
+        let headers = [
+            (
+                HeaderName::from_static("host"),
+                HeaderValue::from_static("example.test"),
+            ),
+            (
+                HeaderName::from_static("user-agent"),
+                HeaderValue::from_static("me"),
+            ),
+            (
+                HeaderName::from_static("content-length"),
+                HeaderValue::from_static("99"),
+            ),
+            (
+                HeaderName::from_static("connection"),
+                HeaderValue::from_static("Close"),
+            ),
+        ];
+        let close = encode_request(
+            &mut out,
+            &RequestHead {
+                method: &Method::GET,
+                path_and_query: "/",
+                host: b"127.0.0.1",
+                user_agent: b"stampede/test",
+                headers: &headers,
+                cookie: None,
+                body: b"",
+            },
+        );
+        assert!(close);
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(
+            text,
+            "GET / HTTP/1.1\r\nhost: example.test\r\nuser-agent: me\r\nconnection: Close\r\n\
+             Accept-Encoding: gzip\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn lengths_are_written_in_decimal() {
+        let mut b = itoa_buf();
+        assert_eq!(format_len(&mut b, 0), b"0");
+        assert_eq!(format_len(&mut b, 1234567), b"1234567");
+        assert_eq!(
+            format_len(&mut b, usize::MAX),
+            usize::MAX.to_string().as_bytes()
+        );
+    }
+
+    #[test]
+    fn framing_follows_rfc_9112() {
+        let h = head("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello");
+        assert_eq!(
+            (h.status, h.framing, h.keep_alive),
+            (200, Framing::Length(5), true)
+        );
+        assert_eq!(h.len, 38);
+        let h = head("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n");
+        assert_eq!((h.framing, h.keep_alive), (Framing::Chunked, true));
+        let h = head("HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n");
+        assert_eq!((h.framing, h.keep_alive), (Framing::Chunked, false));
+        let h = head("HTTP/1.1 200 OK\r\n\r\n");
+        assert_eq!((h.framing, h.keep_alive), (Framing::UntilClose, false));
+        let h = head("HTTP/1.1 204 No Content\r\nContent-Length: 10\r\n\r\n");
+        assert_eq!(h.framing, Framing::Empty);
+        let h = head("HTTP/1.1 304 Not Modified\r\n\r\n");
+        assert_eq!((h.framing, h.keep_alive), (Framing::Empty, true));
+        let h = head("HTTP/1.1 100 Continue\r\n\r\n");
+        assert!(h.is_interim());
+        let h = parse_head(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n", true)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            h.framing,
+            Framing::Empty,
+            "the response to HEAD has no body"
+        );
+    }
+
+    #[test]
+    fn keep_alive_follows_version_and_connection() {
+        assert!(
+            !head("HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n").keep_alive
+        );
+        assert!(!head("HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n").keep_alive);
+        assert!(
+            head("HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\nContent-Length: 0\r\n\r\n")
+                .keep_alive
+        );
+    }
+
+    #[test]
+    fn fields_point_into_the_buffer() {
+        let raw = "HTTP/1.1 200 OK\r\nX-A: one\r\nSet-Cookie: s=1\r\nContent-Length: 0\r\n\r\n";
+        let h = head(raw);
+        let headers =
+            super::super::Headers::new(bytes::Bytes::copy_from_slice(raw.as_bytes()), h.fields);
+        assert_eq!(headers.get_str("x-a"), Some("one"));
+        assert_eq!(headers.get_str("set-cookie"), Some("s=1"));
+        assert_eq!(headers.len(), 3);
+    }
+
+    #[test]
+    fn partial_bad_and_oversized_heads() {
+        assert!(
+            parse_head(b"HTTP/1.1 200 OK\r\nContent-Le", false)
+                .unwrap()
+                .is_none()
+        );
+        assert!(matches!(
+            parse_head(b"garbage\r\n\r\n", false),
+            Err(WireError::Invalid(_))
+        ));
+        assert!(matches!(
+            parse_head(b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n", false),
+            Err(WireError::ContentLength)
+        ));
+        assert!(matches!(
+            parse_head(
+                b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+                false
+            ),
+            Err(WireError::ContentLength)
+        ));
+        let mut big = b"HTTP/1.1 200 OK\r\nX: ".to_vec();
+        big.resize(MAX_HEAD + 10, b'a');
+        assert!(matches!(
+            parse_head(&big, false),
+            Err(WireError::HeadTooLarge)
+        ));
+    }
+
+    #[test]
+    fn chunked_bodies_decode_across_any_split() {
+        let wire = b"5\r\nhello\r\n7;ext=1\r\n, world\r\n0\r\nTrailer: x\r\n\r\nNEXT";
+        for split in 0..wire.len() {
+            let mut input = BytesMut::new();
+            let mut out = BytesMut::new();
+            let mut dec = Chunked::default();
+            input.extend_from_slice(&wire[..split]);
+            let early = dec.decode(&mut input, &mut out).unwrap();
+            input.extend_from_slice(&wire[split..]);
+            let done = early || dec.decode(&mut input, &mut out).unwrap();
+            assert!(done, "split at {split}");
+            assert_eq!(&out[..], b"hello, world", "split at {split}");
+            assert_eq!(
+                &input[..],
+                b"NEXT",
+                "what follows the body is left, split {split}"
+            );
+        }
+    }
+
+    #[test]
+    fn broken_chunks_are_errors() {
+        let mut out = BytesMut::new();
+        let mut input = BytesMut::from(&b"zz\r\n"[..]);
+        assert!(Chunked::default().decode(&mut input, &mut out).is_err());
+        let mut input = BytesMut::from(&b"2\r\nabXX"[..]);
+        assert!(Chunked::default().decode(&mut input, &mut out).is_err());
+    }
+}

@@ -1,0 +1,86 @@
+//! A hand-written HTTP/1.1 server for the framings and connection behaviours that a
+//! well-behaved framework never produces: bodies ended by closing, interim responses,
+//! connections closed right after a keep-alive response, truncated bodies.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// What the server counted, independently of the tool.
+#[derive(Default)]
+pub struct RawCounts {
+    pub connections: AtomicU64,
+    pub requests: AtomicU64,
+}
+
+pub struct RawServer {
+    pub url: String,
+    pub counts: Arc<RawCounts>,
+}
+
+/// What to send for `path`, and whether to close the connection afterwards.
+fn answer(path: &str) -> (&'static [u8], bool) {
+    match path {
+        "/chunked" => (
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\
+              5\r\nhello\r\n7;ext=1\r\n, world\r\n0\r\nX-Trailer: t\r\n\r\n",
+            false,
+        ),
+        "/interim" => (
+            b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfinal",
+            false,
+        ),
+        "/until-close" => (b"HTTP/1.1 200 OK\r\n\r\nuntil close body", true),
+        // Looks like keep-alive, but the server closes at once: the client's next request
+        // finds a dead connection in its pool.
+        "/close-after" => (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", true),
+        "/truncated" => (b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort", true),
+        _ => (
+            b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n",
+            false,
+        ),
+    }
+}
+
+fn serve(stream: TcpStream, counts: &RawCounts) {
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut writer = stream;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        let path = line.split_whitespace().nth(1).unwrap_or("/").to_owned();
+        // The tests send no request bodies: the head ends at the first blank line.
+        loop {
+            let mut header = String::new();
+            if reader.read_line(&mut header).unwrap_or(0) == 0 {
+                return;
+            }
+            if header == "\r\n" {
+                break;
+            }
+        }
+        counts.requests.fetch_add(1, Ordering::SeqCst);
+        let (bytes, close) = answer(&path);
+        if writer.write_all(bytes).is_err() || close {
+            return;
+        }
+    }
+}
+
+pub fn start_raw() -> RawServer {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let counts = Arc::new(RawCounts::default());
+    let c = counts.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            c.connections.fetch_add(1, Ordering::SeqCst);
+            let c = c.clone();
+            std::thread::spawn(move || serve(stream, &c));
+        }
+    });
+    RawServer { url, counts }
+}

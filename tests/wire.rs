@@ -1,0 +1,83 @@
+//! The HTTP/1.1 client against servers that frame responses in every way the protocol
+//! allows, close connections under it, or break off mid-body.
+
+mod common;
+
+use std::sync::atomic::Ordering;
+
+use common::raw::start_raw;
+use common::{failures_of, run};
+
+#[test]
+fn every_framing_reads_whole_bodies_and_dead_connections_are_retried() {
+    let server = start_raw();
+    let out = run(
+        r#"fn t() {
+               check(http::get("/chunked").text == "hello, world", "chunked");
+               check(http::get("/interim").text == "final", "after 100 Continue");
+               check(http::get("/until-close").text == "until close body", "until close");
+               check(http::get("/close-after").text == "ok", "closed after");
+           }"#,
+        &server.url,
+        |a| {
+            a.flags.users = Some(2);
+            a.flags.iterations_per_user = Some(10);
+        },
+    );
+    for name in [
+        "chunked",
+        "after 100 Continue",
+        "until close",
+        "closed after",
+    ] {
+        let c = out.totals.checks()[name];
+        assert_eq!((c.pass, c.fail), (20, 0), "{name}");
+    }
+    assert_eq!(
+        out.totals.aggregated().failures,
+        0,
+        "{:?}",
+        out.totals.failures()
+    );
+    let requests = server.counts.requests.load(Ordering::SeqCst);
+    assert_eq!(requests, 80);
+    assert_eq!(out.totals.aggregated().requests, requests);
+    // Per iteration: one connection carries /chunked, /interim and /until-close (which
+    // ends it), a second carries /close-after, which the server closes while the client
+    // keeps it for the next iteration's /chunked, which must go again on a new connection.
+    assert_eq!(server.counts.connections.load(Ordering::SeqCst), 40);
+}
+
+#[test]
+fn a_body_cut_short_is_a_reset_and_the_run_goes_on() {
+    let server = start_raw();
+    let out = run(r#"fn t() { http::get("/truncated"); }"#, &server.url, |a| {
+        a.flags.iterations = Some(5)
+    });
+    assert_eq!(failures_of(&out, "reset"), 5, "{:?}", out.totals.failures());
+    assert_eq!(out.totals.iterations, 5);
+    assert_eq!(server.counts.requests.load(Ordering::SeqCst), 5);
+}
+
+#[test]
+fn head_responses_have_no_body_and_keep_the_connection_usable() {
+    let server = common::start();
+    let out = run(
+        r#"fn t() {
+               let h = http::head("/json");
+               check(h.status == 200 && h.body.len() == 0, "head has no body");
+               check(http::get("/json").json().id == "42", "next response intact");
+           }"#,
+        &server.url,
+        |a| {
+            a.flags.users = Some(2);
+            a.flags.iterations = Some(50);
+        },
+    );
+    for name in ["head has no body", "next response intact"] {
+        let c = out.totals.checks()[name];
+        assert_eq!((c.pass, c.fail), (50, 0), "{name}");
+    }
+    assert_eq!(server.counters.hits("HEAD /json"), 50);
+    assert_eq!(server.counters.hits("GET /json"), 50);
+}
