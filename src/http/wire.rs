@@ -6,7 +6,7 @@ use bytes::{Buf, BytesMut};
 use http::Method;
 use http::header::{HeaderName, HeaderValue};
 
-use super::headers::Field;
+use super::headers::{Field, Fields};
 
 /// The most header fields a response may have, and the most bytes its head may take.
 const MAX_FIELDS: usize = 128;
@@ -132,7 +132,7 @@ pub struct Head {
     pub status: u16,
     /// Bytes the head takes in the buffer, final blank line included.
     pub len: usize,
-    pub fields: Vec<Field>,
+    pub fields: Fields,
     pub framing: Framing,
     /// Whether the connection may carry another request after this response.
     pub keep_alive: bool,
@@ -169,7 +169,7 @@ pub fn parse_head(buf: &[u8], head_request: bool) -> Result<Option<Head>, WireEr
     };
     let status = response.code.unwrap_or_default();
     let http10 = response.version == Some(0);
-    let mut fields = Vec::with_capacity(response.headers.len());
+    let mut fields = Fields::with_capacity(response.headers.len());
     let mut length: Option<u64> = None;
     let mut chunked = None;
     let mut connection_close = http10;
@@ -178,26 +178,32 @@ pub fn parse_head(buf: &[u8], head_request: bool) -> Result<Option<Head>, WireEr
             name: span(buf, h.name.as_bytes()),
             value: span(buf, h.value),
         });
+        // Dispatch on the length first: most fields are none of these three.
         let name = h.name.as_bytes();
-        if name.eq_ignore_ascii_case(b"content-length") {
-            let n = std::str::from_utf8(h.value.trim_ascii())
-                .ok()
-                .and_then(|s| s.parse::<u64>().ok())
-                .ok_or(WireError::ContentLength)?;
-            if length.is_some_and(|l| l != n) {
-                return Err(WireError::ContentLength);
+        match name.len() {
+            14 if name.eq_ignore_ascii_case(b"content-length") => {
+                let n = std::str::from_utf8(h.value.trim_ascii())
+                    .ok()
+                    .and_then(|s| s.parse::<u64>().ok())
+                    .ok_or(WireError::ContentLength)?;
+                if length.is_some_and(|l| l != n) {
+                    return Err(WireError::ContentLength);
+                }
+                length = Some(n);
             }
-            length = Some(n);
-        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
-            // Only the last coding says how the message ends.
-            let last = h.value.rsplit(|&b| b == b',').next().unwrap_or_default();
-            chunked = Some(last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
-        } else if name.eq_ignore_ascii_case(b"connection") {
-            if has_token(h.value, b"close") {
-                connection_close = true;
-            } else if http10 && has_token(h.value, b"keep-alive") {
-                connection_close = false;
+            17 if name.eq_ignore_ascii_case(b"transfer-encoding") => {
+                // Only the last coding says how the message ends.
+                let last = h.value.rsplit(|&b| b == b',').next().unwrap_or_default();
+                chunked = Some(last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
             }
+            10 if name.eq_ignore_ascii_case(b"connection") => {
+                if has_token(h.value, b"close") {
+                    connection_close = true;
+                } else if http10 && has_token(h.value, b"keep-alive") {
+                    connection_close = false;
+                }
+            }
+            _ => {}
         }
     }
     let framing = if head_request || (100..200).contains(&status) || matches!(status, 204 | 304) {

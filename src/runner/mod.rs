@@ -107,8 +107,9 @@ fn supervise(
         let deadline = plan.run_time.map(|d| tokio::time::Instant::from_std(run.started) + d);
         let mut live = crate::report::live::Live::new(plan.quiet, plan.run_time);
         let mut hard_stop_at: Option<tokio::time::Instant> = None;
-        let ctrl_c = tokio::signal::ctrl_c();
-        tokio::pin!(ctrl_c);
+        // One listener for the whole run, registered now: a second Ctrl-C that comes
+        // right after the first is not lost between two listeners.
+        let mut ctrl_c = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
         while workers_left > 0 {
             if run.stop.is_cancelled() && hard_stop_at.is_none() {
                 hard_stop_at = Some(tokio::time::Instant::now() + plan.stop_timeout);
@@ -130,8 +131,8 @@ fn supervise(
                 _ = tokio::time::sleep_until(hard_stop_at.unwrap_or(far)), if hard_stop_at.is_some() && !run.hard_stop.is_cancelled() => {
                     run.hard_stop.cancel();
                 }
-                r = &mut ctrl_c => {
-                    if r.is_ok() {
+                r = ctrl_c.recv() => {
+                    if r.is_some() {
                         if interrupted {
                             eprintln!("\ninterrupted twice: exiting without a summary");
                             std::process::exit(130);
@@ -139,8 +140,6 @@ fn supervise(
                         interrupted = true;
                         eprintln!("\nstopping: users finish their request and run on_stop (Ctrl-C again to exit at once)");
                         run.stop.cancel();
-                        // Listen for the second Ctrl-C.
-                        ctrl_c.set(tokio::signal::ctrl_c());
                     }
                 }
             }

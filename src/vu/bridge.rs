@@ -13,9 +13,13 @@
 //!    guard, so also on panic) when control comes back to [`Fiber::resume`]'s caller.
 //! 2. The yielder lives on the fiber's own stack frame for the whole life of the coroutine
 //!    body, so while the fiber runs the pointer is valid.
-//! 3. [`suspend`] only dereferences the pointer from code running on that fiber, because the
-//!    only code that runs while `ACTIVE` is set is the fiber's own body (fibers never resume
-//!    one another: [`suspend`] refuses while no fiber is active).
+//! 3. [`await_on_fiber`] only dereferences the pointer from code running on that fiber,
+//!    because the only code that runs while `ACTIVE` is set is the fiber's own body (fibers
+//!    never resume one another: it refuses while no fiber is active).
+//! 4. The future in a [`Suspension`] is pinned in [`await_on_fiber`]'s frame on the fiber's
+//!    stack. That frame is suspended until the fiber is resumed and is unwound if the fiber
+//!    is dropped; the driver polls the future only between the yield and its next resume of
+//!    (or drop of) the fiber, and never keeps the suspension past that.
 //!
 //! Dropping a suspended fiber unwinds its stack (corosensei's force-unwind), so Rust
 //! destructors on it still run; the user driver prefers resuming with [`Resume::Stop`].
@@ -23,18 +27,32 @@
 use std::cell::Cell;
 use std::future::Future;
 use std::pin::Pin;
+use std::ptr::NonNull;
 use std::rc::Rc;
 
 use corosensei::stack::{DefaultStack, Stack};
 use corosensei::{Coroutine, CoroutineResult, Yielder};
 
-/// A future handed out of a fiber for its driver to await. It delivers its result itself
-/// (into a slot the suspending function holds), so nothing is boxed twice per request.
+/// A future handed out of a fiber for its driver to poll. It is not boxed: it stays pinned
+/// on the fiber's stack, in the frame of [`await_on_fiber`], which cannot return before the
+/// fiber is resumed (invariant 4), so a request costs no allocation and no copy of its
+/// future here.
 pub struct Suspension {
-    pub future: Pin<Box<dyn Future<Output = ()>>>,
+    /// Lifetime erased: the future borrows locals of the suspended frame.
+    future: NonNull<dyn Future<Output = ()> + 'static>,
     /// A think-time sleep can be cut short when the run stops; a request in flight is
     /// allowed to finish (so the tool's counts match the server's) until the hard stop.
     pub interruptible: bool,
+}
+
+impl Suspension {
+    /// The future to poll until it completes, before the fiber is resumed.
+    pub fn future(&mut self) -> Pin<&mut (dyn Future<Output = ()> + '_)> {
+        // SAFETY: invariant 4: the future is pinned in a frame of the suspended fiber that
+        // lives until the fiber is resumed or dropped, and the driver consumes the
+        // suspension before doing either; `&mut self` keeps the borrow unique.
+        unsafe { Pin::new_unchecked(self.future.as_mut()) }
+    }
 }
 
 /// What a fiber is resumed with.
@@ -120,13 +138,40 @@ impl Drop for Restore {
     }
 }
 
-/// Hands `suspension` to the driver of the running fiber and returns what it was resumed with.
-pub fn suspend(suspension: Suspension) -> Result<Resume, NotInFiber> {
+/// Suspends the running fiber until its driver has polled `future` to completion, and
+/// returns the output; or, if the driver resumed the fiber without finishing it (the run
+/// is stopping), what it resumed with. The future is dropped here in either case.
+pub fn await_on_fiber<F: Future>(
+    future: F,
+    interruptible: bool,
+) -> Result<Result<F::Output, Resume>, NotInFiber> {
     let active = ACTIVE.with(Cell::get).ok_or(NotInFiber)?;
+    let output = Cell::new(None);
+    let delivering = std::pin::pin!(async { output.set(Some(future.await)) });
+    // SAFETY: the pinned future is only moved out of here as a pointer that is used while
+    // this frame is suspended below (invariant 4); its lifetime is erased for that time.
+    let future = unsafe {
+        let local: NonNull<dyn Future<Output = ()> + '_> =
+            NonNull::from(delivering.get_unchecked_mut());
+        std::mem::transmute::<
+            NonNull<dyn Future<Output = ()> + '_>,
+            NonNull<dyn Future<Output = ()> + 'static>,
+        >(local)
+    };
     // SAFETY: by invariants 1–3 above, `ACTIVE` is set only while the fiber owning this
     // yielder executes, the yielder outlives that execution, and we are on its stack.
     let yielder = unsafe { &*active.yielder };
-    Ok(yielder.suspend(suspension))
+    Ok(
+        match yielder.suspend(Suspension {
+            future,
+            interruptible,
+        }) {
+            Resume::Done => Ok(output
+                .take()
+                .expect("a fiber is resumed with Done once its future has completed")),
+            other => Err(other),
+        },
+    )
 }
 
 /// Bytes left on the running fiber's stack, or `None` outside a fiber. Used by the script
@@ -156,7 +201,8 @@ mod tests {
                     let rt = tokio::runtime::Builder::new_current_thread()
                         .build()
                         .unwrap();
-                    rt.block_on(s.future);
+                    let mut s = s;
+                    rt.block_on(s.future());
                     input = Resume::Done;
                 }
                 CoroutineResult::Return(r) => return r,
@@ -165,15 +211,9 @@ mod tests {
     }
 
     fn ask(n: u32) -> u32 {
-        let slot = Rc::new(Cell::new(0));
-        let out = slot.clone();
-        let s = Suspension {
-            future: Box::pin(async move { out.set(n * 2) }),
-            interruptible: false,
-        };
-        match suspend(s).unwrap() {
-            Resume::Done => slot.get(),
-            _ => panic!("unexpected resume"),
+        match await_on_fiber(async move { n * 2 }, false).unwrap() {
+            Ok(v) => v,
+            Err(_) => panic!("unexpected resume"),
         }
     }
 
@@ -186,11 +226,7 @@ mod tests {
 
     #[test]
     fn suspend_outside_a_fiber_is_an_error() {
-        let s = Suspension {
-            future: Box::pin(async {}),
-            interruptible: true,
-        };
-        assert!(suspend(s).is_err());
+        assert!(await_on_fiber(async {}, true).is_err());
     }
 
     #[test]

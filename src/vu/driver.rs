@@ -57,14 +57,14 @@ fn record(user: &User, message: String) {
 /// Awaits a suspension. Think time is cut short when the run stops. Requests are not
 /// raced against anything (that would cost every request a waiter registration): at the
 /// hard stop the worker aborts its users' tasks, which drops and unwinds their fibers.
-async fn wait(s: Suspension, user: &User) -> Resume {
+async fn wait(mut s: Suspension, user: &User) -> Resume {
     if !s.interruptible {
-        s.future.await;
+        s.future().await;
         return Resume::Done;
     }
     tokio::select! {
         biased;
-        () = s.future => Resume::Done,
+        () = s.future() => Resume::Done,
         _ = user.run().stop.cancelled() => Resume::Stop,
     }
 }

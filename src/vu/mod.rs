@@ -7,9 +7,7 @@ mod driver;
 mod tasks;
 mod user;
 
-use std::cell::Cell;
 use std::future::Future;
-use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use rhai::{Dynamic, EvalAltResult};
@@ -20,27 +18,19 @@ pub use tasks::{TaskTable, WaitTime};
 pub use user::{Session, run_session};
 
 use crate::script::{Signal, raise, script_error};
-use bridge::{Resume, Suspension};
+use bridge::Resume;
 
 /// Awaits `future` from inside a script: the user's fiber suspends and the worker runs
 /// other users until it completes. `interruptible` futures are dropped as soon as the run
 /// stops; the others only at the hard stop.
-pub fn await_in_script<T: 'static>(
-    future: impl Future<Output = T> + 'static,
+pub fn await_in_script<T>(
+    future: impl Future<Output = T>,
     interruptible: bool,
 ) -> Result<T, Box<EvalAltResult>> {
-    let slot: Rc<Cell<Option<T>>> = Rc::new(Cell::new(None));
-    let out = slot.clone();
-    let suspension = Suspension {
-        future: Box::pin(async move { out.set(Some(future.await)) }),
-        interruptible,
-    };
-    match bridge::suspend(suspension) {
-        Ok(Resume::Done) => Ok(slot
-            .take()
-            .expect("a fiber is resumed once the future it handed out has completed")),
-        Ok(Resume::Stop) => Err(raise(Signal::Stop)),
-        Ok(Resume::Start) => unreachable!("Start is only sent to a fiber that has not run"),
+    match bridge::await_on_fiber(future, interruptible) {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(Resume::Stop)) => Err(raise(Signal::Stop)),
+        Ok(Err(_)) => unreachable!("a suspended fiber is resumed with Done or Stop"),
         Err(e) => Err(script_error(e.to_string())),
     }
 }
