@@ -19,7 +19,7 @@ use http::{Method, StatusCode};
 use tokio::net::TcpStream;
 
 use super::conn::{Conn, ConnError, RawResponse, Stream};
-use super::headers::Headers;
+use super::headers::{Headers, Notable};
 use super::target::{Origin, Target};
 use super::wire::{self, RequestHead, WireError};
 use super::{Exchange, TransportError};
@@ -129,10 +129,9 @@ impl Client {
         for _ in 0..MAX_REDIRECTS {
             let mut exchange = self.send_once(&req).await?;
             let status = StatusCode::from_u16(exchange.status).unwrap_or(StatusCode::OK);
-            let location = exchange
-                .headers
-                .get_str("location")
-                .filter(|_| is_redirect(status));
+            let location = (exchange.headers.has(Notable::Location) && is_redirect(status))
+                .then(|| exchange.headers.get_str("location"))
+                .flatten();
             let Some(location) = location else {
                 exchange.target = Some(req.target);
                 return Ok(exchange);
@@ -200,7 +199,9 @@ impl Client {
         if raw.reusable {
             self.idle.borrow_mut().push((origin.clone(), conn));
         }
-        self.store_cookies(&req.target, &raw.headers);
+        if raw.headers.has(Notable::SetCookie) {
+            self.store_cookies(&req.target, &raw.headers);
+        }
         let body = decode(&raw.headers, raw.body)?;
         Ok(Exchange {
             status: raw.status,
@@ -267,9 +268,10 @@ impl Client {
 
 /// Undoes `Content-Encoding: gzip`; other bodies pass through.
 fn decode(headers: &Headers, body: Bytes) -> Result<Bytes, TransportError> {
-    let gzip = headers
-        .get("content-encoding")
-        .is_some_and(|v| v.trim_ascii().eq_ignore_ascii_case(b"gzip"));
+    let gzip = headers.has(Notable::ContentEncoding)
+        && headers
+            .get("content-encoding")
+            .is_some_and(|v| v.trim_ascii().eq_ignore_ascii_case(b"gzip"));
     if !gzip || body.is_empty() {
         return Ok(body);
     }

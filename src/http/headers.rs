@@ -21,6 +21,29 @@ pub(crate) struct Field {
 pub struct Headers {
     raw: Bytes,
     fields: Fields,
+    /// Which of the fields the client itself acts on are present (bits of [`Notable`]),
+    /// noted while parsing so most responses skip three lookups.
+    notable: u8,
+}
+
+/// Fields the client acts on after every response.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Notable {
+    Location = 1,
+    SetCookie = 2,
+    ContentEncoding = 4,
+}
+
+impl Notable {
+    /// The notable field `name` is, if any (any case).
+    pub fn of(name: &[u8]) -> Option<Self> {
+        match name.len() {
+            8 if name.eq_ignore_ascii_case(b"location") => Some(Self::Location),
+            10 if name.eq_ignore_ascii_case(b"set-cookie") => Some(Self::SetCookie),
+            16 if name.eq_ignore_ascii_case(b"content-encoding") => Some(Self::ContentEncoding),
+            _ => None,
+        }
+    }
 }
 
 /// A Vec, not inline storage: a response is moved a dozen times on its way to the script,
@@ -29,7 +52,20 @@ pub(crate) type Fields = Vec<Field>;
 
 impl Headers {
     pub(crate) fn new(raw: Bytes, fields: Fields) -> Self {
-        Self { raw, fields }
+        let notable = fields.iter().fold(0, |bits, f| {
+            let name = &raw[f.name.0 as usize..f.name.1 as usize];
+            bits | Notable::of(name).map_or(0, |n| n as u8)
+        });
+        Self {
+            raw,
+            fields,
+            notable,
+        }
+    }
+
+    /// Whether the response has the field `n` at all.
+    pub(crate) fn has(&self, n: Notable) -> bool {
+        self.notable & n as u8 != 0
     }
 
     fn slice(&self, (start, end): (u32, u32)) -> &[u8] {
@@ -111,5 +147,7 @@ mod tests {
         assert_eq!(all, vec![&b"a=1"[..], &b"b=2"[..]]);
         assert_eq!(h.get("missing"), None);
         assert_eq!(h.len(), 3);
+        assert!(h.has(Notable::SetCookie));
+        assert!(!h.has(Notable::Location) && !h.has(Notable::ContentEncoding));
     }
 }

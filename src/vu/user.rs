@@ -5,7 +5,7 @@
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use rhai::{CallFnOptions, Dynamic, Map, Scope};
+use rhai::{Caches, Dynamic, EvalAltResult, EvalContext, Map, Scope};
 
 use super::context::{Phase, User};
 use super::{await_in_script, with_user};
@@ -34,19 +34,25 @@ pub fn run_session(program: &Program, session: Session) -> Option<Dynamic> {
         return None;
     }
     let mut this = Dynamic::from_map(Map::new());
+    // One runtime state and one function-resolution cache for the user's whole life, not
+    // one per call as `Engine::call_fn` makes: resolving `check`, `json`, `==`… again on
+    // every task call was the largest single cost of a script's own work (callgrind).
+    let mut global = program.engine.new_global_runtime_state();
+    global.lib.push(program.ast.shared_lib().clone());
+    let mut caches = Caches::new();
     let mut call = |phase: Phase, name: &str| {
         user.phase.set(phase);
-        let options = CallFnOptions::new()
-            .eval_ast(false)
+        let mut context =
+            EvalContext::new(&program.engine, &mut global, &mut caches, &mut scope, None);
+        let mut result = context
+            .new_frame()
             .rewind_scope(true)
-            .bind_this_ptr(&mut this);
-        let mut result = program.engine.call_fn_with_options::<Dynamic>(
-            options,
-            &mut scope,
-            &program.ast,
-            name,
-            (),
-        );
+            .call_fn_raw(name, true, true, &mut [&mut this])
+            .or_else(|e| match *e {
+                // `exit(value)` ends the call like a return, as `Engine::call_fn` has it.
+                EvalAltResult::Exit(value, _) => Ok(value),
+                _ => Err(e),
+            });
         // Only `setup` returns a value anyone reads; tasks' results are not copied.
         let value = match (&mut result, phase) {
             (Ok(v), Phase::Setup) => Some(std::mem::take(v)),
