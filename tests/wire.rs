@@ -5,7 +5,7 @@ mod common;
 
 use std::sync::atomic::Ordering;
 
-use common::raw::start_raw;
+use common::raw::{start_raw, start_raw_tls};
 use common::{failures_of, run};
 
 #[test]
@@ -80,4 +80,41 @@ fn head_responses_have_no_body_and_keep_the_connection_usable() {
     }
     assert_eq!(server.counters.hits("HEAD /json"), 50);
     assert_eq!(server.counters.hits("GET /json"), 50);
+}
+
+#[test]
+fn tls_keeps_connections_alive_and_checks_certificates_unless_told_not_to() {
+    let server = start_raw_tls();
+    let script = r#"fn t() {
+                      check(http::get("/chunked").text == "hello, world", "chunked over TLS");
+                      check(http::get("/interim").text == "final", "interim over TLS");
+                  }"#;
+    // A self-signed certificate is refused by default: no request reaches the server.
+    let out = run(script, &server.url, |a| a.flags.iterations = Some(3));
+    assert_eq!(
+        failures_of(&out, "connect"),
+        3,
+        "{:?}",
+        out.totals.failures()
+    );
+    let refused = out.totals.failures();
+    assert!(
+        refused.iter().any(|(k, _)| k.message.contains("TLS")),
+        "{refused:?}"
+    );
+    assert_eq!(server.counts.requests.load(Ordering::SeqCst), 0);
+
+    let out = run(script, &server.url, |a| {
+        a.flags.insecure = true;
+        a.flags.users = Some(2);
+        a.flags.iterations_per_user = Some(10);
+    });
+    for name in ["chunked over TLS", "interim over TLS"] {
+        let c = out.totals.checks()[name];
+        assert_eq!((c.pass, c.fail), (20, 0), "{name}");
+    }
+    assert_eq!(server.counts.requests.load(Ordering::SeqCst), 40);
+    assert_eq!(out.totals.aggregated().requests, 40);
+    // 3 refused handshakes, then one kept-alive connection per user.
+    assert_eq!(server.counts.connections.load(Ordering::SeqCst), 3 + 2);
 }

@@ -96,6 +96,10 @@ pub struct RunFlags {
     /// Request timeout [default: 30s].
     #[arg(long, value_parser = duration)]
     pub timeout: Option<std::time::Duration>,
+    /// Accept any TLS certificate (self-signed test systems); traffic stays encrypted but
+    /// the server is not authenticated.
+    #[arg(short = 'k', long)]
+    pub insecure: bool,
     /// After the run stops, how long requests in flight and on_stop may take [default: 10s].
     #[arg(long, value_parser = duration)]
     pub stop_timeout: Option<std::time::Duration>,

@@ -18,6 +18,7 @@ pub const KNOWN: &[&str] = &[
     "tasks",
     "wait_time",
     "timeout",
+    "insecure",
     "stop_timeout",
     "seed",
     "thresholds",
@@ -35,6 +36,7 @@ pub struct ScriptOptions {
     pub tasks: Option<BTreeMap<String, i64>>,
     pub wait_time: Option<WaitTime>,
     pub timeout: Option<Duration>,
+    pub insecure: Option<bool>,
     pub stop_timeout: Option<Duration>,
     pub seed: Option<u64>,
     /// Threshold texts, scoped ones written `scope: metric op value`.
@@ -157,6 +159,10 @@ impl ScriptOptions {
                         "expected between(a, b), constant(s) or constant_pacing(s)".to_string()
                     }),
                 "timeout" => dyn_duration(v).map(|d| o.timeout = Some(d)),
+                "insecure" => v
+                    .as_bool()
+                    .map(|b| o.insecure = Some(b))
+                    .map_err(|_| "expected true or false".to_string()),
                 "stop_timeout" => dyn_duration(v).map(|d| o.stop_timeout = Some(d)),
                 "seed" => count(v).map(|n| o.seed = Some(n)),
                 "thresholds" => thresholds(v).map(|t| o.thresholds = t),

@@ -66,6 +66,7 @@ pub fn probe(name: &str, source: &str) -> Result<Probe, PlanError> {
     let settings = UserSettings {
         host: None,
         timeout: DEFAULT_TIMEOUT,
+        insecure: false,
         seed: None,
         iterations_per_user: None,
         wait: WaitTime::None,
@@ -223,6 +224,7 @@ impl Plan {
             settings: UserSettings {
                 host,
                 timeout: args.timeout.or(o.timeout).unwrap_or(DEFAULT_TIMEOUT),
+                insecure: args.insecure || o.insecure.unwrap_or(false),
                 seed: args.seed.or(o.seed),
                 iterations_per_user: args.iterations_per_user.or(o.iterations_per_user),
                 wait: o.wait_time.unwrap_or_default(),

@@ -8,10 +8,10 @@ mod client;
 mod conn;
 mod headers;
 mod target;
+mod tls;
 mod wire;
 
 use std::rc::Rc;
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -30,20 +30,6 @@ pub enum ClientError {
 
 pub const USER_AGENT: &str = concat!("stampede/", env!("CARGO_PKG_VERSION"));
 
-/// The run's TLS configuration: webpki roots, ring, HTTP/1.1 by ALPN. Built once.
-pub fn tls_config() -> Result<Arc<rustls::ClientConfig>, ClientError> {
-    let roots = rustls::RootCertStore {
-        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-    };
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut tls = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(Arc::new(tls))
-}
-
 /// Makes one [`Client`] per virtual user on a worker, all sharing one TLS connector.
 pub struct ClientFactory {
     shared: Rc<Shared>,
@@ -51,8 +37,13 @@ pub struct ClientFactory {
 
 impl ClientFactory {
     pub fn new(timeout: Duration) -> Result<Self, ClientError> {
+        Self::with_verification(timeout, true)
+    }
+
+    /// `verify: false` accepts any server certificate (`--insecure`).
+    pub fn with_verification(timeout: Duration, verify: bool) -> Result<Self, ClientError> {
         Ok(Self {
-            shared: Rc::new(client::shared(tls_config()?, timeout)),
+            shared: Rc::new(client::shared(tls::config(verify)?, timeout)),
         })
     }
 

@@ -14,6 +14,8 @@ pub struct UserSettings {
     /// Base URL that relative request paths resolve against (no trailing slash).
     pub host: Option<String>,
     pub timeout: Duration,
+    /// Accept any TLS certificate (`--insecure`).
+    pub insecure: bool,
     pub seed: Option<u64>,
     pub iterations_per_user: Option<u64>,
     pub wait: WaitTime,

@@ -29,6 +29,7 @@ pub struct WorkerPlan {
     spawn_rate: f64,
     workers: usize,
     timeout: Duration,
+    insecure: bool,
 }
 
 impl From<&Plan> for WorkerPlan {
@@ -41,6 +42,7 @@ impl From<&Plan> for WorkerPlan {
             spawn_rate: p.spawn_rate,
             workers: p.workers,
             timeout: p.settings.timeout,
+            insecure: p.settings.insecure,
         }
     }
 }
@@ -67,7 +69,7 @@ fn build(
     let worker = Worker {
         recorder: RefCell::new(Recorder::default()),
         run: run.clone(),
-        clients: ClientFactory::new(plan.timeout)?,
+        clients: ClientFactory::with_verification(plan.timeout, !plan.insecure)?,
         setup_data,
         base: match &run.settings.host {
             Some(h) => Some(crate::http::Base::parse(h)?),

@@ -2,8 +2,8 @@
 //! well-behaved framework never produces: bodies ended by closing, interim responses,
 //! connections closed right after a keep-alive response, truncated bodies.
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -43,9 +43,8 @@ fn answer(path: &str) -> (&'static [u8], bool) {
     }
 }
 
-fn serve(stream: TcpStream, counts: &RawCounts) {
-    let mut reader = BufReader::new(stream.try_clone().unwrap());
-    let mut writer = stream;
+fn serve<S: Read + Write>(stream: S, counts: &RawCounts) {
+    let mut reader = BufReader::new(stream);
     loop {
         let mut line = String::new();
         if reader.read_line(&mut line).unwrap_or(0) == 0 {
@@ -64,22 +63,57 @@ fn serve(stream: TcpStream, counts: &RawCounts) {
         }
         counts.requests.fetch_add(1, Ordering::SeqCst);
         let (bytes, close) = answer(&path);
-        if writer.write_all(bytes).is_err() || close {
+        let writer = reader.get_mut();
+        if writer
+            .write_all(bytes)
+            .and_then(|()| writer.flush())
+            .is_err()
+            || close
+        {
             return;
         }
     }
 }
 
 pub fn start_raw() -> RawServer {
+    start(None)
+}
+
+/// The same server behind TLS, with a freshly generated self-signed certificate.
+pub fn start_raw_tls() -> RawServer {
+    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).unwrap();
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(cert.key_pair.serialize_der().into());
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![cert.cert.der().clone()], key)
+    .unwrap();
+    start(Some(Arc::new(config)))
+}
+
+fn start(tls: Option<Arc<rustls::ServerConfig>>) -> RawServer {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let url = format!("{scheme}://{}", listener.local_addr().unwrap());
     let counts = Arc::new(RawCounts::default());
     let c = counts.clone();
     std::thread::spawn(move || {
         for stream in listener.incoming().flatten() {
             c.connections.fetch_add(1, Ordering::SeqCst);
             let c = c.clone();
-            std::thread::spawn(move || serve(stream, &c));
+            let tls = tls.clone();
+            std::thread::spawn(move || match tls {
+                None => serve(stream, &c),
+                Some(config) => {
+                    // A failed handshake (a client that rejects the certificate) just ends
+                    // this connection.
+                    let conn = rustls::ServerConnection::new(config).unwrap();
+                    serve(rustls::StreamOwned::new(conn, stream), &c);
+                }
+            });
         }
     });
     RawServer { url, counts }
