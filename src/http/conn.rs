@@ -20,6 +20,10 @@ use super::wire::{self, Chunked, Framing, WireError};
 const READ_CHUNK: usize = 4096;
 /// The most a single read reserves for a body of known length; bigger ones grow.
 const BODY_CHUNK: usize = 1 << 20;
+/// Buffers that grew past this for one big request or response are not kept for the next:
+/// thousands of idle connections each holding the largest response they ever saw would add
+/// up. (The response itself keeps its bytes as long as the script holds it.)
+const KEEP_BUFFER: usize = 64 * 1024;
 
 pub(crate) enum Stream {
     Plain(TcpStream),
@@ -142,6 +146,12 @@ impl Conn {
             Framing::Chunked => self.read_chunked().await?,
             Framing::UntilClose => self.read_to_close().await?,
         };
+        if raw_head.len() + body.len() > KEEP_BUFFER && self.input.is_empty() {
+            self.input = BytesMut::new();
+        }
+        if self.output.capacity() > KEEP_BUFFER {
+            self.output = Vec::new();
+        }
         Ok(RawResponse {
             status: head.status,
             headers: Headers::new(raw_head, head.fields),
@@ -182,6 +192,55 @@ impl Conn {
                     });
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+
+    use super::*;
+
+    /// A server on 127.0.0.1 that reads two requests of `request_len` bytes and answers
+    /// each with `response`.
+    fn serve_twice(request_len: usize, response: Vec<u8>) -> std::net::SocketAddr {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut request = vec![0u8; request_len];
+            for _ in 0..2 {
+                s.read_exact(&mut request).unwrap();
+                s.write_all(&response).unwrap();
+            }
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn big_messages_do_not_leave_big_buffers_on_the_connection() {
+        let body = vec![b'x'; 1 << 20];
+        let mut response =
+            format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
+        response.extend_from_slice(&body);
+        let mut request = b"POST / HTTP/1.1\r\nContent-Length: 100000\r\n\r\n".to_vec();
+        request.resize(request.len() + 100_000, b'y');
+        let addr = serve_twice(request.len(), response);
+        let mut conn = Conn::new(Stream::Plain(TcpStream::connect(addr).await.unwrap()));
+        for _ in 0..2 {
+            conn.output = request.clone();
+            let r = conn.exchange(false, false).await.unwrap();
+            assert_eq!((r.status, r.body.len(), r.reusable), (200, 1 << 20, true));
+            // Once the response is gone, what would the next read reuse?
+            drop(r);
+            conn.input.reserve(1);
+            assert!(
+                conn.input.capacity() <= KEEP_BUFFER,
+                "{}",
+                conn.input.capacity()
+            );
+            assert!(conn.output.capacity() <= KEEP_BUFFER);
         }
     }
 }
