@@ -212,11 +212,17 @@ impl Client {
         })
     }
 
-    /// An idle connection to `origin`, most recently used first.
+    /// An idle connection to `origin` that is still quiet, most recently used first; the
+    /// others are closed.
     fn take_idle(&self, origin: &Origin) -> Option<Conn> {
         let mut idle = self.idle.borrow_mut();
-        let i = idle.iter().rposition(|(o, _)| o == origin)?;
-        Some(idle.swap_remove(i).1)
+        loop {
+            let i = idle.iter().rposition(|(o, _)| o == origin)?;
+            let mut conn = idle.swap_remove(i).1;
+            if conn.is_quiet() {
+                return Some(conn);
+            }
+        }
     }
 
     async fn connect(&self, origin: &Origin) -> Result<Conn, TransportError> {

@@ -8,9 +8,11 @@
 //! keeps, and a response's head and body are slices of the read buffer (no copies).
 
 use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 
 use super::headers::Headers;
@@ -31,6 +33,18 @@ pub(crate) enum Stream {
 }
 
 impl Stream {
+    /// Polls a read once without a task to wake: what the server sent since the last read,
+    /// if the reactor has seen anything; `Pending` when it has not.
+    fn poll_read_now(&mut self, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut buf = ReadBuf::new(buf);
+        let polled = match self {
+            Stream::Plain(s) => Pin::new(s).poll_read(&mut cx, &mut buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(&mut cx, &mut buf),
+        };
+        polled.map_ok(|()| buf.filled().len())
+    }
+
     async fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
         match self {
             Stream::Plain(s) => s.write_all(bytes).await,
@@ -98,6 +112,15 @@ impl Conn {
             input: BytesMut::new(),
             output: Vec::new(),
         }
+    }
+
+    /// Whether the connection is still quiet since its last response, so a request can go
+    /// on it. A server that closed it while idle, or sent something unasked (a `408` before
+    /// closing, say), has made it unusable: its bytes would be read as the next response.
+    /// Costs no system call unless the reactor saw the socket become readable.
+    pub fn is_quiet(&mut self) -> bool {
+        let mut probe = [0u8; 1];
+        self.stream.poll_read_now(&mut probe).is_pending()
     }
 
     /// Reads once more into the input buffer; end of stream is an error.
@@ -216,6 +239,39 @@ mod tests {
             }
         });
         addr
+    }
+
+    #[tokio::test]
+    async fn a_connection_the_server_spoke_on_while_idle_is_not_quiet() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (go, send_408) = std::sync::mpsc::channel::<()>();
+        std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut request = [0u8; 18];
+            s.read_exact(&mut request).unwrap();
+            s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                .unwrap();
+            // Later, unasked: what some servers send before closing an idle connection.
+            send_408.recv().unwrap();
+            s.write_all(b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n")
+                .unwrap();
+        });
+        let mut conn = Conn::new(Stream::Plain(TcpStream::connect(addr).await.unwrap()));
+        conn.output = b"GET / HTTP/1.1\r\n\r\n".to_vec();
+        let r = conn.exchange(false, false).await.unwrap();
+        assert_eq!((r.status, r.reusable), (200, true));
+        assert!(conn.is_quiet(), "nothing arrived after the response");
+        go.send(()).unwrap();
+        // Let the reactor see the 408 arrive, as it does while a user waits between tasks.
+        let Stream::Plain(tcp) = &conn.stream else {
+            unreachable!()
+        };
+        tcp.readable().await.unwrap();
+        assert!(
+            !conn.is_quiet(),
+            "the 408 must not be read as the next response"
+        );
     }
 
     #[tokio::test]
