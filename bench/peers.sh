@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # stampede against its peers, in one command: builds stampede (release), installs wrk, nginx
 # and Locust if missing, and runs the shared peer rig (../shared/bench/run-peers.sh) with
-# stampede's W1 and W2 scripts added to the same interleaved, pinned runs. Prints a
-# markdown table: requests/s, CPU µs per request, peak RSS; compare rows with wrk's.
+# stampede's W1 and W2 scripts added to the same interleaved, pinned runs. Prints the rig's
+# markdown table (requests/s, CPU µs per request, peak RSS) and then each tool's CPU per
+# request as a ratio to wrk's in the same round (bench/ratios.py).
 #
 #   bench/peers.sh                          # wrk, Locust (FastHttpUser and HttpUser), stampede
 #   TOOLS=wrk,goose,locust-fast bench/peers.sh --reps 3
@@ -27,7 +28,10 @@ fi
 command -v locust >/dev/null || python3 -m pip install -q "locust==${LOCUST_VERSION:-2.47.0}"
 
 run() { echo "$BIN run $ROOT/bench/$1.rhai --host {base} --users {users} --spawn-rate 1000 --run-time {duration}s --workers {threads} --quiet --bench-line"; }
-BENCH_NO_INSTALL=1 exec "$RIG" --tools "${TOOLS:-wrk,locust-fast,locust-http}" \
+OUT=$(mktemp)
+trap 'rm -f "$OUT"' EXIT
+BENCH_NO_INSTALL=1 "$RIG" --tools "${TOOLS:-wrk,locust-fast,locust-http}" \
     --extra "stampede|W1|$(run w1)" \
     --extra "stampede|W2|$(run w2)" \
-    "$@"
+    "$@" | tee "$OUT"
+python3 "$ROOT/bench/ratios.py" < "$OUT"
