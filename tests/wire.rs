@@ -118,3 +118,27 @@ fn tls_keeps_connections_alive_and_checks_certificates_unless_told_not_to() {
     // 3 refused handshakes, then one kept-alive connection per user.
     assert_eq!(server.counts.connections.load(Ordering::SeqCst), 3 + 2);
 }
+
+#[test]
+fn odd_characters_in_paths_are_encoded_not_sent_raw() {
+    let server = common::start();
+    let out = run(
+        r#"fn t() {
+               check(http::get("/items/a b").text == "a b", "space");
+               check(http::get("/items/café").text == "café", "non-ASCII");
+               let crlf = "/items/x\r\nX-Injected: 1";
+               check(http::get(crlf).text == "x\r\nX-Injected: 1", "CR LF stays in the path");
+           }"#,
+        &server.url,
+        |a| a.flags.iterations = Some(2),
+    );
+    for name in ["space", "non-ASCII", "CR LF stays in the path"] {
+        let c = out.totals.checks()[name];
+        assert_eq!((c.pass, c.fail), (2, 0), "{name}");
+    }
+    assert_eq!(
+        server.counters.hits("GET /items/{id}"),
+        6,
+        "one request each, none injected"
+    );
+}

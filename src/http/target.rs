@@ -5,6 +5,8 @@
 use std::fmt;
 use std::sync::Arc;
 
+use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
+
 /// Scheme, host and port: one keep-alive connection pool entry per origin.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Origin {
@@ -92,6 +94,30 @@ impl Base {
     }
 }
 
+/// Bytes a request target may not carry as they are: controls (a CR LF would end the
+/// request line early), space, non-ASCII (encoded by `utf8_percent_encode` regardless), and
+/// the characters RFC 3986 leaves out of URIs. `%`, `?`, `&`, `=`, `/` pass: the script
+/// means them.
+const NOT_IN_TARGET: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'<')
+    .add(b'>')
+    .add(b'`')
+    .add(b'{')
+    .add(b'}')
+    .add(b'|')
+    .add(b'\\')
+    .add(b'^');
+
+/// Appends `url` to `path`, percent-encoding what may not be sent as it is (as browsers and
+/// Python's requests do with a space in a path); the usual all-ASCII path is copied as is.
+fn push_request_target(path: &mut String, url: &str) {
+    // Borrowed, without allocating, when nothing needed encoding.
+    let encoded: std::borrow::Cow<str> = utf8_percent_encode(url, NOT_IN_TARGET).into();
+    path.push_str(&encoded);
+}
+
 /// A resolved request target.
 #[derive(Debug, Clone)]
 pub struct Target {
@@ -115,12 +141,13 @@ impl Target {
                 let base = base.ok_or_else(|| TargetError::NoHost(url.to_owned()))?;
                 // Not `format!`: this runs for every request and the formatter costs more
                 // than the rest of resolving.
+                let url = url.split('#').next().unwrap_or_default();
                 let mut path = String::with_capacity(base.prefix.len() + 1 + url.len());
                 path.push_str(&base.prefix);
                 if !url.starts_with('/') {
                     path.push('/');
                 }
-                path.push_str(url);
+                push_request_target(&mut path, url);
                 (base.origin.clone(), path)
             };
         if !query.is_empty() {
@@ -205,6 +232,24 @@ mod tests {
         let t = Target::resolve(Some(&base), "items?x=1", &[("y".into(), "2".into())]).unwrap();
         assert_eq!(t.path_and_query, "/api/items?x=1&y=2");
         assert!(Target::resolve(None, "/x", &[]).is_err());
+    }
+
+    #[test]
+    fn request_targets_cannot_break_the_request_line() {
+        let base = Base::parse("http://127.0.0.1:8000").unwrap();
+        let t = |url| {
+            Target::resolve(Some(&base), url, &[])
+                .unwrap()
+                .path_and_query
+        };
+        assert_eq!(t("/a b?q=x y"), "/a%20b?q=x%20y");
+        assert_eq!(t("/x\r\nHost: evil"), "/x%0D%0AHost:%20evil");
+        assert_eq!(t("/café"), "/caf%C3%A9");
+        assert_eq!(t("/page#section"), "/page");
+        assert_eq!(
+            t("/already%20encoded?a=1&b=2"),
+            "/already%20encoded?a=1&b=2"
+        );
     }
 
     #[test]
