@@ -221,7 +221,9 @@ pub fn parse_head(buf: &[u8], head_request: bool) -> Result<Option<Head>, WireEr
         fields,
         framing,
         // A message framed by both lengths is suspect: do not reuse its connection.
+        // After `101 Switching Protocols` the connection speaks something else.
         keep_alive: !connection_close
+            && status != 101
             && framing != Framing::UntilClose
             && !(chunked.is_some() && length.is_some()),
     }))
@@ -406,6 +408,8 @@ mod tests {
         assert_eq!((h.framing, h.keep_alive), (Framing::Empty, true));
         let h = head("HTTP/1.1 100 Continue\r\n\r\n");
         assert!(h.is_interim());
+        let h = head("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n");
+        assert!(!h.is_interim() && !h.keep_alive && h.framing == Framing::Empty);
         let h = parse_head(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n", true)
             .unwrap()
             .unwrap();
