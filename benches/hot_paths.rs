@@ -77,7 +77,7 @@ fn native(c: &mut Criterion) {
                 .unwrap();
             let local = tokio::task::LocalSet::new();
             local.block_on(&rt, async {
-                let factory = Rc::new(ClientFactory::new(Duration::from_secs(30)).unwrap());
+                let factory = Rc::new(ClientFactory::new(&Default::default()).unwrap());
                 let start = ProcessTime::now();
                 let loops: Vec<_> = (0..USERS)
                     .map(|i| {

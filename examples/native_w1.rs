@@ -33,7 +33,7 @@ fn main() {
     let count = Rc::new(Cell::new(0u64));
     let cpu = cpu_time::ProcessTime::now();
     local.block_on(&rt, async {
-        let factory = Rc::new(ClientFactory::new(Duration::from_secs(30)).unwrap());
+        let factory = Rc::new(ClientFactory::new(&Default::default()).unwrap());
         let deadline = Instant::now() + Duration::from_secs(seconds);
         let mut tasks = Vec::new();
         for _ in 0..users {

@@ -142,3 +142,41 @@ fn odd_characters_in_paths_are_encoded_not_sent_raw() {
         "one request each, none injected"
     );
 }
+
+#[test]
+fn bodies_past_the_limit_fail_their_request_not_the_process() {
+    let server = start_raw();
+    let out = run(
+        r#"fn endless() { http::get("/endless"); }
+           fn endless_chunked() { http::get("/endless-chunked"); }
+           fn huge_length() { http::get("/huge-length"); }
+           fn gzip_bomb() { http::get("/gzip-bomb"); }
+           fn fine() { check(http::get("/chunked").text == "hello, world", "small body"); }"#,
+        &server.url,
+        |a| {
+            a.flags.max_body = Some(1 << 20);
+            a.flags.iterations = Some(50);
+            a.flags.seed = Some(7);
+        },
+    );
+    let t = &out.totals;
+    for name in ["/endless", "/endless-chunked", "/huge-length", "/gzip-bomb"] {
+        let stats = t
+            .get("GET", name)
+            .unwrap_or_else(|| panic!("{name} was requested"));
+        assert!(
+            stats.requests > 0 && stats.failures == stats.requests,
+            "{name}"
+        );
+    }
+    let too_large = t
+        .failures()
+        .iter()
+        .filter(|(k, _)| k.kind.to_string() == "body" && k.message.contains("larger than 1.0 MiB"))
+        .map(|(_, n)| n)
+        .sum::<u64>();
+    let small = t.get("GET", "/chunked").unwrap().requests;
+    assert_eq!(too_large, 50 - small, "{:?}", t.failures());
+    assert_eq!(t.checks()["small body"].fail, 0);
+    assert_eq!(t.aggregated().requests, 50);
+}

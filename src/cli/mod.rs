@@ -100,6 +100,9 @@ pub struct RunFlags {
     /// the server is not authenticated.
     #[arg(short = 'k', long)]
     pub insecure: bool,
+    /// Largest response body read; a bigger one fails its request [default: 64MiB].
+    #[arg(long, value_parser = options::size, value_name = "SIZE")]
+    pub max_body: Option<u64>,
     /// After the run stops, how long requests in flight and on_stop may take [default: 10s].
     #[arg(long, value_parser = duration)]
     pub stop_timeout: Option<std::time::Duration>,

@@ -19,6 +19,7 @@ pub const KNOWN: &[&str] = &[
     "wait_time",
     "timeout",
     "insecure",
+    "max_body",
     "stop_timeout",
     "seed",
     "thresholds",
@@ -37,6 +38,7 @@ pub struct ScriptOptions {
     pub wait_time: Option<WaitTime>,
     pub timeout: Option<Duration>,
     pub insecure: Option<bool>,
+    pub max_body: Option<u64>,
     pub stop_timeout: Option<Duration>,
     pub seed: Option<u64>,
     /// Threshold texts, scoped ones written `scope: metric op value`.
@@ -55,6 +57,21 @@ pub fn duration(text: &str) -> Result<Duration, String> {
     }
     humantime::parse_duration(text)
         .map_err(|e| format!("`{text}` is not a duration like 30s, 5m or 1h30m ({e})"))
+}
+
+/// Parses a size given as `"64MiB"`-style text or a number of bytes.
+pub fn size(text: &str) -> Result<u64, String> {
+    text.trim()
+        .parse::<bytesize::ByteSize>()
+        .map(|b| b.as_u64())
+        .map_err(|e| format!("`{text}` is not a size like 64MiB, 10MB or 512KiB ({e})"))
+}
+
+fn dyn_size(v: &Dynamic) -> Result<u64, String> {
+    match v.as_int() {
+        Ok(n) => u64::try_from(n).map_err(|_| format!("{n} is not a size")),
+        Err(_) => size(&v.to_string()),
+    }
 }
 
 fn dyn_duration(v: &Dynamic) -> Result<Duration, String> {
@@ -159,6 +176,7 @@ impl ScriptOptions {
                         "expected between(a, b), constant(s) or constant_pacing(s)".to_string()
                     }),
                 "timeout" => dyn_duration(v).map(|d| o.timeout = Some(d)),
+                "max_body" => dyn_size(v).map(|n| o.max_body = Some(n)),
                 "insecure" => v
                     .as_bool()
                     .map(|b| o.insecure = Some(b))
@@ -190,6 +208,25 @@ mod tests {
         assert_eq!(duration("1m30s").unwrap(), Duration::from_secs(90));
         assert_eq!(duration("2.5").unwrap(), Duration::from_millis(2500));
         assert!(duration("soon").is_err());
+    }
+
+    #[test]
+    fn sizes_parse_from_text_or_bytes() {
+        assert_eq!(size("64MiB").unwrap(), 64 << 20);
+        assert_eq!(size("10 MB").unwrap(), 10_000_000);
+        assert!(size("lots").is_err());
+        let engine = crate::script::engine();
+        let map: Map = engine
+            .eval(r#"#{ max_body: "512KiB", insecure: true }"#)
+            .unwrap();
+        let o = ScriptOptions::from_map(&map).unwrap();
+        assert_eq!((o.max_body, o.insecure), (Some(512 << 10), Some(true)));
+        let map: Map = engine.eval("#{ max_body: 1000, insecure: 1 }").unwrap();
+        let problems = ScriptOptions::from_map(&map).unwrap_err().join("\n");
+        assert!(
+            problems.contains("option `insecure`: expected true or false"),
+            "{problems}"
+        );
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::time::Duration;
 use rhai::{AST, Dynamic, Map, Scope};
 
 use super::{RunArgs, RunFlags, ScriptOptions};
-use crate::http::ClientFactory;
+use crate::http::{ClientFactory, ClientOptions, DEFAULT_MAX_BODY};
 use crate::metrics::Recorder;
 use crate::report::{Outputs, Threshold};
 use crate::runner::{RunState, UserSettings};
@@ -65,8 +65,7 @@ pub fn probe(name: &str, source: &str) -> Result<Probe, PlanError> {
     let ast = script::compile(&engine, name, source)?;
     let settings = UserSettings {
         host: None,
-        timeout: DEFAULT_TIMEOUT,
-        insecure: false,
+        client: ClientOptions::default(),
         seed: None,
         iterations_per_user: None,
         wait: WaitTime::None,
@@ -76,7 +75,8 @@ pub fn probe(name: &str, source: &str) -> Result<Probe, PlanError> {
     let worker = Rc::new(Worker {
         recorder: RefCell::new(Recorder::default()),
         run,
-        clients: ClientFactory::new(DEFAULT_TIMEOUT).expect("default TLS config is valid"),
+        clients: ClientFactory::new(&ClientOptions::default())
+            .expect("default TLS config is valid"),
         setup_data: Dynamic::UNIT,
         base: None,
         names: Default::default(),
@@ -223,8 +223,11 @@ impl Plan {
             hooks: probe.hooks,
             settings: UserSettings {
                 host,
-                timeout: args.timeout.or(o.timeout).unwrap_or(DEFAULT_TIMEOUT),
-                insecure: args.insecure || o.insecure.unwrap_or(false),
+                client: ClientOptions {
+                    timeout: args.timeout.or(o.timeout).unwrap_or(DEFAULT_TIMEOUT),
+                    verify_tls: !(args.insecure || o.insecure.unwrap_or(false)),
+                    max_body: args.max_body.or(o.max_body).unwrap_or(DEFAULT_MAX_BODY),
+                },
                 seed: args.seed.or(o.seed),
                 iterations_per_user: args.iterations_per_user.or(o.iterations_per_user),
                 wait: o.wait_time.unwrap_or_default(),

@@ -29,6 +29,7 @@ use crate::metrics::FailureKind;
 pub struct Shared {
     pub tls: tokio_rustls::TlsConnector,
     pub timeout: Duration,
+    pub max_body: usize,
     pub user_agent: HeaderValue,
 }
 
@@ -89,6 +90,7 @@ fn exchange_error(e: ConnError) -> TransportError {
             _ => FailureKind::Request,
         },
         ConnError::Closed { .. } => FailureKind::Reset,
+        ConnError::TooLarge(_) => FailureKind::Body,
         ConnError::Wire(WireError::Chunk) => FailureKind::Body,
         ConnError::Wire(_) => FailureKind::Request,
     };
@@ -185,12 +187,13 @@ impl Client {
             None => (Box::pin(self.connect(origin)).await?, false),
         };
         let close = self.encode(req, cookie, &mut conn);
-        let raw: RawResponse = match conn.exchange(head_request, close).await {
+        let max_body = self.shared.max_body;
+        let raw: RawResponse = match conn.exchange(head_request, close, max_body).await {
             Ok(r) => r,
             Err(e) if reused && e.before_response() => {
                 conn = Box::pin(self.connect(origin)).await?;
                 self.encode(req, cookie, &mut conn);
-                conn.exchange(head_request, close)
+                conn.exchange(head_request, close, max_body)
                     .await
                     .map_err(exchange_error)?
             }
@@ -202,7 +205,7 @@ impl Client {
         if raw.headers.has(Notable::SetCookie) {
             self.store_cookies(&req.target, &raw.headers);
         }
-        let body = decode(&raw.headers, raw.body)?;
+        let body = decode(&raw.headers, raw.body, self.shared.max_body)?;
         Ok(Exchange {
             status: raw.status,
             headers: raw.headers,
@@ -272,8 +275,9 @@ impl Client {
     }
 }
 
-/// Undoes `Content-Encoding: gzip`; other bodies pass through.
-fn decode(headers: &Headers, body: Bytes) -> Result<Bytes, TransportError> {
+/// Undoes `Content-Encoding: gzip`, up to `max_body` bytes of output (a small body can
+/// inflate to gigabytes); other bodies pass through.
+fn decode(headers: &Headers, body: Bytes, max_body: usize) -> Result<Bytes, TransportError> {
     let gzip = headers.has(Notable::ContentEncoding)
         && headers
             .get("content-encoding")
@@ -281,18 +285,23 @@ fn decode(headers: &Headers, body: Bytes) -> Result<Bytes, TransportError> {
     if !gzip || body.is_empty() {
         return Ok(body);
     }
-    let mut out = Vec::with_capacity(body.len() * 4);
+    let mut out = Vec::with_capacity(body.len().saturating_mul(4).min(max_body));
     flate2::read::GzDecoder::new(&body[..])
+        .take(max_body as u64 + 1)
         .read_to_end(&mut out)
         .map_err(|e| transport(FailureKind::Body, format!("invalid gzip body: {e}")))?;
+    if out.len() > max_body {
+        return Err(exchange_error(ConnError::TooLarge(max_body)));
+    }
     Ok(Bytes::from(out))
 }
 
 /// Builds the shared part from the run's TLS configuration.
-pub fn shared(tls: Arc<rustls::ClientConfig>, timeout: Duration) -> Shared {
+pub fn shared(tls: Arc<rustls::ClientConfig>, options: &super::ClientOptions) -> Shared {
     Shared {
         tls: tokio_rustls::TlsConnector::from(tls),
-        timeout,
+        timeout: options.timeout,
+        max_body: usize::try_from(options.max_body).unwrap_or(usize::MAX),
         user_agent: HeaderValue::from_static(super::USER_AGENT),
     }
 }

@@ -72,6 +72,8 @@ pub(crate) enum ConnError {
     Closed { responded: bool },
     #[error(transparent)]
     Wire(#[from] WireError),
+    #[error("response body larger than {} (raise the limit with --max-body)", bytesize::ByteSize(*.0 as u64))]
+    TooLarge(usize),
 }
 
 impl ConnError {
@@ -135,11 +137,12 @@ impl Conn {
 
     /// Sends `self.output` and reads the response to it. `head_request` says the request
     /// was a HEAD (no body follows the response head); `close` that the request asked to
-    /// close the connection.
+    /// close the connection; a body over `max_body` bytes is an error.
     pub async fn exchange(
         &mut self,
         head_request: bool,
         close: bool,
+        max_body: usize,
     ) -> Result<RawResponse, ConnError> {
         if let Err(error) = self.stream.write_all(&self.output).await {
             return Err(ConnError::Io {
@@ -165,9 +168,9 @@ impl Conn {
         let raw_head = self.input.split_to(head.len).freeze();
         let body = match head.framing {
             Framing::Empty => Bytes::new(),
-            Framing::Length(n) => self.read_length(n).await?,
-            Framing::Chunked => self.read_chunked().await?,
-            Framing::UntilClose => self.read_to_close().await?,
+            Framing::Length(n) => self.read_length(n, max_body).await?,
+            Framing::Chunked => self.read_chunked(max_body).await?,
+            Framing::UntilClose => self.read_to_close(max_body).await?,
         };
         if raw_head.len() + body.len() > KEEP_BUFFER && self.input.is_empty() {
             self.input = BytesMut::new();
@@ -184,8 +187,11 @@ impl Conn {
         })
     }
 
-    async fn read_length(&mut self, length: u64) -> Result<Bytes, ConnError> {
+    async fn read_length(&mut self, length: u64, max_body: usize) -> Result<Bytes, ConnError> {
         let length = usize::try_from(length).map_err(|_| WireError::ContentLength)?;
+        if length > max_body {
+            return Err(ConnError::TooLarge(max_body));
+        }
         while self.input.len() < length {
             let want = (length - self.input.len()).clamp(READ_CHUNK, BODY_CHUNK);
             self.fill(want, true).await?;
@@ -193,20 +199,30 @@ impl Conn {
         Ok(self.input.split_to(length).freeze())
     }
 
-    async fn read_chunked(&mut self) -> Result<Bytes, ConnError> {
+    async fn read_chunked(&mut self, max_body: usize) -> Result<Bytes, ConnError> {
         let mut body = BytesMut::new();
         let mut decoder = Chunked::default();
-        while !decoder.decode(&mut self.input, &mut body)? {
+        loop {
+            let done = decoder.decode(&mut self.input, &mut body)?;
+            if body.len() > max_body {
+                return Err(ConnError::TooLarge(max_body));
+            }
+            if done {
+                break;
+            }
             self.fill(READ_CHUNK.max(body.len()), true).await?;
         }
         Ok(body.freeze())
     }
 
-    async fn read_to_close(&mut self) -> Result<Bytes, ConnError> {
+    async fn read_to_close(&mut self, max_body: usize) -> Result<Bytes, ConnError> {
         loop {
             self.input.reserve(READ_CHUNK.max(self.input.len()));
             match self.stream.read_buf(&mut self.input).await {
                 Ok(0) => return Ok(self.input.split().freeze()),
+                Ok(_) if self.input.len() > max_body => {
+                    return Err(ConnError::TooLarge(max_body));
+                }
                 Ok(_) => {}
                 Err(error) => {
                     return Err(ConnError::Io {
@@ -259,7 +275,7 @@ mod tests {
         });
         let mut conn = Conn::new(Stream::Plain(TcpStream::connect(addr).await.unwrap()));
         conn.output = b"GET / HTTP/1.1\r\n\r\n".to_vec();
-        let r = conn.exchange(false, false).await.unwrap();
+        let r = conn.exchange(false, false, usize::MAX).await.unwrap();
         assert_eq!((r.status, r.reusable), (200, true));
         assert!(conn.is_quiet(), "nothing arrived after the response");
         go.send(()).unwrap();
@@ -286,7 +302,7 @@ mod tests {
         let mut conn = Conn::new(Stream::Plain(TcpStream::connect(addr).await.unwrap()));
         for _ in 0..2 {
             conn.output = request.clone();
-            let r = conn.exchange(false, false).await.unwrap();
+            let r = conn.exchange(false, false, usize::MAX).await.unwrap();
             assert_eq!((r.status, r.body.len(), r.reusable), (200, 1 << 20, true));
             // Once the response is gone, what would the next read reuse?
             drop(r);

@@ -35,15 +35,36 @@ pub struct ClientFactory {
     shared: Rc<Shared>,
 }
 
-impl ClientFactory {
-    pub fn new(timeout: Duration) -> Result<Self, ClientError> {
-        Self::with_verification(timeout, true)
-    }
+/// How every user's client behaves in a run.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// Per-request timeout unless the request sets its own.
+    pub timeout: Duration,
+    /// `false` accepts any server certificate (`--insecure`).
+    pub verify_tls: bool,
+    /// The largest response body read; a bigger one fails the request (kind `body`) rather
+    /// than the process's memory.
+    pub max_body: u64,
+}
 
-    /// `verify: false` accepts any server certificate (`--insecure`).
-    pub fn with_verification(timeout: Duration, verify: bool) -> Result<Self, ClientError> {
+/// 64 MiB: far above an API response, low enough that a target streaming garbage to a few
+/// hundred users cannot exhaust memory before the timeout.
+pub const DEFAULT_MAX_BODY: u64 = 64 * 1024 * 1024;
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(30),
+            verify_tls: true,
+            max_body: DEFAULT_MAX_BODY,
+        }
+    }
+}
+
+impl ClientFactory {
+    pub fn new(options: &ClientOptions) -> Result<Self, ClientError> {
         Ok(Self {
-            shared: Rc::new(client::shared(tls::config(verify)?, timeout)),
+            shared: Rc::new(client::shared(tls::config(options.verify_tls)?, options)),
         })
     }
 

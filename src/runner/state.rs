@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
+use crate::http::ClientOptions;
 use crate::script::Logger;
 use crate::vu::WaitTime;
 
@@ -13,9 +14,8 @@ use crate::vu::WaitTime;
 pub struct UserSettings {
     /// Base URL that relative request paths resolve against (no trailing slash).
     pub host: Option<String>,
-    pub timeout: Duration,
-    /// Accept any TLS certificate (`--insecure`).
-    pub insecure: bool,
+    /// How the users' HTTP clients behave (timeout, TLS verification, body limit).
+    pub client: ClientOptions,
     pub seed: Option<u64>,
     pub iterations_per_user: Option<u64>,
     pub wait: WaitTime,

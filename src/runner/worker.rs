@@ -15,7 +15,7 @@ use tokio::task::{JoinSet, LocalSet};
 
 use super::RunState;
 use crate::cli::Plan;
-use crate::http::ClientFactory;
+use crate::http::{ClientFactory, ClientOptions};
 use crate::metrics::{Recorder, Snapshot};
 use crate::script::Program;
 use crate::vu::{Session, User, Worker, drive, run_session};
@@ -28,8 +28,7 @@ pub struct WorkerPlan {
     users: u64,
     spawn_rate: f64,
     workers: usize,
-    timeout: Duration,
-    insecure: bool,
+    client: ClientOptions,
 }
 
 impl From<&Plan> for WorkerPlan {
@@ -41,8 +40,7 @@ impl From<&Plan> for WorkerPlan {
             users: p.users,
             spawn_rate: p.spawn_rate,
             workers: p.workers,
-            timeout: p.settings.timeout,
-            insecure: p.settings.insecure,
+            client: p.settings.client.clone(),
         }
     }
 }
@@ -69,7 +67,7 @@ fn build(
     let worker = Worker {
         recorder: RefCell::new(Recorder::default()),
         run: run.clone(),
-        clients: ClientFactory::with_verification(plan.timeout, !plan.insecure)?,
+        clients: ClientFactory::new(&plan.client)?,
         setup_data,
         base: match &run.settings.host {
             Some(h) => Some(crate::http::Base::parse(h)?),

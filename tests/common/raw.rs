@@ -43,6 +43,30 @@ fn answer(path: &str) -> (&'static [u8], bool) {
     }
 }
 
+/// Heads of responses whose bodies never end (or end after a gigabyte).
+fn endless(path: &str) -> Option<&'static [u8]> {
+    match path {
+        "/endless" => Some(b"HTTP/1.1 200 OK\r\n\r\n"),
+        "/endless-chunked" => Some(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"),
+        "/huge-length" => Some(b"HTTP/1.1 200 OK\r\nContent-Length: 1073741824\r\n\r\n"),
+        _ => None,
+    }
+}
+
+/// A few kilobytes of gzip that inflate to 4 MiB.
+fn gzip_bomb() -> Vec<u8> {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gz.write_all(&vec![0u8; 4 << 20]).unwrap();
+    let body = gz.finish().unwrap();
+    let mut response = format!(
+        "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    response.extend_from_slice(&body);
+    response
+}
+
 fn serve<S: Read + Write>(stream: S, counts: &RawCounts) {
     let mut reader = BufReader::new(stream);
     loop {
@@ -62,6 +86,27 @@ fn serve<S: Read + Write>(stream: S, counts: &RawCounts) {
             }
         }
         counts.requests.fetch_add(1, Ordering::SeqCst);
+        if let Some(head) = endless(&path) {
+            // Streams until the client gives up and closes.
+            let writer = reader.get_mut();
+            let block = vec![b'z'; 64 * 1024];
+            let chunked = path == "/endless-chunked";
+            let mut ok = writer.write_all(head).is_ok();
+            while ok {
+                ok = if chunked {
+                    write!(writer, "{:x}\r\n", block.len()).is_ok()
+                        && writer.write_all(&block).is_ok()
+                        && writer.write_all(b"\r\n").is_ok()
+                } else {
+                    writer.write_all(&block).is_ok()
+                };
+            }
+            return;
+        }
+        if path == "/gzip-bomb" {
+            let _ = reader.get_mut().write_all(&gzip_bomb());
+            continue;
+        }
         let (bytes, close) = answer(&path);
         let writer = reader.get_mut();
         if writer
