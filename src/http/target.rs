@@ -113,9 +113,28 @@ const NOT_IN_TARGET: &AsciiSet = &CONTROLS
 /// Appends `url` to `path`, percent-encoding what may not be sent as it is (as browsers and
 /// Python's requests do with a space in a path); the usual all-ASCII path is copied as is.
 fn push_request_target(path: &mut String, url: &str) {
-    // Borrowed, without allocating, when nothing needed encoding.
-    let encoded: std::borrow::Cow<str> = utf8_percent_encode(url, NOT_IN_TARGET).into();
-    path.push_str(&encoded);
+    // One pass finds the fragment (not sent) and whether anything needs encoding; the
+    // encoder and `split('#')` cost ~200 instructions per request even when they change
+    // nothing.
+    let mut end = url.len();
+    let mut plain = true;
+    for (i, b) in url.bytes().enumerate() {
+        if b == b'#' {
+            end = i;
+            break;
+        }
+        plain &= b.is_ascii_graphic()
+            && !matches!(
+                b,
+                b'"' | b'<' | b'>' | b'`' | b'{' | b'}' | b'|' | b'\\' | b'^'
+            );
+    }
+    let url = &url[..end];
+    if plain {
+        path.push_str(url);
+    } else {
+        path.extend(utf8_percent_encode(url, NOT_IN_TARGET));
+    }
 }
 
 /// A resolved request target.
@@ -141,7 +160,6 @@ impl Target {
                 let base = base.ok_or_else(|| TargetError::NoHost(url.to_owned()))?;
                 // Not `format!`: this runs for every request and the formatter costs more
                 // than the rest of resolving.
-                let url = url.split('#').next().unwrap_or_default();
                 let mut path = String::with_capacity(base.prefix.len() + 1 + url.len());
                 path.push_str(&base.prefix);
                 if !url.starts_with('/') {
