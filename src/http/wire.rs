@@ -307,28 +307,48 @@ mod tests {
         parse_head(raw.as_bytes(), false).unwrap().unwrap()
     }
 
-    #[test]
-    fn request_head_has_host_agent_length_and_cookie() {
+    /// Encodes a request to `127.0.0.1:8080` with the given parts; returns the bytes as text
+    /// and whether the request asked to close.
+    fn encode(
+        method: Method,
+        target: &str,
+        headers: &[(&'static str, &'static str)],
+        cookie: Option<&[u8]>,
+        body: &[u8],
+    ) -> (String, bool) {
+        let headers: Vec<_> = headers
+            .iter()
+            .map(|(n, v)| (HeaderName::from_static(n), HeaderValue::from_static(v)))
+            .collect();
         let mut out = Vec::new();
-        let headers = [(
-            HeaderName::from_static("authorization"),
-            HeaderValue::from_static("Bearer t"),
-        )];
         let close = encode_request(
             &mut out,
             &RequestHead {
-                method: &Method::POST,
-                path_and_query: "/items?x=1",
+                method: &method,
+                path_and_query: target,
                 host: b"127.0.0.1:8080",
                 user_agent: b"stampede/test",
                 headers: &headers,
-                cookie: Some(b"a=1; b=2"),
-                body: b"{}",
+                cookie,
+                body,
             },
+        );
+        (String::from_utf8(out).unwrap(), close)
+    }
+
+    #[test]
+    fn request_head_has_host_agent_length_and_cookie() {
+        let headers = [("authorization", "Bearer t")];
+        let (text, close) = encode(
+            Method::POST,
+            "/items?x=1",
+            &headers,
+            Some(b"a=1; b=2"),
+            b"{}",
         );
         assert!(!close);
         assert_eq!(
-            String::from_utf8(out).unwrap(),
+            text,
             "POST /items?x=1 HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nauthorization: Bearer t\r\n\
              User-Agent: stampede/test\r\nAccept-Encoding: gzip\r\nContent-Length: 2\r\n\
              Cookie: a=1; b=2\r\n\r\n{}"
@@ -337,39 +357,14 @@ mod tests {
 
     #[test]
     fn script_headers_override_defaults_but_not_framing() {
-        let mut out = Vec::new();
         let headers = [
-            (
-                HeaderName::from_static("host"),
-                HeaderValue::from_static("example.test"),
-            ),
-            (
-                HeaderName::from_static("user-agent"),
-                HeaderValue::from_static("me"),
-            ),
-            (
-                HeaderName::from_static("content-length"),
-                HeaderValue::from_static("99"),
-            ),
-            (
-                HeaderName::from_static("connection"),
-                HeaderValue::from_static("Close"),
-            ),
+            ("host", "example.test"),
+            ("user-agent", "me"),
+            ("content-length", "99"),
+            ("connection", "Close"),
         ];
-        let close = encode_request(
-            &mut out,
-            &RequestHead {
-                method: &Method::GET,
-                path_and_query: "/",
-                host: b"127.0.0.1",
-                user_agent: b"stampede/test",
-                headers: &headers,
-                cookie: None,
-                body: b"",
-            },
-        );
+        let (text, close) = encode(Method::GET, "/", &headers, None, b"");
         assert!(close);
-        let text = String::from_utf8(out).unwrap();
         assert_eq!(
             text,
             "GET / HTTP/1.1\r\nhost: example.test\r\nuser-agent: me\r\nconnection: Close\r\n\
