@@ -19,6 +19,24 @@ fn run_against(file: &tempfile::NamedTempFile, server: &common::TestServer) -> C
     cmd
 }
 
+/// Waits (bounded) until the server has answered `n` requests of `key`.
+fn wait_for_hits(server: &common::TestServer, key: &str, n: u64) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while server.counters.hits(key) < n {
+        assert!(Instant::now() < deadline, "no traffic");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Sends Ctrl-C's signal to `child`.
+fn interrupt(child: &Child) {
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+}
+
 #[test]
 fn a_syntax_error_exits_2_with_its_location_before_any_traffic() {
     let server = common::start();
@@ -194,17 +212,8 @@ fn ctrl_c_stops_the_run_and_still_writes_the_summary_and_files() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    // Wait (bounded) until traffic flows, then interrupt.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while server.counters.hits("GET /json") < 50 {
-        assert!(Instant::now() < deadline, "no traffic");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    wait_for_hits(&server, "GET /json", 50);
+    interrupt(&child);
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(0));
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -310,18 +319,9 @@ fn a_second_ctrl_c_exits_at_once_with_130() {
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while server.counters.hits("GET /json") < 10 {
-        assert!(Instant::now() < deadline, "no traffic");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let pid = child.id().to_string();
-    let interrupt = || {
-        let ok = Command::new("kill").args(["-INT", &pid]).status().unwrap();
-        assert!(ok.success());
-    };
+    wait_for_hits(&server, "GET /json", 10);
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    interrupt();
+    interrupt(&child);
     // Wait until the run says it is stopping, then interrupt again.
     let mut line = String::new();
     while !line.contains("stopping") {
@@ -332,7 +332,7 @@ fn a_second_ctrl_c_exits_at_once_with_130() {
         );
     }
     let second = Instant::now();
-    interrupt();
+    interrupt(&child);
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(130));
     assert!(

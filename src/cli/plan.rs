@@ -10,7 +10,7 @@ use std::time::Duration;
 use rhai::{AST, Dynamic, Map, Scope};
 
 use super::{RunArgs, RunFlags, ScriptOptions};
-use crate::http::{ClientFactory, ClientOptions, DEFAULT_MAX_BODY};
+use crate::http::{ClientFactory, ClientOptions, DEFAULT_MAX_BODY, DEFAULT_TIMEOUT};
 use crate::metrics::Recorder;
 use crate::report::{Outputs, Threshold};
 use crate::runner::{RunState, UserSettings};
@@ -52,8 +52,6 @@ pub struct Probe {
     pub hooks: Hooks,
 }
 
-/// The default request timeout; one place, used by flags and docs.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(10);
 /// Coroutine stack per user: reserved address space, only touched pages cost memory.
 pub const STACK_SIZE: usize = 1024 * 1024;

@@ -180,7 +180,7 @@ impl Conn {
         }
         Ok(RawResponse {
             status: head.status,
-            headers: Headers::new(raw_head, head.fields),
+            headers: Headers::new(raw_head, head.fields, head.notable),
             body,
             // Bytes beyond the response mean the server and client disagree on framing.
             reusable: head.keep_alive && !close && self.input.is_empty(),

@@ -47,6 +47,9 @@ pub struct ClientOptions {
     pub max_body: u64,
 }
 
+/// The request timeout unless a flag, the options or the request set one.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// 64 MiB: far above an API response, low enough that a target streaming garbage to a few
 /// hundred users cannot exhaust memory before the timeout.
 pub const DEFAULT_MAX_BODY: u64 = 64 * 1024 * 1024;
@@ -54,7 +57,7 @@ pub const DEFAULT_MAX_BODY: u64 = 64 * 1024 * 1024;
 impl Default for ClientOptions {
     fn default() -> Self {
         Self {
-            timeout: Duration::from_secs(30),
+            timeout: DEFAULT_TIMEOUT,
             verify_tls: true,
             max_body: DEFAULT_MAX_BODY,
         }

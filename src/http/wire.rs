@@ -6,7 +6,7 @@ use bytes::{Buf, BytesMut};
 use http::Method;
 use http::header::{HeaderName, HeaderValue};
 
-use super::headers::{Field, Fields};
+use super::headers::{Field, Fields, Notable};
 
 /// The most header fields a response may have, and the most bytes its head may take.
 const MAX_FIELDS: usize = 128;
@@ -133,6 +133,8 @@ pub struct Head {
     /// Bytes the head takes in the buffer, final blank line included.
     pub len: usize,
     pub fields: Fields,
+    /// Bits of the [`Notable`] fields present.
+    pub notable: u8,
     pub framing: Framing,
     /// Whether the connection may carry another request after this response.
     pub keep_alive: bool,
@@ -173,6 +175,7 @@ pub fn parse_head(buf: &[u8], head_request: bool) -> Result<Option<Head>, WireEr
     let mut length: Option<u64> = None;
     let mut chunked = None;
     let mut connection_close = http10;
+    let mut notable = 0;
     for h in response.headers.iter() {
         fields.push(Field {
             name: span(buf, h.name.as_bytes()),
@@ -203,7 +206,7 @@ pub fn parse_head(buf: &[u8], head_request: bool) -> Result<Option<Head>, WireEr
                     connection_close = false;
                 }
             }
-            _ => {}
+            _ => notable |= Notable::of(name).map_or(0, |n| n as u8),
         }
     }
     let framing = if head_request || (100..200).contains(&status) || matches!(status, 204 | 304) {
@@ -219,6 +222,7 @@ pub fn parse_head(buf: &[u8], head_request: bool) -> Result<Option<Head>, WireEr
         status,
         len,
         fields,
+        notable,
         framing,
         // A message framed by both lengths is suspect: do not reuse its connection.
         // After `101 Switching Protocols` the connection speaks something else.
@@ -431,8 +435,10 @@ mod tests {
     fn fields_point_into_the_buffer() {
         let raw = "HTTP/1.1 200 OK\r\nX-A: one\r\nSet-Cookie: s=1\r\nContent-Length: 0\r\n\r\n";
         let h = head(raw);
-        let headers =
-            super::super::Headers::new(bytes::Bytes::copy_from_slice(raw.as_bytes()), h.fields);
+        let raw = bytes::Bytes::copy_from_slice(raw.as_bytes());
+        let headers = super::super::Headers::new(raw, h.fields, h.notable);
+        assert!(headers.has(Notable::SetCookie));
+        assert!(!headers.has(Notable::Location) && !headers.has(Notable::ContentEncoding));
         assert_eq!(headers.get_str("x-a"), Some("one"));
         assert_eq!(headers.get_str("set-cookie"), Some("s=1"));
         assert_eq!(headers.len(), 3);
