@@ -57,9 +57,9 @@ fn scripted(c: &mut Criterion) {
                 quiet: true,
                 ..RunFlags::default()
             };
-            let plan = Plan::from_source(&flags, "w1.rhai".into(), source.clone()).unwrap();
+            let plan = Plan::from_source(&flags, "w1.rhai".into(), source.clone(), None).unwrap();
             let start = ProcessTime::now();
-            let out = stampede::runner::run(plan).unwrap();
+            let out = stampede::runner::run(plan, &Default::default(), |_| {}).unwrap();
             assert_eq!(out.totals.aggregated().requests, iters);
             start.elapsed()
         })

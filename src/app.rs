@@ -4,23 +4,37 @@ use std::io::Write;
 
 use crate::cli::{Cli, Command, DemoArgs, Plan, PlanError};
 use crate::report::summary::Summary;
-use crate::report::{Format, Report, RunInfo};
+use crate::report::{Format, Outputs, Report, RunInfo, Threshold};
+use crate::runner::{Outcome, Shutdown};
 use crate::{report, runner, script};
 
-/// Exit codes, documented in `--help` and the README.
+/// Exit codes, documented in `--help` and the README. Each means one thing.
 pub mod exit {
+    /// The run completed; its thresholds passed (failed requests alone do not change
+    /// this without `--fail-on-error`).
     pub const OK: u8 = 0;
+    /// A threshold failed, or `--fail-on-error` found a failure.
     pub const THRESHOLD: u8 = 1;
+    /// Usage or script error, found before any traffic.
     pub const USAGE: u8 = 2;
+    /// `setup()` failed, timed out or was interrupted: no user ran.
     pub const SETUP_FAILED: u8 = 3;
+    /// stampede itself failed: an output file could not be written after the run, a
+    /// worker could not start.
+    pub const INTERNAL: u8 = 4;
+    /// A second SIGINT: exit at once (128 + the signal's number, as shells report it).
+    pub const INTERRUPTED_TWICE: u8 = 130;
+    /// A second SIGTERM.
+    pub const TERMINATED_TWICE: u8 = 143;
 }
 
-/// Runs one command and returns the exit code.
-pub fn run(cli: Cli) -> anyhow::Result<u8> {
+/// Runs one command and returns the exit code. `shutdown` is requested by the binary's
+/// signal handler (SIGINT, SIGTERM).
+pub fn run(cli: Cli, shutdown: &Shutdown) -> anyhow::Result<u8> {
     match cli.command {
         Command::Run(args) => {
             let plan = Plan::build(&args)?;
-            execute(plan, |_, _| Ok(()))
+            execute(plan, shutdown, |_, _| Ok(()))
         }
         Command::Check { script } => {
             let probe = crate::cli::check(&script)?;
@@ -33,7 +47,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
             println!("{}: ok; tasks: {}", probe.name, tasks.join(", "));
             Ok(exit::OK)
         }
-        Command::Demo(args) => demo(args),
+        Command::Demo(args) => demo(args, shutdown),
         Command::DemoServer { port, race } => {
             runner::raise_nofile();
             let server = crate::demo::spawn(port, race)?;
@@ -43,9 +57,10 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
                 if race { "on" } else { "off" }
             );
             std::io::stdout().flush()?;
-            loop {
-                std::thread::park();
-            }
+            tokio::runtime::Builder::new_current_thread()
+                .build()?
+                .block_on(shutdown.requested());
+            Ok(exit::OK)
         }
         Command::ApiDocs => {
             print!("{}", script::api_reference());
@@ -55,7 +70,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
 }
 
 /// `stampede demo`: the demo API in-process, the bundled scenario against it.
-fn demo(args: DemoArgs) -> anyhow::Result<u8> {
+fn demo(args: DemoArgs, shutdown: &Shutdown) -> anyhow::Result<u8> {
     let server = crate::demo::spawn(0, args.race)?;
     let mut flags = args.flags;
     flags.host = Some(server.url());
@@ -63,6 +78,7 @@ fn demo(args: DemoArgs) -> anyhow::Result<u8> {
         &flags,
         crate::demo::CITIES_SCRIPT_NAME.into(),
         crate::demo::CITIES_SCRIPT.into(),
+        None,
     )?;
     eprintln!(
         "demo API on {} (race: {}); running {} with {} users for {}",
@@ -74,7 +90,7 @@ fn demo(args: DemoArgs) -> anyhow::Result<u8> {
             .map(|d| humantime::format_duration(d).to_string())
             .unwrap_or_else(|| "until Ctrl-C".into()),
     );
-    execute(plan, |report, out| {
+    execute(plan, shutdown, |report, out| {
         explain_demo(report, out, &server, args.race)
     })
 }
@@ -109,9 +125,12 @@ fn explain_demo(
 }
 
 /// Runs a plan, prints the summary (plus `after`), writes the output files, and decides
-/// the exit code. Runs the same after Ctrl-C, so nothing is lost.
+/// the exit code. Runs the same after Ctrl-C or SIGTERM, so nothing is lost; the files do
+/// not depend on the summary reaching stdout, and when the script has a `teardown` they are
+/// written before it too, so a `teardown` that hangs cannot keep them from existing.
 fn execute(
     plan: Plan,
+    shutdown: &Shutdown,
     after: impl FnOnce(&Report, &mut dyn Write) -> std::io::Result<()>,
 ) -> anyhow::Result<u8> {
     let info = RunInfo::new(&plan);
@@ -119,41 +138,70 @@ fn execute(
     let outputs = plan.outputs.clone();
     let fail_on_error = plan.fail_on_error;
     let bench_line = plan.bench_line;
-    let outcome = runner::run(plan)?;
+    let outcome = runner::run(plan, shutdown, |so_far| {
+        // Best effort: the final write after teardown reports any error.
+        let _ = write_files(&info, so_far, &thresholds, &outputs, false);
+    })?;
     let report = Report::new(&info, &outcome, &thresholds);
-    let mut out = std::io::stdout().lock();
-    Summary.write(&report, &mut out)?;
-    after(&report, &mut out)?;
-    if bench_line {
-        let all = outcome.totals.aggregated();
-        writeln!(
-            out,
-            "BENCH requests={} failures={}",
-            all.requests, all.failures
-        )?;
+    if let Err(e) = print_summary(&report, after, bench_line) {
+        eprintln!(
+            "warning: the summary could not be written to stdout ({e}); the output files are written regardless"
+        );
     }
-    out.flush()?;
-    drop(out);
-    let written = report::write_outputs(&report, &outputs);
-    for path in written.as_ref().map(Vec::as_slice).unwrap_or_default() {
-        eprintln!("wrote {}", path.display());
-    }
-    written?;
-    let failed_requests = outcome.totals.aggregated().failures > 0;
+    write_files(&info, &outcome, &thresholds, &outputs, true)?;
+    let failed = outcome.totals.all_failures() > 0;
     Ok(if outcome.setup_failed {
         exit::SETUP_FAILED
-    } else if report.thresholds_failed() || (fail_on_error && failed_requests) {
+    } else if report.thresholds_failed() || (fail_on_error && failed) {
         exit::THRESHOLD
     } else {
         exit::OK
     })
 }
 
-/// Maps an error to its exit code: problems found before traffic are usage errors.
+fn print_summary(
+    report: &Report,
+    after: impl FnOnce(&Report, &mut dyn Write) -> std::io::Result<()>,
+    bench_line: bool,
+) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    Summary.write(report, &mut out)?;
+    after(report, &mut out)?;
+    if bench_line {
+        let all = report.outcome.totals.aggregated();
+        writeln!(
+            out,
+            "BENCH requests={} failures={}",
+            all.requests, all.failures
+        )?;
+    }
+    out.flush()
+}
+
+/// Writes every requested file; `announce` says which on stderr.
+fn write_files(
+    info: &RunInfo,
+    outcome: &Outcome,
+    thresholds: &[Threshold],
+    outputs: &Outputs,
+    announce: bool,
+) -> Result<(), report::OutputError> {
+    let report = Report::new(info, outcome, thresholds);
+    let written = report::write_outputs(&report, outputs);
+    if announce {
+        for path in written.as_ref().map(Vec::as_slice).unwrap_or_default() {
+            eprintln!("wrote {}", path.display());
+        }
+    }
+    written.map(drop)
+}
+
+/// Maps an error to its exit code: problems found before traffic are usage errors; the
+/// rest are stampede's own failures.
 pub fn exit_code(e: &anyhow::Error) -> u8 {
     if e.downcast_ref::<PlanError>().is_some() || e.downcast_ref::<runner::LimitError>().is_some() {
         exit::USAGE
     } else {
-        1
+        exit::INTERNAL
     }
 }

@@ -7,6 +7,7 @@
 pub mod app;
 pub mod cli;
 pub mod demo;
+pub mod duration;
 pub mod http;
 pub mod metrics;
 pub mod report;

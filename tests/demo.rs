@@ -18,8 +18,17 @@ fn run_cities(race: bool, users: u64, seconds: u64) -> (Outcome, demo::DemoServe
         quiet: true,
         ..RunFlags::default()
     };
-    let plan = Plan::from_source(&flags, CITIES_SCRIPT_NAME.into(), CITIES_SCRIPT.into()).unwrap();
-    (stampede::runner::run(plan).unwrap(), server)
+    let plan = Plan::from_source(
+        &flags,
+        CITIES_SCRIPT_NAME.into(),
+        CITIES_SCRIPT.into(),
+        None,
+    )
+    .unwrap();
+    (
+        stampede::runner::run(plan, &Default::default(), |_| {}).unwrap(),
+        server,
+    )
 }
 
 fn failures_on(outcome: &Outcome, method: &str, name: &str) -> u64 {
@@ -115,7 +124,7 @@ fn every_example_script_runs_cleanly_against_the_demo_server() {
             },
         };
         let plan = Plan::build(&args).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        let out = stampede::runner::run(plan).unwrap();
+        let out = stampede::runner::run(plan, &Default::default(), |_| {}).unwrap();
         assert!(out.totals.aggregated().requests > 0, "{}", path.display());
         assert_eq!(
             out.totals.aggregated().failures,
@@ -171,7 +180,8 @@ fn contract() {
             ..RunFlags::default()
         },
     };
-    let out = stampede::runner::run(Plan::build(&args).unwrap()).unwrap();
+    let out =
+        stampede::runner::run(Plan::build(&args).unwrap(), &Default::default(), |_| {}).unwrap();
     let checks = out.totals.checks();
     assert_eq!(checks.len(), 12, "{checks:?}");
     for (name, c) in checks {

@@ -400,14 +400,22 @@ fn the_hard_stop_abandons_requests_that_would_not_finish() {
         "ended at the hard stop: {took:?}"
     );
     assert_eq!(
-        out.totals.aggregated().requests,
-        0,
-        "unfinished requests are not counted"
-    );
-    assert_eq!(
         server.counters.hits("GET /slow"),
         3,
         "the server did get them"
+    );
+    let all = out.totals.aggregated();
+    assert_eq!(
+        (all.requests, all.failures),
+        (3, 3),
+        "requests abandoned at the hard stop are counted, as failed"
+    );
+    assert_eq!(common::failures_of(&out, "unfinished"), 3);
+    assert_eq!(out.totals.unfinished.requests, 3);
+    assert!(
+        out.totals.unfinished.longest_wait_s >= 0.3,
+        "{:?}",
+        out.totals.unfinished
     );
 }
 

@@ -94,7 +94,7 @@ pub struct RunFlags {
     #[arg(long)]
     pub seed: Option<u64>,
     /// Request timeout [default: 30s].
-    #[arg(long, value_parser = duration)]
+    #[arg(long, value_parser = options::timeout)]
     pub timeout: Option<std::time::Duration>,
     /// Accept any TLS certificate (self-signed test systems); traffic stays encrypted but
     /// the server is not authenticated.
@@ -106,6 +106,13 @@ pub struct RunFlags {
     /// After the run stops, how long requests in flight and on_stop may take [default: 10s].
     #[arg(long, value_parser = duration)]
     pub stop_timeout: Option<std::time::Duration>,
+    /// How long setup() may take before the run gives up on it [default: 60s].
+    #[arg(long, value_parser = options::timeout)]
+    pub setup_timeout: Option<std::time::Duration>,
+    /// How long teardown() may take; the run's results are written before it starts
+    /// [default: 60s].
+    #[arg(long, value_parser = options::timeout)]
+    pub teardown_timeout: Option<std::time::Duration>,
     /// Worker threads [default: one per core].
     #[arg(long)]
     pub workers: Option<usize>,

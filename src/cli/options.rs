@@ -21,8 +21,13 @@ pub const KNOWN: &[&str] = &[
     "insecure",
     "max_body",
     "stop_timeout",
+    "setup_timeout",
+    "teardown_timeout",
     "seed",
     "thresholds",
+    "max_string",
+    "max_array",
+    "max_map",
 ];
 
 /// Options as the script declared them; command-line flags override each one.
@@ -40,23 +45,32 @@ pub struct ScriptOptions {
     pub insecure: Option<bool>,
     pub max_body: Option<u64>,
     pub stop_timeout: Option<Duration>,
+    pub setup_timeout: Option<Duration>,
+    pub teardown_timeout: Option<Duration>,
     pub seed: Option<u64>,
+    /// Script value limits: bytes in a string, elements in an array, entries in a map.
+    pub max_string: Option<usize>,
+    pub max_array: Option<usize>,
+    pub max_map: Option<usize>,
     /// Threshold texts, scoped ones written `scope: metric op value`.
     pub thresholds: Vec<String>,
 }
 
-/// Parses a duration given as `"1m30s"`-style text or a number of seconds.
+/// Parses a duration given as `"1m30s"`-style text or a number of seconds (clap's parser
+/// for every duration flag).
 pub fn duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    if let Ok(secs) = text.parse::<f64>() {
-        return if secs.is_finite() && secs >= 0.0 {
-            Ok(Duration::from_secs_f64(secs))
-        } else {
-            Err(format!("`{text}` is not a duration"))
-        };
+    crate::duration::parse(text).map_err(|e| e.to_string())
+}
+
+/// Like [`duration`], for timeouts, where zero makes no sense.
+pub fn timeout(text: &str) -> Result<Duration, String> {
+    match duration(text)? {
+        Duration::ZERO => Err(format!(
+            "`{text}`: {}",
+            crate::duration::DurationError::Zero
+        )),
+        d => Ok(d),
     }
-    humantime::parse_duration(text)
-        .map_err(|e| format!("`{text}` is not a duration like 30s, 5m or 1h30m ({e})"))
 }
 
 /// Parses a size given as `"64MiB"`-style text or a number of bytes.
@@ -76,16 +90,21 @@ fn dyn_size(v: &Dynamic) -> Result<u64, String> {
 
 fn dyn_duration(v: &Dynamic) -> Result<Duration, String> {
     if let Ok(i) = v.as_int() {
-        return u64::try_from(i)
-            .map(Duration::from_secs)
-            .map_err(|_| format!("{i} is negative"));
+        return duration(&i.to_string());
     }
     if let Ok(f) = v.as_float() {
-        return duration(&f.to_string());
+        return crate::duration::from_secs(f).map_err(|e| e.to_string());
     }
     match v.clone().into_string() {
         Ok(s) => duration(&s),
         Err(t) => Err(format!("expected a duration, got {t}")),
+    }
+}
+
+fn dyn_timeout(v: &Dynamic) -> Result<Duration, String> {
+    match dyn_duration(v)? {
+        Duration::ZERO => Err(crate::duration::DurationError::Zero.to_string()),
+        d => Ok(d),
     }
 }
 
@@ -94,6 +113,17 @@ fn count(v: &Dynamic) -> Result<u64, String> {
         .ok()
         .and_then(|i| u64::try_from(i).ok())
         .ok_or_else(|| format!("expected a whole number >= 0, got {v}"))
+}
+
+fn positive_count(v: &Dynamic) -> Result<u64, String> {
+    match count(v)? {
+        0 => Err("must be at least 1".into()),
+        n => Ok(n),
+    }
+}
+
+fn to_usize(n: u64) -> usize {
+    usize::try_from(n).unwrap_or(usize::MAX)
 }
 
 fn rate(v: &Dynamic) -> Result<f64, String> {
@@ -175,14 +205,27 @@ impl ScriptOptions {
                     .ok_or_else(|| {
                         "expected between(a, b), constant(s) or constant_pacing(s)".to_string()
                     }),
-                "timeout" => dyn_duration(v).map(|d| o.timeout = Some(d)),
+                "timeout" => dyn_timeout(v).map(|d| o.timeout = Some(d)),
                 "max_body" => dyn_size(v).map(|n| o.max_body = Some(n)),
                 "insecure" => v
                     .as_bool()
                     .map(|b| o.insecure = Some(b))
                     .map_err(|_| "expected true or false".to_string()),
                 "stop_timeout" => dyn_duration(v).map(|d| o.stop_timeout = Some(d)),
+                "setup_timeout" => dyn_timeout(v).map(|d| o.setup_timeout = Some(d)),
+                "teardown_timeout" => dyn_timeout(v).map(|d| o.teardown_timeout = Some(d)),
                 "seed" => count(v).map(|n| o.seed = Some(n)),
+                "max_string" => dyn_size(v)
+                    .and_then(|n| {
+                        if n == 0 {
+                            Err("must be at least 1 byte".into())
+                        } else {
+                            Ok(n)
+                        }
+                    })
+                    .map(|n| o.max_string = Some(to_usize(n))),
+                "max_array" => positive_count(v).map(|n| o.max_array = Some(to_usize(n))),
+                "max_map" => positive_count(v).map(|n| o.max_map = Some(to_usize(n))),
                 "thresholds" => thresholds(v).map(|t| o.thresholds = t),
                 _ => Err(format!("unknown option (known: {})", KNOWN.join(", "))),
             };

@@ -14,7 +14,7 @@ use crate::http::{ClientFactory, ClientOptions, DEFAULT_MAX_BODY, DEFAULT_TIMEOU
 use crate::metrics::Recorder;
 use crate::report::{Outputs, Threshold};
 use crate::runner::{RunState, UserSettings};
-use crate::script::{self, Hooks, Level, Lint, Logger, describe};
+use crate::script::{self, EngineConfig, Hooks, Level, Limits, Lint, Logger, describe};
 use crate::vu::{User, WaitTime, Worker};
 
 /// Everything wrong before traffic starts; the process exits with code 2.
@@ -40,6 +40,8 @@ pub enum PlanError {
     },
     #[error(transparent)]
     Threshold(#[from] crate::report::ThresholdError),
+    #[error("output file: {0}")]
+    Output(#[from] crate::report::OutputError),
 }
 
 /// A compiled script with its options read and its functions linted.
@@ -53,13 +55,20 @@ pub struct Probe {
 }
 
 pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(10);
+/// k6's defaults for `setupTimeout` and `teardownTimeout`.
+pub const DEFAULT_SETUP_TIMEOUT: Duration = Duration::from_secs(60);
+pub const DEFAULT_TEARDOWN_TIMEOUT: Duration = Duration::from_secs(60);
 /// Coroutine stack per user: reserved address space, only touched pages cost memory.
 pub const STACK_SIZE: usize = 1024 * 1024;
 
 /// Compiles `source`, runs its top-level code (no requests allowed there) to read the
-/// `options` map, and lints its functions.
-pub fn probe(name: &str, source: &str) -> Result<Probe, PlanError> {
-    let engine = script::engine();
+/// `options` map, and lints its functions. `import_dir` is the script's folder, which
+/// `import` resolves from.
+pub fn probe(name: &str, source: &str, import_dir: Option<PathBuf>) -> Result<Probe, PlanError> {
+    let engine = script::engine_with(&EngineConfig {
+        limits: Limits::default(),
+        import_dir,
+    });
     let ast = script::compile(&engine, name, source)?;
     let settings = UserSettings {
         host: None,
@@ -69,7 +78,12 @@ pub fn probe(name: &str, source: &str) -> Result<Probe, PlanError> {
         wait: WaitTime::None,
         stack_size: STACK_SIZE,
     };
-    let run = Arc::new(RunState::new(settings, None, Logger::stderr(Level::Info)));
+    let run = Arc::new(RunState::new(
+        settings,
+        None,
+        Logger::stderr(Level::Info),
+        &Default::default(),
+    ));
     let worker = Rc::new(Worker {
         recorder: RefCell::new(Recorder::default()),
         run,
@@ -129,10 +143,21 @@ fn read(path: &Path) -> Result<(String, String), PlanError> {
     Ok((path.display().to_string(), source))
 }
 
+/// The folder a script's imports resolve from: its own, whatever the working directory.
+fn script_dir(path: &Path) -> PathBuf {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_owned())
+}
+
 /// `stampede check`: everything `run` validates, without traffic.
 pub fn check(path: &Path) -> Result<Probe, PlanError> {
     let (name, source) = read(path)?;
-    probe(&name, &source)
+    probe(&name, &source, Some(script_dir(path)))
 }
 
 /// A run, fully decided.
@@ -147,6 +172,10 @@ pub struct Plan {
     pub run_time: Option<Duration>,
     pub iterations: Option<u64>,
     pub stop_timeout: Duration,
+    pub setup_timeout: Duration,
+    pub teardown_timeout: Duration,
+    /// Value limits and the import folder, for every worker's engine.
+    pub engine: EngineConfig,
     pub workers: usize,
     pub log: Logger,
     pub quiet: bool,
@@ -159,26 +188,39 @@ pub struct Plan {
 impl Plan {
     pub fn build(args: &RunArgs) -> Result<Plan, PlanError> {
         let (name, source) = read(&args.script)?;
-        Self::from_source(&args.flags, name, source)
+        Self::from_source(&args.flags, name, source, Some(script_dir(&args.script)))
     }
 
-    /// Like [`Plan::build`] with the script given as text (the demo's embedded scenario).
-    pub fn from_source(args: &RunFlags, name: String, source: String) -> Result<Plan, PlanError> {
-        let probe = probe(&name, &source)?;
+    /// Like [`Plan::build`] with the script given as text (the demo's embedded scenario);
+    /// `import_dir` is where its imports resolve from (`None`: it may not import).
+    pub fn from_source(
+        args: &RunFlags,
+        name: String,
+        source: String,
+        import_dir: Option<PathBuf>,
+    ) -> Result<Plan, PlanError> {
+        let probe = probe(&name, &source, import_dir.clone())?;
         let o = probe.options;
         let host = args
             .host
             .clone()
             .or(o.host)
             .map(|h| h.trim_end_matches('/').to_owned());
-        if let Some(h) = host
-            .as_ref()
-            .filter(|h| !(h.starts_with("http://") || h.starts_with("https://")))
-        {
-            return Err(PlanError::Flag {
-                flag: "host",
-                message: format!("`{h}` must start with http:// or https://"),
-            });
+        if let Some(h) = &host {
+            let message = if !(h.starts_with("http://") || h.starts_with("https://")) {
+                Some(format!(
+                    "`{}` must start with http:// or https://",
+                    crate::http::redact(h)
+                ))
+            } else {
+                crate::http::Base::parse(h).err().map(|e| e.to_string())
+            };
+            if let Some(message) = message {
+                return Err(PlanError::Flag {
+                    flag: "host",
+                    message,
+                });
+            }
         }
         let users = args.users.or(o.users).unwrap_or(1);
         if users == 0 {
@@ -204,6 +246,12 @@ impl Plan {
             .chain(&args.thresholds)
             .map(|t| crate::report::thresholds::parse(t))
             .collect::<Result<Vec<_>, _>>()?;
+        let outputs = Outputs {
+            json: args.json.clone(),
+            csv: args.csv.clone(),
+            html: args.html.clone(),
+        };
+        outputs.check()?;
         let log = match &args.log_file {
             None => Logger::stderr(args.log_level),
             Some(path) => {
@@ -239,17 +287,29 @@ impl Plan {
                 .stop_timeout
                 .or(o.stop_timeout)
                 .unwrap_or(DEFAULT_STOP_TIMEOUT),
+            setup_timeout: args
+                .setup_timeout
+                .or(o.setup_timeout)
+                .unwrap_or(DEFAULT_SETUP_TIMEOUT),
+            teardown_timeout: args
+                .teardown_timeout
+                .or(o.teardown_timeout)
+                .unwrap_or(DEFAULT_TEARDOWN_TIMEOUT),
+            engine: EngineConfig {
+                limits: Limits {
+                    string: o.max_string.unwrap_or(Limits::DEFAULT_STRING),
+                    array: o.max_array.unwrap_or(Limits::DEFAULT_ARRAY),
+                    map: o.max_map.unwrap_or(Limits::DEFAULT_MAP),
+                },
+                import_dir,
+            },
             workers: workers.min(users as usize).max(1),
             log,
             quiet: args.quiet,
             thresholds,
             fail_on_error: args.fail_on_error,
             bench_line: args.bench_line,
-            outputs: Outputs {
-                json: args.json.clone(),
-                csv: args.csv.clone(),
-                html: args.html.clone(),
-            },
+            outputs,
         })
     }
 }

@@ -7,7 +7,7 @@
 //! its connection itself (`conn.rs`); the bytes on the wire are `wire.rs`'s business.
 //! See docs/performance.md for the measurements behind this.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::io::Read;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -61,6 +61,10 @@ pub struct Client {
     /// Idle keep-alive connections by origin; a user rarely talks to more than one.
     idle: RefCell<Vec<(Origin, Conn)>>,
     cookies: RefCell<cookie_store::CookieStore>,
+    /// Attempts sent again during the current request (see [`Exchange::retries`]).
+    retries: Cell<u32>,
+    /// When the current (or last) request started.
+    started: Cell<Option<Instant>>,
 }
 
 fn transport(kind: FailureKind, message: impl Into<String>) -> TransportError {
@@ -68,6 +72,7 @@ fn transport(kind: FailureKind, message: impl Into<String>) -> TransportError {
         kind,
         message: message.into(),
         elapsed: Duration::ZERO,
+        retries: 0,
     }
 }
 
@@ -91,10 +96,34 @@ fn exchange_error(e: ConnError) -> TransportError {
         },
         ConnError::Closed { .. } => FailureKind::Reset,
         ConnError::TooLarge(_) => FailureKind::Body,
-        ConnError::Wire(WireError::Chunk) => FailureKind::Body,
+        ConnError::Wire(WireError::Chunk | WireError::ChunkLine(_) | WireError::Trailers) => {
+            FailureKind::Body
+        }
         ConnError::Wire(_) => FailureKind::Request,
     };
     transport(kind, e.to_string())
+}
+
+/// Whether a header carries credentials, so it is not sent on to another origin (scheme,
+/// host or port) after a redirect: `Authorization`, `Proxy-Authorization`, `Cookie` and
+/// `Cookie2` (as curl, requests and Go drop them), and, stricter than they are, any header
+/// whose name contains `auth`, `token`, `key`, `secret`, `session`, `password`,
+/// `credential`, `csrf` or `xsrf` (`X-Api-Key`, `X-Auth-Token`…). The cookie jar sends its
+/// own cookies by their domain, as browsers do. Documented in docs/reliability.md.
+pub fn is_credential(name: &HeaderName) -> bool {
+    const WORDS: [&str; 9] = [
+        "auth",
+        "token",
+        "key",
+        "secret",
+        "session",
+        "password",
+        "credential",
+        "csrf",
+        "xsrf",
+    ];
+    let name = name.as_str();
+    matches!(name, "cookie" | "cookie2") || WORDS.iter().any(|w| name.contains(w))
 }
 
 fn is_redirect(status: StatusCode) -> bool {
@@ -107,12 +136,16 @@ impl Client {
             shared,
             idle: RefCell::new(Vec::new()),
             cookies: RefCell::new(cookie_store::CookieStore::default()),
+            retries: Cell::new(0),
+            started: Cell::new(None),
         }
     }
 
     /// Sends `req`, following redirects, and reads the whole body; bounded by the timeout.
     pub async fn execute(self: Rc<Self>, req: Prepared) -> Result<Exchange, TransportError> {
         let start = Instant::now();
+        self.started.set(Some(start));
+        self.retries.set(0);
         let limit = req.timeout.unwrap_or(self.shared.timeout);
         let result = tokio::time::timeout(limit, self.follow(req)).await;
         let mut outcome = match result {
@@ -120,11 +153,17 @@ impl Client {
             Err(_) => Err(transport(FailureKind::Timeout, "request timed out")),
         };
         let elapsed = start.elapsed();
+        let retries = self.retries.get();
         match &mut outcome {
-            Ok(x) => x.elapsed = elapsed,
-            Err(e) => e.elapsed = elapsed,
+            Ok(x) => (x.elapsed, x.retries) = (elapsed, retries),
+            Err(e) => (e.elapsed, e.retries) = (elapsed, retries),
         }
         outcome
+    }
+
+    /// When the request now in flight (or the last one) started.
+    pub fn started(&self) -> Option<Instant> {
+        self.started.get()
     }
 
     async fn follow(&self, mut req: Prepared) -> Result<Exchange, TransportError> {
@@ -138,10 +177,14 @@ impl Client {
                 exchange.target = Some(req.target);
                 return Ok(exchange);
             };
-            req.target = req
+            let next = req
                 .target
                 .join(location)
                 .map_err(|e| transport(FailureKind::Request, e.to_string()))?;
+            if next.origin != req.target.origin {
+                req.headers.retain(|(name, _)| !is_credential(name));
+            }
+            req.target = next;
             // 303, and 301/302 after a POST, become GETs without a body, as browsers do.
             if status == StatusCode::SEE_OTHER
                 || (matches!(status.as_u16(), 301 | 302) && req.method == Method::POST)
@@ -178,8 +221,11 @@ impl Client {
         let head_request = req.method == Method::HEAD;
         let cookie = self.cookie_header(&req.target);
         let cookie = cookie.as_deref().map(str::as_bytes);
-        // A pooled connection may have been closed by the server while idle; then the
-        // request is sent once more on a fresh connection, as browsers and reqwest do.
+        // A pooled connection may have been closed by the server while idle; then an
+        // idempotent request is sent once more on a fresh connection, as browsers and
+        // reqwest do, and the retry is counted (the server may have seen both). A
+        // non-idempotent one (POST, PATCH) whose bytes may have reached the server fails
+        // instead (RFC 9110 §9.2.2, RFC 9112 §9.3.1).
         let (mut conn, reused) = match self.take_idle(origin) {
             Some(c) => (c, true),
             // Boxed: connecting (TCP, TLS) is rare next to reusing a connection, and inline
@@ -190,12 +236,21 @@ impl Client {
         let max_body = self.shared.max_body;
         let raw: RawResponse = match conn.exchange(head_request, close, max_body).await {
             Ok(r) => r,
-            Err(e) if reused && e.before_response() => {
+            Err(e) if reused && e.before_response() && req.method.is_idempotent() => {
+                self.retries.set(self.retries.get() + 1);
                 conn = Box::pin(self.connect(origin)).await?;
                 self.encode(req, cookie, &mut conn);
                 conn.exchange(head_request, close, max_body)
                     .await
                     .map_err(exchange_error)?
+            }
+            Err(e) if reused && e.before_response() => {
+                let mut err = exchange_error(e);
+                err.message = format!(
+                    "{} (on a reused connection; not retried: {} is not idempotent)",
+                    err.message, req.method
+                );
+                return Err(err);
             }
             Err(e) => return Err(exchange_error(e)),
         };
@@ -212,6 +267,7 @@ impl Client {
             body,
             elapsed: Duration::ZERO,
             target: None,
+            retries: 0,
         })
     }
 

@@ -16,7 +16,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 
 use super::headers::Headers;
-use super::wire::{self, Chunked, Framing, WireError};
+use super::wire::{self, Chunked, Framing, HeadScan, WireError};
 
 /// Bytes asked of the socket per read while a head or an unframed body arrives.
 const READ_CHUNK: usize = 4096;
@@ -151,11 +151,13 @@ impl Conn {
             });
         }
         let mut responded = false;
+        let mut scan = HeadScan::default();
         let head = loop {
-            if !self.input.is_empty() {
+            if !self.input.is_empty() && scan.worth_parsing(&self.input)? {
                 match wire::parse_head(&self.input, head_request)? {
                     Some(head) if head.is_interim() => {
                         let _ = self.input.split_to(head.len);
+                        scan.reset();
                         continue;
                     }
                     Some(head) => break head,

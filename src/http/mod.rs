@@ -18,7 +18,7 @@ use bytes::Bytes;
 
 pub use client::{Client, Prepared, Shared, set_header};
 pub use headers::Headers;
-pub use target::{Base, Origin, Target, TargetError};
+pub use target::{Base, Origin, Target, TargetError, redact};
 
 use crate::metrics::FailureKind;
 
@@ -86,6 +86,9 @@ pub struct Exchange {
     pub elapsed: Duration,
     /// Where the response came from (after any redirects).
     pub target: Option<Target>,
+    /// Times the request was sent again on a fresh connection because a pooled one turned
+    /// out dead; the server may have received every attempt.
+    pub retries: u32,
 }
 
 /// A request that got no complete response.
@@ -94,4 +97,6 @@ pub struct TransportError {
     pub kind: FailureKind,
     pub message: String,
     pub elapsed: Duration,
+    /// As [`Exchange::retries`].
+    pub retries: u32,
 }

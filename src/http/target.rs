@@ -57,11 +57,33 @@ pub enum TargetError {
     Invalid(String, String),
     #[error("`{0}` is a relative URL but no host is set (use --host or `host` in options)")]
     NoHost(String),
+    #[error(
+        "`{0}` has credentials in it: they are never used nor written anywhere; send them as \
+         a header instead, e.g. http::set_header(\"Authorization\", `Basic ${{base64}}`)"
+    )]
+    Credentials(String),
+}
+
+/// `url` with any `user:password@` replaced by `***@`, for messages: a URL given with
+/// credentials must not carry them into errors, logs or reports.
+pub fn redact(url: &str) -> String {
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+        return url.to_owned();
+    };
+    let rest = &url[scheme_end..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{}***{}", &url[..scheme_end], &rest[at..]),
+        None => url.to_owned(),
+    }
 }
 
 fn parse_absolute(url: &str) -> Result<(Origin, String), TargetError> {
-    let invalid = |why: String| TargetError::Invalid(url.to_owned(), why);
+    let invalid = |why: String| TargetError::Invalid(redact(url), why);
     let parsed = url::Url::parse(url).map_err(|e| invalid(e.to_string()))?;
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(TargetError::Credentials(redact(url)));
+    }
     let https = match parsed.scheme() {
         "http" => false,
         "https" => true,

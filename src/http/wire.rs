@@ -22,6 +22,10 @@ pub enum WireError {
     ContentLength,
     #[error("invalid chunked body")]
     Chunk,
+    #[error("invalid chunked body: a chunk-size line longer than {0} bytes")]
+    ChunkLine(usize),
+    #[error("invalid chunked body: trailers over {MAX_HEAD} bytes or {MAX_FIELDS} fields")]
+    Trailers,
 }
 
 /// What the client writes for one request; the parts it adds itself are filled in here.
@@ -243,29 +247,64 @@ enum ChunkState {
     Done,
 }
 
-/// Decodes a chunked body as its bytes arrive.
+/// The longest chunk-size line (size plus extensions) accepted. Extensions carry nothing a
+/// load test reads; an endless one must fail the request, not grow memory without bound.
+pub const MAX_CHUNK_LINE: usize = 4 * 1024;
+
+/// Decodes a chunked body as its bytes arrive. Incremental: bytes already searched for a
+/// line end are not searched again, so a response dripping a long line costs linear time,
+/// and every line (chunk size, trailer) and the trailers as a whole are bounded.
 #[derive(Debug, Default)]
 pub struct Chunked {
     state: ChunkState,
+    /// Bytes at the start of the input already known to hold no line end.
+    scanned: usize,
+    /// Trailer bytes and fields read so far (bounded like a head).
+    trailer_bytes: usize,
+    trailer_fields: usize,
 }
 
 impl Chunked {
+    /// The length of the line at the start of `input` including its `\n`, or `None` if it
+    /// has not all arrived; an error once it is longer than `limit`.
+    fn line(&mut self, input: &[u8], limit: usize) -> Result<Option<usize>, WireError> {
+        match input[self.scanned..].iter().position(|&b| b == b'\n') {
+            Some(i) => {
+                let len = self.scanned + i + 1;
+                self.scanned = 0;
+                if len > limit {
+                    return Err(WireError::ChunkLine(limit));
+                }
+                Ok(Some(len))
+            }
+            None if input.len() > limit => Err(WireError::ChunkLine(limit)),
+            None => {
+                self.scanned = input.len();
+                Ok(None)
+            }
+        }
+    }
+
     /// Moves the data of complete chunks from `input` to `out`, consuming what it used.
     /// Returns true once the last chunk and trailers have been read.
     pub fn decode(&mut self, input: &mut BytesMut, out: &mut BytesMut) -> Result<bool, WireError> {
         loop {
             match self.state {
-                ChunkState::Size => match httparse::parse_chunk_size(input) {
-                    Ok(httparse::Status::Complete((used, size))) => {
-                        input.advance(used);
-                        self.state = match size {
-                            0 => ChunkState::Trailers,
-                            n => ChunkState::Data(n),
-                        };
+                ChunkState::Size => {
+                    let Some(len) = self.line(input, MAX_CHUNK_LINE)? else {
+                        return Ok(false);
+                    };
+                    match httparse::parse_chunk_size(&input[..len]) {
+                        Ok(httparse::Status::Complete((used, size))) => {
+                            input.advance(used);
+                            self.state = match size {
+                                0 => ChunkState::Trailers,
+                                n => ChunkState::Data(n),
+                            };
+                        }
+                        _ => return Err(WireError::Chunk),
                     }
-                    Ok(httparse::Status::Partial) => return Ok(false),
-                    Err(_) => return Err(WireError::Chunk),
-                },
+                }
                 ChunkState::Data(left) => {
                     let take = input.len().min(usize::try_from(left).unwrap_or(usize::MAX));
                     if take == 0 {
@@ -289,18 +328,71 @@ impl Chunked {
                     self.state = ChunkState::Size;
                 }
                 ChunkState::Trailers => {
-                    let Some(end) = input.windows(2).position(|w| w == b"\r\n") else {
+                    let limit = MAX_HEAD - self.trailer_bytes;
+                    let Some(len) = self.line(input, limit).map_err(|_| WireError::Trailers)?
+                    else {
                         return Ok(false);
                     };
-                    input.advance(end + 2);
-                    if end == 0 {
+                    input.advance(len);
+                    if len <= 2 {
                         self.state = ChunkState::Done;
+                    } else {
+                        self.trailer_bytes += len;
+                        self.trailer_fields += 1;
+                        if self.trailer_fields > MAX_FIELDS {
+                            return Err(WireError::Trailers);
+                        }
                     }
                 }
                 ChunkState::Done => return Ok(true),
             }
         }
     }
+}
+
+/// Where a response head ends, searched incrementally as its bytes arrive: after a first
+/// try (the common case: the whole head came in one read), `parse_head` is only tried
+/// again once the blank line is there, so a head dripping in byte by byte costs linear
+/// time rather than a full parse per read.
+#[derive(Debug, Default)]
+pub struct HeadScan {
+    tried: bool,
+    scanned: usize,
+}
+
+impl HeadScan {
+    /// Whether `buf` is worth parsing: on the first call, always; later, once the head's
+    /// blank line has arrived. An error once `buf` is over [`MAX_HEAD`] without one.
+    pub fn worth_parsing(&mut self, buf: &[u8]) -> Result<bool, WireError> {
+        if !self.tried {
+            self.tried = true;
+            return Ok(true);
+        }
+        // Back up three bytes: the blank line may straddle the previous end.
+        let found = blank_line(&buf[self.scanned.saturating_sub(3)..]);
+        self.scanned = buf.len();
+        if !found && buf.len() >= MAX_HEAD {
+            return Err(WireError::HeadTooLarge);
+        }
+        Ok(found)
+    }
+
+    /// Starts over, for the head after an interim response.
+    pub fn reset(&mut self) {
+        *self = Self::default();
+    }
+}
+
+/// Whether `bytes` hold an empty line (`\n\n` or `\n\r\n`).
+fn blank_line(bytes: &[u8]) -> bool {
+    bytes.iter().enumerate().any(|(i, &b)| {
+        b == b'\n'
+            && match bytes.get(i + 1) {
+                Some(b'\n') => true,
+                Some(b'\r') => bytes.get(i + 2) == Some(&b'\n'),
+                _ => false,
+            }
+    })
 }
 
 #[cfg(test)]
@@ -502,5 +594,64 @@ mod tests {
         assert!(Chunked::default().decode(&mut input, &mut out).is_err());
         let mut input = BytesMut::from(&b"2\r\nabXX"[..]);
         assert!(Chunked::default().decode(&mut input, &mut out).is_err());
+    }
+
+    #[test]
+    fn chunk_lines_and_trailers_are_bounded() {
+        let mut out = BytesMut::new();
+        // An endless extension: an error once the line passes the limit, however it drips.
+        let mut dec = Chunked::default();
+        let mut input = BytesMut::from(&b"1;ext="[..]);
+        let mut result = dec.decode(&mut input, &mut out);
+        while let Ok(false) = result {
+            input.extend_from_slice(&[b'a'; 100]);
+            result = dec.decode(&mut input, &mut out);
+            assert!(input.len() <= MAX_CHUNK_LINE + 100);
+        }
+        assert!(matches!(result, Err(WireError::ChunkLine(_))), "{result:?}");
+        // An endless trailer line.
+        let mut dec = Chunked::default();
+        let mut input = BytesMut::from(&b"0\r\nX-T: "[..]);
+        let mut result = dec.decode(&mut input, &mut out);
+        while let Ok(false) = result {
+            input.extend_from_slice(&[b'a'; 1000]);
+            result = dec.decode(&mut input, &mut out);
+            assert!(input.len() <= MAX_HEAD + 1000);
+        }
+        assert!(matches!(result, Err(WireError::Trailers)), "{result:?}");
+        // Endless short trailer fields.
+        let mut dec = Chunked::default();
+        let mut input = BytesMut::from(&b"0\r\n"[..]);
+        input.extend_from_slice(&b"X: 1\r\n".repeat(MAX_FIELDS + 1));
+        assert!(matches!(
+            dec.decode(&mut input, &mut out),
+            Err(WireError::Trailers)
+        ));
+    }
+
+    #[test]
+    fn a_head_is_parsed_again_only_once_its_blank_line_arrived() {
+        let raw = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+        let mut scan = HeadScan::default();
+        let mut buf = Vec::new();
+        let mut tries = 0;
+        for &b in raw.iter() {
+            buf.push(b);
+            if scan.worth_parsing(&buf).unwrap() {
+                tries += 1;
+                if parse_head(&buf, false).unwrap().is_some() {
+                    break;
+                }
+            }
+        }
+        assert_eq!(tries, 2, "the first byte, then the complete head");
+        let mut scan = HeadScan::default();
+        let mut buf = b"HTTP/1.1 200 OK\r\nX: ".to_vec();
+        assert!(scan.worth_parsing(&buf).unwrap());
+        buf.resize(MAX_HEAD, b'a');
+        assert!(matches!(
+            scan.worth_parsing(&buf),
+            Err(WireError::HeadTooLarge)
+        ));
     }
 }

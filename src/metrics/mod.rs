@@ -10,7 +10,9 @@ mod recorder;
 mod totals;
 
 pub use names::{NameCap, auto_name};
-pub use recorder::{CheckCount, FailureKey, FailureKind, Recorder, RequestStats, Snapshot};
+pub use recorder::{
+    CheckCount, FailureKey, FailureKind, Recorder, RequestStats, Snapshot, Unfinished,
+};
 pub use totals::{NameSecond, Second, Totals, ms};
 
 /// Latency histograms record microseconds with 3 significant digits and grow on demand.

@@ -30,6 +30,10 @@ pub enum FailureKind {
     Failed,
     /// A runtime error in the script, with its location.
     Script,
+    /// The request was still waiting for its response when the run ended (abandoned at
+    /// the hard stop or when `setup`/`teardown` timed out). Counted as a failed request,
+    /// its latency the time it had waited: a lower bound.
+    Unfinished,
 }
 
 impl fmt::Display for FailureKind {
@@ -43,6 +47,7 @@ impl fmt::Display for FailureKind {
             Self::Body => "body",
             Self::Failed => "failed",
             Self::Script => "script",
+            Self::Unfinished => "unfinished",
         };
         f.write_str(s)
     }
@@ -73,6 +78,9 @@ pub struct RequestStats {
     pub requests: u64,
     pub failures: u64,
     pub bytes: u64,
+    /// Extra attempts on a fresh connection after a pooled one was found dead: the server
+    /// may have received `requests + retries`.
+    pub retries: u64,
     /// Microseconds.
     pub latency: Histogram<u64>,
     /// Exact sum, for an exact mean (microseconds).
@@ -87,6 +95,7 @@ impl RequestStats {
             requests: 0,
             failures: 0,
             bytes: 0,
+            retries: 0,
             latency: new_histogram(),
             total_us: 0,
         }
@@ -97,6 +106,7 @@ impl RequestStats {
         self.requests += other.requests;
         self.failures += other.failures;
         self.bytes += other.bytes;
+        self.retries += other.retries;
         self.total_us += other.total_us;
         self.latency
             .add(&other.latency)
@@ -107,6 +117,7 @@ impl RequestStats {
         self.requests = 0;
         self.failures = 0;
         self.bytes = 0;
+        self.retries = 0;
         self.total_us = 0;
         self.latency.reset();
     }
@@ -119,8 +130,26 @@ pub struct Snapshot {
     pub failures: Vec<(FailureKey, u64)>,
     pub checks: Vec<(String, CheckCount)>,
     pub iterations: u64,
+    /// Iterations that ended failed: a request's `expect`, `fail()`, a script error.
+    pub failed_iterations: u64,
     /// Requests whose name was derived from a path with an id in it.
     pub auto_grouped: u64,
+    pub unfinished: Unfinished,
+}
+
+/// Requests abandoned without a response when the run ended.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Serialize)]
+pub struct Unfinished {
+    pub requests: u64,
+    /// How long the longest-waiting of them had waited, in seconds.
+    pub longest_wait_s: f64,
+}
+
+impl Unfinished {
+    pub fn merge(&mut self, other: Unfinished) {
+        self.requests += other.requests;
+        self.longest_wait_s = self.longest_wait_s.max(other.longest_wait_s);
+    }
 }
 
 /// Records requests, failures and checks for the users of one worker. Maps use FxHash:
@@ -133,7 +162,9 @@ pub struct Recorder {
     failures: HashMap<FailureKey, u64>,
     checks: HashMap<String, CheckCount>,
     iterations: u64,
+    failed_iterations: u64,
     auto_grouped: u64,
+    unfinished: Unfinished,
     cap: NameCap,
 }
 
@@ -151,7 +182,9 @@ impl Recorder {
             failures: HashMap::default(),
             checks: HashMap::default(),
             iterations: 0,
+            failed_iterations: 0,
             auto_grouped: 0,
+            unfinished: Unfinished::default(),
             cap,
         }
     }
@@ -208,6 +241,11 @@ impl Recorder {
         }
     }
 
+    /// Adds `n` retried attempts to (method, name); called only when there were some.
+    pub fn retried(&mut self, method: &str, name: &str, n: u32) {
+        self.slot(method, name).retries += u64::from(n);
+    }
+
     /// Marks an already recorded request as failed (`r.fail("why")`, invalid JSON body).
     pub fn mark_failed(&mut self, method: &str, name: &str, kind: FailureKind, message: String) {
         let s = self.slot(method, name);
@@ -253,6 +291,27 @@ impl Recorder {
         self.iterations += 1;
     }
 
+    pub fn failed_iteration(&mut self) {
+        self.failed_iterations += 1;
+    }
+
+    /// Records a request abandoned after waiting `waited` without a response: a failed
+    /// request of kind `unfinished`.
+    pub fn unfinished(&mut self, method: &str, name: &str, waited: Duration) {
+        let message = "no response before the run ended".to_owned();
+        self.request(
+            method,
+            name,
+            waited,
+            0,
+            Some((FailureKind::Unfinished, message)),
+        );
+        self.unfinished.merge(Unfinished {
+            requests: 1,
+            longest_wait_s: waited.as_secs_f64(),
+        });
+    }
+
     pub fn auto_grouped(&mut self) {
         self.auto_grouped += 1;
     }
@@ -275,7 +334,9 @@ impl Recorder {
             failures: self.failures.drain().collect(),
             checks: self.checks.drain().collect(),
             iterations: std::mem::take(&mut self.iterations),
+            failed_iterations: std::mem::take(&mut self.failed_iterations),
             auto_grouped: std::mem::take(&mut self.auto_grouped),
+            unfinished: std::mem::take(&mut self.unfinished),
         }
     }
 }

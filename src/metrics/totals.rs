@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
-use super::{CheckCount, FailureKey, RequestStats, Snapshot, new_histogram};
+use super::{CheckCount, FailureKey, RequestStats, Snapshot, Unfinished, new_histogram};
 
 /// One second of the run, all request names together.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -59,7 +59,11 @@ pub struct Totals {
     failures: HashMap<FailureKey, u64>,
     checks: BTreeMap<String, CheckCount>,
     pub iterations: u64,
+    /// Iterations that ended failed (a request's `expect`, `fail()`, a script error).
+    pub failed_iterations: u64,
     pub auto_grouped: u64,
+    /// Requests still waiting for a response when the run ended.
+    pub unfinished: Unfinished,
     series: BTreeMap<u64, Second>,
     open: BTreeMap<u64, OpenSecond>,
 }
@@ -106,7 +110,9 @@ impl Totals {
             t.fail += c.fail;
         }
         self.iterations += snapshot.iterations;
+        self.failed_iterations += snapshot.failed_iterations;
         self.auto_grouped += snapshot.auto_grouped;
+        self.unfinished.merge(snapshot.unfinished);
         self.close_before(second.saturating_sub(OPEN_SECONDS));
     }
 
@@ -149,6 +155,12 @@ impl Totals {
             all.merge(s);
         }
         all
+    }
+
+    /// Every failure counted in the failures table: failed requests (any kind, unfinished
+    /// ones included), `fail()`, script errors, failed hooks.
+    pub fn all_failures(&self) -> u64 {
+        self.failures.values().sum()
     }
 
     /// Failures, most frequent first.

@@ -29,7 +29,7 @@ impl Format for Stats {
     fn write(&self, report: &Report, out: &mut dyn Write) -> io::Result<()> {
         let mut w = writer(out);
         let mut header: Vec<String> = [
-            "method", "name", "requests", "failures", "bytes", "rps", "min_ms", "avg_ms",
+            "method", "name", "requests", "failures", "bytes", "retries", "rps", "min_ms", "avg_ms",
         ]
         .map(String::from)
         .to_vec();
@@ -43,6 +43,7 @@ impl Format for Stats {
                 r.requests.to_string(),
                 r.failures.to_string(),
                 r.bytes.to_string(),
+                r.retries.to_string(),
                 format!("{:.3}", r.rps),
                 format!("{:.3}", r.min_ms),
                 format!("{:.3}", r.avg_ms),

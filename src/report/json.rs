@@ -8,7 +8,7 @@ use hdrhistogram::serialization::{Serializer, V2Serializer};
 use serde::Serialize;
 
 use super::{Format, Report, Row, RunInfo, Verdict};
-use crate::metrics::{CheckCount, FailureKind, RequestStats, Second};
+use crate::metrics::{CheckCount, FailureKind, RequestStats, Second, Unfinished};
 
 /// Bumped on any incompatible change to the file's shape.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -26,7 +26,11 @@ struct Document<'a> {
     interrupted: bool,
     setup_failed: bool,
     iterations: u64,
+    /// Iterations that ended failed: a request's `expect`, `fail()`, a script error.
+    failed_iterations: u64,
     auto_grouped_requests: u64,
+    /// Requests still waiting for a response when the run ended (also in `failures`).
+    unfinished: Unfinished,
     requests: Vec<Request>,
     aggregated: Request,
     failures: Vec<Failure<'a>>,
@@ -89,7 +93,9 @@ impl Format for Json {
             interrupted: report.outcome.interrupted,
             setup_failed: report.outcome.setup_failed,
             iterations: totals.iterations,
+            failed_iterations: totals.failed_iterations,
             auto_grouped_requests: totals.auto_grouped,
+            unfinished: totals.unfinished,
             requests: totals.requests().map(|s| request(s, seconds)).collect(),
             aggregated: request(&totals.aggregated(), seconds),
             failures: failures

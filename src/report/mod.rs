@@ -107,6 +107,9 @@ pub struct Row {
     pub requests: u64,
     pub failures: u64,
     pub bytes: u64,
+    /// Attempts sent again after a pooled connection was found dead (idempotent requests
+    /// only): the server may have received `requests + retries`.
+    pub retries: u64,
     pub rps: f64,
     pub min_ms: f64,
     pub avg_ms: f64,
@@ -124,6 +127,7 @@ impl Row {
             requests: s.requests,
             failures: s.failures,
             bytes: s.bytes,
+            retries: s.retries,
             rps: s.requests as f64 / seconds,
             min_ms: ms(s.latency.min()),
             avg_ms: ms(s.total_us.checked_div(s.requests).unwrap_or(0)),
@@ -187,23 +191,48 @@ fn write_file(path: PathBuf, format: &dyn Format, report: &Report) -> Result<(),
     result.map_err(|source| OutputError { path, source })
 }
 
+impl Outputs {
+    /// Every file to write, with its format.
+    fn jobs(&self) -> Vec<(PathBuf, Box<dyn Format>)> {
+        let mut jobs: Vec<(PathBuf, Box<dyn Format>)> = Vec::new();
+        if let Some(p) = &self.json {
+            jobs.push((p.clone(), Box::new(Json)));
+        }
+        if let Some(prefix) = &self.csv {
+            for (suffix, f) in csv::files() {
+                jobs.push((PathBuf::from(format!("{prefix}_{suffix}.csv")), f));
+            }
+        }
+        if let Some(p) = &self.html {
+            jobs.push((p.clone(), Box::new(Html)));
+        }
+        jobs
+    }
+
+    /// Checks that every file can be written, before any traffic: an unwritable path must
+    /// not be found only after a long run. Leaves existing files as they are and removes
+    /// the ones it had to create.
+    pub fn check(&self) -> Result<(), OutputError> {
+        for (path, _) in self.jobs() {
+            writable(&path).map_err(|source| OutputError { path, source })?;
+        }
+        Ok(())
+    }
+}
+
+fn writable(path: &std::path::Path) -> io::Result<()> {
+    if path.exists() {
+        return std::fs::OpenOptions::new().write(true).open(path).map(drop);
+    }
+    std::fs::File::create(path)?;
+    std::fs::remove_file(path)
+}
+
 /// Writes every requested file; tries them all and returns the first error.
 pub fn write_outputs(report: &Report, outputs: &Outputs) -> Result<Vec<PathBuf>, OutputError> {
-    let mut jobs: Vec<(PathBuf, Box<dyn Format>)> = Vec::new();
-    if let Some(p) = &outputs.json {
-        jobs.push((p.clone(), Box::new(Json)));
-    }
-    if let Some(prefix) = &outputs.csv {
-        for (suffix, f) in csv::files() {
-            jobs.push((PathBuf::from(format!("{prefix}_{suffix}.csv")), f));
-        }
-    }
-    if let Some(p) = &outputs.html {
-        jobs.push((p.clone(), Box::new(Html)));
-    }
     let mut written = Vec::new();
     let mut first_error = None;
-    for (path, format) in jobs {
+    for (path, format) in outputs.jobs() {
         match write_file(path.clone(), format.as_ref(), report) {
             Ok(()) => written.push(path),
             Err(e) => {

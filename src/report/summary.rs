@@ -99,10 +99,11 @@ pub fn write(out: &mut dyn Write, report: &Report) -> io::Result<()> {
     writeln!(out)?;
     writeln!(
         out,
-        "Ran {:.1}s with {} users: {} task iterations, {} requests, {} failed{}",
+        "Ran {:.1}s with {} users: {} task iterations ({} failed), {} requests, {} failed{}",
         seconds,
         outcome.users,
         totals.iterations,
+        totals.failed_iterations,
         all.requests,
         all.failures,
         if outcome.interrupted {
@@ -133,6 +134,24 @@ pub fn write(out: &mut dyn Write, report: &Report) -> io::Result<()> {
             "note: {} requests had an id in their path and were grouped under a name with \
              [id] or [uuid]; pass `name:` in the request options to choose the group.",
             totals.auto_grouped
+        )?;
+    }
+    if all.retries > 0 {
+        writeln!(
+            out,
+            "note: {} requests were sent again on a fresh connection after a kept-alive one \
+             turned out dead (idempotent methods only); the server may have received {} in all.",
+            all.retries,
+            all.requests + all.retries
+        )?;
+    }
+    let unfinished = totals.unfinished;
+    if unfinished.requests > 0 {
+        writeln!(
+            out,
+            "warning: {} requests had no response when the run ended (the longest had waited \
+             {:.1}s); they are counted as failed, kind `unfinished`.",
+            unfinished.requests, unfinished.longest_wait_s
         )?;
     }
     if !totals.failures().is_empty() {

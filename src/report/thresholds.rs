@@ -21,7 +21,13 @@ pub enum Metric {
     Avg,
     /// Failed requests / requests.
     FailureRate,
+    /// Without a scope: every failure in the failures table (failed requests, `fail()`,
+    /// script errors, failed hooks, unfinished requests). With a scope: that request's.
     Failures,
+    /// Iterations that ended failed (a request's `expect`, `fail()`, a script error).
+    FailedIterations,
+    /// Failed iterations / iterations.
+    IterationFailureRate,
     Requests,
     /// Requests per second over the run.
     Rps,
@@ -38,7 +44,10 @@ impl Metric {
     }
 
     fn is_rate(self) -> bool {
-        matches!(self, Self::FailureRate | Self::Checks)
+        matches!(
+            self,
+            Self::FailureRate | Self::Checks | Self::IterationFailureRate
+        )
     }
 }
 
@@ -92,6 +101,8 @@ fn metric(word: &str) -> Result<Metric, String> {
         "med" | "median" => Metric::Percentile(50.0),
         "failure_rate" | "error_rate" => Metric::FailureRate,
         "failures" => Metric::Failures,
+        "failed_iterations" => Metric::FailedIterations,
+        "iteration_failure_rate" => Metric::IterationFailureRate,
         "requests" => Metric::Requests,
         "rps" | "req_rate" => Metric::Rps,
         "checks" => Metric::Checks,
@@ -106,7 +117,7 @@ fn metric(word: &str) -> Result<Metric, String> {
         }
         other => {
             return Err(format!(
-                "unknown metric `{other}` (known: pN, min, max, avg, med, failure_rate, failures, requests, rps, checks)"
+                "unknown metric `{other}` (known: pN, min, max, avg, med, failure_rate, failures, failed_iterations, iteration_failure_rate, requests, rps, checks)"
             ));
         }
     })
@@ -175,6 +186,15 @@ pub fn parse(text: &str) -> Result<Threshold, ThresholdError> {
         None => (None, left),
     };
     let metric = metric(metric_word).map_err(fail)?;
+    if matches!(
+        metric,
+        Metric::FailedIterations | Metric::IterationFailureRate
+    ) && scope.as_deref().is_some_and(|s| !s.is_empty())
+    {
+        return Err(fail(format!(
+            "`{metric_word}` is counted for the whole run; it takes no scope"
+        )));
+    }
     let limit = limit(metric, value).map_err(fail)?;
     Ok(Threshold {
         text: text.trim().to_owned(),
@@ -247,6 +267,17 @@ fn requests_in_scope(totals: &Totals, scope: Option<&str>) -> Option<RequestStat
 }
 
 fn measure(t: &Threshold, totals: &Totals, seconds: f64) -> Option<f64> {
+    // Run-wide counts that are not about requests: measurable with no request at all (a
+    // scenario whose every iteration calls `fail()` before sending one must not pass).
+    match (t.metric, &t.scope) {
+        (Metric::Failures, None) => return Some(totals.all_failures() as f64),
+        (Metric::FailedIterations, _) => return Some(totals.failed_iterations as f64),
+        (Metric::IterationFailureRate, _) => {
+            let n = totals.iterations;
+            return (n > 0).then(|| totals.failed_iterations as f64 / n as f64);
+        }
+        _ => {}
+    }
     if t.metric == Metric::Checks {
         let (pass, fail) = totals
             .checks()
@@ -270,7 +301,9 @@ fn measure(t: &Threshold, totals: &Totals, seconds: f64) -> Option<f64> {
         Metric::Failures => s.failures as f64,
         Metric::Requests => s.requests as f64,
         Metric::Rps => s.requests as f64 / seconds.max(0.001),
-        Metric::Checks => unreachable!("handled above"),
+        Metric::Checks | Metric::FailedIterations | Metric::IterationFailureRate => {
+            unreachable!("handled above")
+        }
     })
 }
 

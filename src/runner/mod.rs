@@ -9,14 +9,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 pub use limits::{LimitError, ensure_map_count, raise_nofile};
-pub use state::{RunState, UniqueIds, UserSettings};
+pub use state::{RunState, Shutdown, UniqueIds, UserSettings};
 
 use crate::cli::Plan;
 use crate::metrics::Totals;
 use crate::vu::Session;
-use worker::{Report, WorkerPlan, run_session_here};
+use worker::{Report, SessionEnd, WorkerPlan, run_session_here};
 
 /// What a run produced.
 pub struct Outcome {
@@ -31,8 +32,15 @@ pub struct Outcome {
     pub spawned_after: Duration,
 }
 
-/// Runs the plan to the end and returns every measurement.
-pub fn run(plan: Plan) -> anyhow::Result<Outcome> {
+/// Runs the plan to the end and returns every measurement. `shutdown` stops it from
+/// outside (a signal): the users stop gracefully, and a `teardown` that has started since is
+/// abandoned. When the script has a `teardown`, `before_teardown` is handed the results so
+/// far first, so that a `teardown` that hangs cannot keep them from being written.
+pub fn run(
+    plan: Plan,
+    shutdown: &Shutdown,
+    before_teardown: impl FnOnce(&Outcome),
+) -> anyhow::Result<Outcome> {
     ensure_map_count(plan.users)?;
     let nofile = raise_nofile();
     if let Some(w) = limits::nofile_warning(plan.users, nofile) {
@@ -42,6 +50,7 @@ pub fn run(plan: Plan) -> anyhow::Result<Outcome> {
         plan.settings.clone(),
         plan.iterations,
         plan.log.clone(),
+        shutdown,
     ));
     let worker_plan = Arc::new(WorkerPlan::from(&plan));
     let mut totals = Totals::default();
@@ -49,67 +58,119 @@ pub fn run(plan: Plan) -> anyhow::Result<Outcome> {
     let mut setup_data = None;
     let mut setup_failed = false;
     if plan.hooks.setup {
-        let (value, snapshot) = run_session_here(&worker_plan, &run, None, Session::Setup)?;
+        let (data, snapshot) = setup(&plan, &worker_plan, &run, shutdown)?;
         totals.merge(0, 0, snapshot);
-        match value.map(|v| rhai::serde::from_dynamic::<serde_json::Value>(&v)) {
-            Some(Ok(json)) => setup_data = Some(json),
-            Some(Err(e)) => {
-                eprintln!("setup() must return plain data (maps, arrays, strings, numbers): {e}");
-                setup_failed = true;
-            }
-            None => setup_failed = true,
-        }
+        setup_failed = data.is_none();
+        setup_data = data.flatten();
     }
 
-    let mut interrupted = false;
     if !setup_failed {
         let (tx, rx) = mpsc::unbounded_channel();
         let handles = worker::spawn_all(&worker_plan, &run, setup_data.clone(), tx)?;
-        interrupted = supervise(&plan, &run, rx, &mut totals)?;
+        supervise(&plan, &run, shutdown, rx, &mut totals)?;
         for h in handles {
             if h.join().is_err() {
                 eprintln!("a worker thread panicked; its last second of metrics is lost");
             }
         }
     }
-
-    if plan.hooks.teardown {
-        let second = run.elapsed().as_secs() + 1;
-        let (_, snapshot) = run_session_here(&worker_plan, &run, setup_data, Session::Teardown)?;
-        totals.merge(second, 0, snapshot);
-    }
     totals.finish();
-    plan.log.flush();
-    Ok(Outcome {
+    let mut outcome = Outcome {
         totals,
         elapsed: run.elapsed(),
-        interrupted,
+        interrupted: shutdown.is_requested(),
         setup_failed,
         users: plan.users,
         spawned_after: run.spawned_after(),
-    })
+    };
+
+    if plan.hooks.teardown && !setup_failed {
+        plan.log.flush();
+        before_teardown(&outcome);
+        // A signal during teardown abandons it, unless the run was already stopped by one
+        // (then the binary exits at once on the next).
+        let cancel = if outcome.interrupted {
+            CancellationToken::new()
+        } else {
+            shutdown.child()
+        };
+        let second = run.elapsed().as_secs() + 1;
+        let limit = (plan.teardown_timeout, "teardown_timeout");
+        let (end, snapshot) = run_session_here(
+            &worker_plan,
+            &run,
+            setup_data,
+            Session::Teardown,
+            limit,
+            cancel,
+        )?;
+        if let SessionEnd::Cancelled = end {
+            eprintln!("teardown() abandoned: interrupted");
+        }
+        outcome.totals.merge(second, 0, snapshot);
+        outcome.totals.finish();
+        outcome.elapsed = run.elapsed();
+        outcome.interrupted = shutdown.is_requested();
+    }
+    plan.log.flush();
+    Ok(outcome)
 }
 
-/// The main thread during the run: merges reports, enforces the run time, handles Ctrl-C
-/// and prints progress. Returns whether the run was interrupted.
+/// Runs `setup()` within its timeout (and the run time, which counts from the start);
+/// returns `Some(its value)` when it succeeded, `None` when it failed, timed out or was
+/// interrupted.
+fn setup(
+    plan: &Plan,
+    worker_plan: &WorkerPlan,
+    run: &Arc<RunState>,
+    shutdown: &Shutdown,
+) -> anyhow::Result<(Option<Option<serde_json::Value>>, crate::metrics::Snapshot)> {
+    let limit = match plan.run_time {
+        Some(t) if t < plan.setup_timeout => (t, "the run time"),
+        _ => (plan.setup_timeout, "setup_timeout"),
+    };
+    let (end, snapshot) = run_session_here(
+        worker_plan,
+        run,
+        None,
+        Session::Setup,
+        limit,
+        shutdown.child(),
+    )?;
+    let data = match end {
+        SessionEnd::Returned(Some(value)) => {
+            match rhai::serde::from_dynamic::<serde_json::Value>(&value) {
+                Ok(json) => Some(Some(json)),
+                Err(e) => {
+                    eprintln!(
+                        "setup() must return plain data (maps, arrays, strings, numbers): {e}"
+                    );
+                    None
+                }
+            }
+        }
+        SessionEnd::Returned(None) | SessionEnd::TimedOut | SessionEnd::Cancelled => None,
+    };
+    Ok((data, snapshot))
+}
+
+/// The main thread during the run: merges reports, enforces the run time, watches for a
+/// requested shutdown and shows progress.
 fn supervise(
     plan: &Plan,
     run: &Arc<RunState>,
+    shutdown: &Shutdown,
     mut rx: mpsc::UnboundedReceiver<Report>,
     totals: &mut Totals,
-) -> anyhow::Result<bool> {
+) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     rt.block_on(async {
         let mut workers_left = plan.workers;
-        let mut interrupted = false;
         let deadline = plan.run_time.map(|d| tokio::time::Instant::from_std(run.started) + d);
         let mut live = crate::report::live::Live::new(plan.quiet, plan.run_time);
         let mut hard_stop_at: Option<tokio::time::Instant> = None;
-        // One listener for the whole run, registered now: a second Ctrl-C that comes
-        // right after the first is not lost between two listeners.
-        let mut ctrl_c = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
         while workers_left > 0 {
             if run.stop.is_cancelled() && hard_stop_at.is_none() {
                 hard_stop_at = Some(tokio::time::Instant::now() + plan.stop_timeout);
@@ -131,20 +192,12 @@ fn supervise(
                 _ = tokio::time::sleep_until(hard_stop_at.unwrap_or(far)), if hard_stop_at.is_some() && !run.hard_stop.is_cancelled() => {
                     run.hard_stop.cancel();
                 }
-                r = ctrl_c.recv() => {
-                    if r.is_some() {
-                        if interrupted {
-                            eprintln!("\ninterrupted twice: exiting without a summary");
-                            std::process::exit(130);
-                        }
-                        interrupted = true;
-                        eprintln!("\nstopping: users finish their request and run on_stop (Ctrl-C again to exit at once)");
-                        run.stop.cancel();
-                    }
-                }
+                // `run.stop` is a child of the shutdown token: it is already cancelled;
+                // this wakes the loop to start the stop timeout.
+                () = shutdown.requested(), if hard_stop_at.is_none() => {}
             }
         }
         live.finish();
-        Ok(interrupted)
+        Ok(())
     })
 }

@@ -22,6 +22,36 @@ pub struct UserSettings {
     pub stack_size: usize,
 }
 
+/// How a run is asked to stop from outside: a signal (SIGINT, SIGTERM) caught by the binary,
+/// later the web UI. A handle, not a global, so tests and embedders own their own. Asking
+/// once stops the run gracefully (users finish their request and run `on_stop`, every
+/// output is written); what a second signal does is the caller's business (the binary
+/// exits at once).
+#[derive(Debug, Clone, Default)]
+pub struct Shutdown {
+    token: CancellationToken,
+}
+
+impl Shutdown {
+    pub fn request(&self) {
+        self.token.cancel();
+    }
+
+    pub fn is_requested(&self) -> bool {
+        self.token.is_cancelled()
+    }
+
+    /// Resolves once a stop has been requested.
+    pub async fn requested(&self) {
+        self.token.cancelled().await
+    }
+
+    /// A token cancelled with this one (and cancellable on its own).
+    pub fn child(&self) -> CancellationToken {
+        self.token.child_token()
+    }
+}
+
 /// Shared between worker threads; everything in it is atomic or immutable.
 pub struct RunState {
     /// Set when the run should stop: users finish their request, skip the rest of the task,
@@ -40,9 +70,15 @@ pub struct RunState {
 }
 
 impl RunState {
-    pub fn new(settings: UserSettings, iterations: Option<u64>, log: Logger) -> Self {
+    /// `stop` is a child of `shutdown`'s token: a requested shutdown stops the run.
+    pub fn new(
+        settings: UserSettings,
+        iterations: Option<u64>,
+        log: Logger,
+        shutdown: &Shutdown,
+    ) -> Self {
         Self {
-            stop: CancellationToken::new(),
+            stop: shutdown.child(),
             hard_stop: CancellationToken::new(),
             started: Instant::now(),
             users_running: AtomicU64::new(0),

@@ -12,12 +12,13 @@ use anyhow::Context;
 use rhai::Dynamic;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::{JoinSet, LocalSet};
+use tokio_util::sync::CancellationToken;
 
 use super::RunState;
 use crate::cli::Plan;
 use crate::http::{ClientFactory, ClientOptions};
-use crate::metrics::{Recorder, Snapshot};
-use crate::script::Program;
+use crate::metrics::{FailureKind, Recorder, Snapshot};
+use crate::script::{EngineConfig, Program};
 use crate::vu::{Session, User, Worker, drive, run_session};
 
 /// What a worker thread is told about the run (the `Send` part of the plan).
@@ -29,6 +30,7 @@ pub struct WorkerPlan {
     spawn_rate: f64,
     workers: usize,
     client: ClientOptions,
+    engine: EngineConfig,
 }
 
 impl From<&Plan> for WorkerPlan {
@@ -41,6 +43,7 @@ impl From<&Plan> for WorkerPlan {
             spawn_rate: p.spawn_rate,
             workers: p.workers,
             client: p.settings.client.clone(),
+            engine: p.engine.clone(),
         }
     }
 }
@@ -58,7 +61,7 @@ fn build(
     run: &Arc<RunState>,
     setup: Option<serde_json::Value>,
 ) -> anyhow::Result<(Rc<Program>, Rc<Worker>)> {
-    let program = Program::new(&plan.script_name, &plan.source, &plan.tasks)
+    let program = Program::new(&plan.script_name, &plan.source, &plan.tasks, &plan.engine)
         .context("the script compiled on the main thread but not on a worker")?;
     let setup_data = match setup {
         Some(v) => rhai::serde::to_dynamic(v).map_err(|e| anyhow::anyhow!("{e}"))?,
@@ -84,22 +87,58 @@ fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
         .build()
 }
 
-/// Runs `setup` or `teardown` on the calling thread as user 0; returns its value (for
-/// `setup`) and what it recorded.
+/// How a `setup` or `teardown` session ended.
+pub enum SessionEnd {
+    /// It returned (or failed, recorded); for `setup`, its value if it succeeded.
+    Returned(Option<Dynamic>),
+    /// It ran past its time limit and was abandoned (recorded as a `timeout` failure).
+    TimedOut,
+    /// `cancel` fired first and it was abandoned.
+    Cancelled,
+}
+
+/// Runs `setup` or `teardown` on the calling thread as user 0, for at most `limit` and
+/// until `cancel` fires; returns how it ended and what it recorded. Abandoning it drops its
+/// fiber, which unwinds the script (a request it was waiting for is counted unfinished).
 pub fn run_session_here(
     plan: &WorkerPlan,
     run: &Arc<RunState>,
     setup: Option<serde_json::Value>,
     session: Session,
-) -> anyhow::Result<(Option<Dynamic>, Snapshot)> {
+    limit: (Duration, &str),
+    cancel: CancellationToken,
+) -> anyhow::Result<(SessionEnd, Snapshot)> {
     let (program, worker) = build(plan, run, setup)?;
     let user = Rc::new(User::new(0, worker.clone()));
     let local = LocalSet::new();
-    let value = local.block_on(&runtime()?, async move {
-        drive(user, move || run_session(&program, session)).await
+    let end = local.block_on(&runtime()?, async move {
+        tokio::select! {
+            value = drive(user, move || run_session(&program, session)) => {
+                SessionEnd::Returned(value.flatten())
+            }
+            () = tokio::time::sleep(limit.0) => SessionEnd::TimedOut,
+            () = cancel.cancelled() => SessionEnd::Cancelled,
+        }
     });
-    let snapshot = worker.recorder.borrow_mut().take();
-    Ok((value.flatten(), snapshot))
+    let mut recorder = worker.recorder.borrow_mut();
+    if let SessionEnd::TimedOut = end {
+        let hook = if session == Session::Setup {
+            "setup()"
+        } else {
+            "teardown()"
+        };
+        recorder.failure(
+            FailureKind::Timeout,
+            String::new(),
+            hook.into(),
+            format!(
+                "{hook} did not finish within {} ({})",
+                humantime::format_duration(limit.0),
+                limit.1
+            ),
+        );
+    }
+    Ok((end, recorder.take()))
 }
 
 /// Starts one thread per worker.
@@ -140,7 +179,10 @@ fn worker_main(
         let mut users = JoinSet::new();
         let start = tokio::time::Instant::now();
         for i in (index as u64..plan.users).step_by(plan.workers) {
-            let at = start + Duration::from_secs_f64(i as f64 / plan.spawn_rate);
+            // Capped: a tiny spawn rate must not overflow the clock.
+            let offset = crate::duration::from_secs(i as f64 / plan.spawn_rate)
+                .unwrap_or(crate::duration::MAX);
+            let at = start + offset;
             tokio::select! {
                 _ = tokio::time::sleep_until(at) => {}
                 _ = run.stop.cancelled() => break,

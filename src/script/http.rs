@@ -87,12 +87,10 @@ impl Options {
                 }
                 "timeout" => {
                     let s = super::api::seconds(&value)?;
-                    if !(s.is_finite() && s > 0.0) {
-                        return Err(script_error(
-                            "`timeout` must be a positive number of seconds",
-                        ));
-                    }
-                    o.timeout = Some(Duration::from_secs_f64(s));
+                    o.timeout = Some(
+                        crate::duration::positive(s)
+                            .map_err(|e| script_error(format!("request option `timeout`: {e}")))?,
+                    );
                 }
                 "name" => o.name = Some(value.to_string()),
                 "expect" => o.expect = Some(statuses(value)?),
@@ -175,11 +173,27 @@ fn send(method: Method, url: &str, options: Option<Map>) -> Result<Response> {
     let method = request.method.clone();
     let method_name = method.as_str();
     let client = user.client().clone();
-    let result = await_in_script(client.execute(request), false)?;
+    let waiting = Waiting {
+        user: &user,
+        client: user.client(),
+        method: method_name,
+        name: &name,
+        answered: false,
+    };
+    let result = await_in_script(client.execute(request), false);
+    waiting.answered();
+    let result = result?;
 
     let mut recorder = user.worker.recorder.borrow_mut();
     if grouped {
         recorder.auto_grouped();
+    }
+    let retries = match &result {
+        Ok(x) => x.retries,
+        Err(e) => e.retries,
+    };
+    if retries > 0 {
+        recorder.retried(method_name, &name, retries);
     }
     let exchange = match result {
         Ok(x) => x,
@@ -226,6 +240,40 @@ fn send(method: Method, url: &str, options: Option<Map>) -> Result<Response> {
         exchange.elapsed,
         ok,
     ))
+}
+
+/// A request in flight. If the user's fiber is dropped before the request completes (the
+/// hard stop, a `setup`/`teardown` timeout), the unwinding drops this and the request is
+/// counted as `unfinished` with how long it had waited; otherwise it would vanish, and a
+/// server that never answers could pass a run.
+struct Waiting<'a> {
+    user: &'a User,
+    client: &'a crate::http::Client,
+    method: &'a str,
+    name: &'a str,
+    answered: bool,
+}
+
+impl Waiting<'_> {
+    /// The request completed or failed by itself; its outcome is recorded by the caller.
+    fn answered(mut self) {
+        self.answered = true;
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        if self.answered {
+            return;
+        }
+        if let Ok(mut recorder) = self.user.worker.recorder.try_borrow_mut() {
+            let waited = self
+                .client
+                .started()
+                .map_or(std::time::Duration::ZERO, |t| t.elapsed());
+            recorder.unfinished(self.method, self.name, waited);
+        }
+    }
 }
 
 fn method(name: &str) -> Result<Method> {

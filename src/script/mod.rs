@@ -10,6 +10,7 @@ mod log;
 mod response;
 mod signal;
 
+use std::path::PathBuf;
 use std::rc::Rc;
 
 use rhai::{AST, Engine, exported_module};
@@ -26,11 +27,64 @@ use crate::vu::TaskTable;
 /// can crash. Set explicitly because Rhai's debug-build default is tiny.
 pub const MAX_CALL_LEVELS: usize = 256;
 
-/// The engine every script runs on: stampede's API registered, the guard installed.
+/// How big a script's values may grow. Without limits `let s = "x"; loop { s += s; }`
+/// takes the whole process down (the allocator aborts); with them the task fails with a
+/// script error naming the limit, and the run goes on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Bytes in one string (and in all strings inside one array or map).
+    pub string: usize,
+    /// Elements in one array or blob (nested arrays count together).
+    pub array: usize,
+    /// Entries in one object map (nested maps count together).
+    pub map: usize,
+}
+
+impl Limits {
+    /// As large as the default `--max-body`, so any response read can become a string.
+    pub const DEFAULT_STRING: usize = 64 * 1024 * 1024;
+    pub const DEFAULT_ARRAY: usize = 1_000_000;
+    pub const DEFAULT_MAP: usize = 1_000_000;
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            string: Self::DEFAULT_STRING,
+            array: Self::DEFAULT_ARRAY,
+            map: Self::DEFAULT_MAP,
+        }
+    }
+}
+
+/// What an engine is built with besides the API: the value limits, and the folder that
+/// `import "x"` resolves from (the script's own; `None` for an embedded script, which may
+/// not import).
+#[derive(Debug, Clone, Default)]
+pub struct EngineConfig {
+    pub limits: Limits,
+    pub import_dir: Option<PathBuf>,
+}
+
+/// The engine with default limits and no imports (`check`'s probe of an options map, docs).
 pub fn engine() -> Engine {
+    engine_with(&EngineConfig::default())
+}
+
+/// The engine every script runs on: stampede's API registered, the guard installed.
+pub fn engine_with(config: &EngineConfig) -> Engine {
     let mut engine = Engine::new();
     engine.set_max_call_levels(MAX_CALL_LEVELS);
     engine.set_max_expr_depths(128, 64);
+    engine.set_max_string_size(config.limits.string);
+    engine.set_max_array_size(config.limits.array);
+    engine.set_max_map_size(config.limits.map);
+    match &config.import_dir {
+        Some(dir) => engine.set_module_resolver(
+            rhai::module_resolvers::FileModuleResolver::new_with_path(dir),
+        ),
+        None => engine.set_module_resolver(rhai::module_resolvers::DummyModuleResolver::new()),
+    };
     engine.register_global_module(exported_module!(api::api).into());
     engine.register_global_module(exported_module!(response::response_api).into());
     engine.register_static_module("http", exported_module!(http::http_api).into());
@@ -91,8 +145,13 @@ pub struct Program {
 
 impl Program {
     /// `tasks` are the validated weights from the plan.
-    pub fn new(name: &str, source: &str, tasks: &[(String, u32)]) -> Result<Self, SyntaxError> {
-        let engine = engine();
+    pub fn new(
+        name: &str,
+        source: &str,
+        tasks: &[(String, u32)],
+        config: &EngineConfig,
+    ) -> Result<Self, SyntaxError> {
+        let engine = engine_with(config);
         let ast = compile(&engine, name, source)?;
         let hooks = Hooks::of(&ast);
         let tasks = TaskTable::new(tasks)

@@ -75,6 +75,10 @@ pub fn describe(err: &EvalAltResult, script: &str) -> String {
     };
     let text = match inner {
         EvalAltResult::ErrorRuntime(v, _) => v.to_string(),
+        EvalAltResult::ErrorDataTooLarge(what, _) => format!(
+            "{what} is over the script's limit (raise it with options.max_string, \
+             max_array or max_map)"
+        ),
         other => {
             let full = other.to_string();
             let suffix = format!(" ({})", other.position());

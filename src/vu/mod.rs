@@ -37,19 +37,15 @@ pub fn await_in_script<T>(
 
 /// `sleep(seconds)` for the current user.
 pub fn sleep(seconds: f64) -> Result<(), Box<EvalAltResult>> {
-    if !(seconds.is_finite() && seconds >= 0.0) {
-        return Err(script_error(format!(
-            "sleep({seconds}): seconds must be >= 0"
-        )));
-    }
+    let d = crate::duration::from_secs(seconds)
+        .map_err(|e| script_error(format!("sleep({seconds}): {e}")))?;
     let phase = with_user(|u| u.phase.get()).map_err(|e| script_error(e.to_string()))?;
     if phase == Phase::Init {
         return Err(script_error("sleep is not allowed in top-level code"));
     }
-    if seconds == 0.0 {
+    if d.is_zero() {
         return Ok(());
     }
-    let d = Duration::from_secs_f64(seconds);
     await_in_script(tokio::time::sleep(d), !phase.is_closing())
 }
 
@@ -79,10 +75,12 @@ pub fn guard(operations: u64) -> Option<Dynamic> {
         let closing = phase.is_closing() || phase == Phase::Init;
         let run = u.run();
         // Closing hooks may finish after the stop, but not after the hard stop.
-        let stopping = if closing {
-            run.hard_stop.is_cancelled()
-        } else {
-            run.stop.is_cancelled()
+        // `teardown` runs after both: its own timeout (or a signal) ends it, by dropping
+        // its fiber.
+        let stopping = match phase {
+            Phase::Teardown => false,
+            _ if closing => run.hard_stop.is_cancelled(),
+            _ => run.stop.is_cancelled(),
         };
         (stopping, u.slice_start.get(), closing)
     })

@@ -46,14 +46,11 @@ pub enum WaitTime {
     ConstantPacing(f64),
 }
 
+/// Wait times are checked when they are made, so [`WaitTime::pause`] cannot fail.
 fn check_seconds(what: &str, s: f64) -> Result<f64, String> {
-    if s.is_finite() && s >= 0.0 {
-        Ok(s)
-    } else {
-        Err(format!(
-            "{what}: seconds must be a finite number >= 0, got {s}"
-        ))
-    }
+    crate::duration::from_secs(s)
+        .map(|_| s)
+        .map_err(|e| format!("{what}: {e}"))
 }
 
 impl WaitTime {
@@ -86,7 +83,7 @@ impl WaitTime {
         match *self {
             Self::None => Duration::ZERO,
             Self::Between(a, b) if a == b => Duration::from_secs_f64(a),
-            Self::Between(a, b) => Duration::from_secs_f64(rng.random_range(a..b)),
+            Self::Between(a, b) => Duration::from_secs_f64(rng.random_range(a..b).min(b)),
             Self::Constant(s) => Duration::from_secs_f64(s),
             Self::ConstantPacing(s) => Duration::from_secs_f64(s).saturating_sub(task_time),
         }

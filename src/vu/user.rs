@@ -109,6 +109,9 @@ fn task_loop(user: &User, program: &Program, mut run_task: impl FnMut(&str) -> E
         let started = run.settings.wait.needs_task_time().then(Instant::now);
         let end = run_task(&task);
         let stopped = end == Ending::Stopped;
+        if !matches!(end, Ending::Completed | Ending::Stopped) {
+            user.worker.recorder.borrow_mut().failed_iteration();
+        }
         user.phase.set(Phase::Task);
         record(user, end);
         if stopped || per_user.is_some_and(|n| user.iteration.get() >= n) {

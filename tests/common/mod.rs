@@ -202,7 +202,7 @@ pub fn run(source: &str, host: &str, tweak: impl FnOnce(&mut RunArgs)) -> Outcom
     };
     tweak(&mut args);
     let plan = Plan::build(&args).expect("plan");
-    stampede::runner::run(plan).expect("run")
+    stampede::runner::run(plan, &Default::default(), |_| {}).expect("run")
 }
 
 /// Total failures of one kind.
