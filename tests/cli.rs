@@ -6,11 +6,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use assert_cmd::cargo::CommandCargoExt;
-
-fn stampede() -> Command {
-    Command::cargo_bin("stampede").unwrap()
-}
+use common::bin::stampede;
 
 /// `stampede run FILE --host URL` (more arguments are added by the caller).
 fn run_against(file: &tempfile::NamedTempFile, server: &common::TestServer) -> Command {
@@ -21,20 +17,12 @@ fn run_against(file: &tempfile::NamedTempFile, server: &common::TestServer) -> C
 
 /// Waits (bounded) until the server has answered `n` requests of `key`.
 fn wait_for_hits(server: &common::TestServer, key: &str, n: u64) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while server.counters.hits(key) < n {
-        assert!(Instant::now() < deadline, "no traffic");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    common::bin::wait_until("traffic", || server.counters.hits(key) >= n);
 }
 
 /// Sends Ctrl-C's signal to `child`.
 fn interrupt(child: &Child) {
-    let sent = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(sent.success());
+    common::bin::signal(child, "INT");
 }
 
 #[test]

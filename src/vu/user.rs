@@ -28,18 +28,27 @@ pub enum Session {
 pub fn run_session(program: &Program, session: Session) -> Option<Dynamic> {
     let user = with_user(Rc::clone).expect("a session runs as a user");
     let mut scope = Scope::new();
+    // One runtime state and one function-resolution cache for the user's whole life, not
+    // one per call as `Engine::call_fn` makes: resolving `check`, `json`, `==`… again on
+    // every task call was the largest single cost of a script's own work (callgrind).
+    // The top-level code runs in the same state, so that modules it imports stay visible
+    // to the tasks and hooks called later.
+    let mut global = program.engine.new_global_runtime_state();
+    global.lib.push(program.ast.shared_lib().clone());
+    let mut caches = Caches::new();
     user.phase.set(Phase::Init);
-    if let Err(e) = program.engine.run_ast_with_scope(&mut scope, &program.ast) {
+    #[allow(deprecated)] // Rhai marks its `internals` API deprecated, not going away.
+    let top_level = program.engine.eval_statements_raw(
+        &mut global,
+        &mut caches,
+        &mut scope,
+        program.ast.statements(),
+    );
+    if let Err(e) = top_level {
         record(&user, Ending::Error(describe(&e, &program.name)));
         return None;
     }
     let mut this = Dynamic::from_map(Map::new());
-    // One runtime state and one function-resolution cache for the user's whole life, not
-    // one per call as `Engine::call_fn` makes: resolving `check`, `json`, `==`… again on
-    // every task call was the largest single cost of a script's own work (callgrind).
-    let mut global = program.engine.new_global_runtime_state();
-    global.lib.push(program.ast.shared_lib().clone());
-    let mut caches = Caches::new();
     let mut call = |phase: Phase, name: &str| {
         user.phase.set(phase);
         let mut context =

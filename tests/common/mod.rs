@@ -2,6 +2,8 @@
 //! counts every request it serves so tests can compare the tool's numbers with its own.
 #![allow(dead_code)]
 
+pub mod bin;
+pub mod faulty;
 pub mod raw;
 use std::collections::HashMap;
 use std::net::SocketAddr;
