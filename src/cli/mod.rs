@@ -16,9 +16,11 @@ use crate::script::Level;
 /// Load-test HTTP services with Rhai scenario scripts.
 #[derive(Debug, Parser)]
 #[command(name = "stampede", version, about, long_about = None)]
-#[command(after_help = "Exit codes: 0 run completed; 1 a threshold failed; \
-2 usage or script error (before any traffic); 3 setup() failed, no users ran; \
-130 interrupted twice.")]
+#[command(after_help = "Exit codes: 0 run completed; 1 a threshold failed (or \
+--fail-on-error found a failure); 2 usage or script error (before any traffic); 3 setup() \
+failed, timed out or was interrupted, no users ran; 4 internal error (an output file could \
+not be written after the run); 130/143 a second Ctrl-C/SIGTERM exited at once. One \
+Ctrl-C or SIGTERM stops the run gracefully and still writes every output.")]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

@@ -167,7 +167,8 @@ impl Client {
     }
 
     async fn follow(&self, mut req: Prepared) -> Result<Exchange, TransportError> {
-        for _ in 0..MAX_REDIRECTS {
+        // The first request and up to MAX_REDIRECTS redirects, as curl and requests follow.
+        for _ in 0..=MAX_REDIRECTS {
             let mut exchange = self.send_once(&req).await?;
             let status = StatusCode::from_u16(exchange.status).unwrap_or(StatusCode::OK);
             let location = (exchange.headers.has(Notable::Location) && is_redirect(status))
