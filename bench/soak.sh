@@ -5,6 +5,7 @@
 #
 #   bench/soak.sh                       # 5000 users, 300 s
 #   USERS=2000 DURATION=60 bench/soak.sh
+#   BIN=/tmp/stampede bench/soak.sh     # a given binary, no build
 #
 # Prints one row per sample and a verdict per series; exits 1 if a series is not flat.
 set -euo pipefail
@@ -12,8 +13,10 @@ cd "$(dirname "$0")/.."
 USERS=${USERS:-5000}
 DURATION=${DURATION:-300}
 WARMUP=${WARMUP:-60}
-cargo build --release --quiet
-BIN=$PWD/target/release/stampede
+if [ -z "${BIN:-}" ]; then   # BIN=/path/to/stampede measures a given build
+    cargo build --release --quiet
+    BIN=$PWD/target/release/stampede
+fi
 OUT=$(mktemp -d)
 trap 'kill $SERVER $RUN 2>/dev/null || true; rm -rf "$OUT"' EXIT
 

@@ -2,12 +2,19 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use stampede::app::exit;
+use stampede::cli::Command;
 use stampede::runner::Shutdown;
 
 fn main() -> ExitCode {
     let cli = stampede::cli::Cli::parse();
     let shutdown = Shutdown::default();
-    if let Err(e) = watch_signals(shutdown.clone()) {
+    // Only commands that run something stop gracefully; the others keep the default
+    // (a Ctrl-C ends them at once).
+    let runs = matches!(
+        cli.command,
+        Command::Run(_) | Command::Demo(_) | Command::DemoServer { .. }
+    );
+    if runs && let Err(e) = watch_signals(shutdown.clone()) {
         eprintln!("warning: cannot watch for Ctrl-C and SIGTERM: {e}");
     }
     match stampede::app::run(cli, &shutdown) {

@@ -141,6 +141,26 @@ fn a_hanging_teardown_times_out_and_the_results_are_written_before_it() {
 }
 
 #[test]
+fn teardown_runs_after_a_hard_stop_top_level_code_and_all() {
+    let server = common::start();
+    let out = common::run(
+        r#"let warm = 0; for i in 0..1000 { warm += i; }
+           fn t() { http::get("/slow?ms=30000", #{ timeout: 60 }); }
+           fn teardown() { http::get("/items/teardown"); }"#,
+        &server.url,
+        |a| {
+            a.flags.users = Some(2);
+            a.flags.spawn_rate = Some(100.0);
+            a.flags.run_time = Some(Duration::from_millis(300));
+            a.flags.stop_timeout = Some(Duration::from_millis(300));
+        },
+    );
+    assert_eq!(out.totals.unfinished.requests, 2);
+    assert_eq!(server.counters.hits("GET /items/{id}"), 1, "teardown ran");
+    assert_eq!(common::failures_of(&out, "script"), 0);
+}
+
+#[test]
 fn a_hanging_setup_is_bounded_by_the_run_time_and_its_own_timeout() {
     let server = common::start();
     let file = common::script(

@@ -166,6 +166,11 @@ impl Client {
         self.started.get()
     }
 
+    /// Attempts sent again so far for the request now in flight.
+    pub fn retries(&self) -> u32 {
+        self.retries.get()
+    }
+
     async fn follow(&self, mut req: Prepared) -> Result<Exchange, TransportError> {
         // The first request and up to MAX_REDIRECTS redirects, as curl and requests follow.
         for _ in 0..=MAX_REDIRECTS {
@@ -183,7 +188,9 @@ impl Client {
                 .join(location)
                 .map_err(|e| transport(FailureKind::Request, e.to_string()))?;
             if next.origin != req.target.origin {
-                req.headers.retain(|(name, _)| !is_credential(name));
+                // A script's own `Host` named the first origin, not this one.
+                req.headers
+                    .retain(|(name, _)| !is_credential(name) && name != header::HOST);
             }
             req.target = next;
             // 303, and 301/302 after a POST, become GETs without a body, as browsers do.

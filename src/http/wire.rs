@@ -333,8 +333,9 @@ impl Chunked {
                     else {
                         return Ok(false);
                     };
+                    let blank = matches!(&input[..len], b"\r\n" | b"\n");
                     input.advance(len);
-                    if len <= 2 {
+                    if blank {
                         self.state = ChunkState::Done;
                     } else {
                         self.trailer_bytes += len;
@@ -594,6 +595,15 @@ mod tests {
         assert!(Chunked::default().decode(&mut input, &mut out).is_err());
         let mut input = BytesMut::from(&b"2\r\nabXX"[..]);
         assert!(Chunked::default().decode(&mut input, &mut out).is_err());
+    }
+
+    #[test]
+    fn a_short_trailer_line_does_not_end_the_trailers() {
+        let mut out = BytesMut::new();
+        let mut input = BytesMut::from(&b"0\r\nX\n\r\nNEXT"[..]);
+        let mut dec = Chunked::default();
+        assert!(dec.decode(&mut input, &mut out).unwrap());
+        assert_eq!(&input[..], b"NEXT");
     }
 
     #[test]

@@ -136,6 +136,13 @@ impl Totals {
         }
     }
 
+    /// A second after every one merged so far: where something recorded after the run
+    /// (teardown) goes without reopening a closed second.
+    pub fn next_second(&self) -> u64 {
+        let last = self.open.keys().chain(self.series.keys()).max();
+        last.map_or(0, |s| s + 1)
+    }
+
     /// Closes every open second; call once all workers have sent their last snapshot.
     pub fn finish(&mut self) {
         self.close_before(u64::MAX);
@@ -237,5 +244,24 @@ mod tests {
         assert_eq!((s[0].requests, s[0].users), (200, 5));
         let p50 = s[0].p50_ms.unwrap();
         assert!((4.9..=5.1).contains(&p50), "{p50}");
+    }
+
+    #[test]
+    fn a_late_merge_goes_after_every_closed_second() {
+        let mut t = Totals::default();
+        for second in 1..=3 {
+            let mut r = Recorder::default();
+            r.request("GET", "/a", Duration::from_millis(1), 1, None);
+            t.merge(second, 1, r.take());
+        }
+        t.finish();
+        let late = t.next_second();
+        assert_eq!(late, 4);
+        let mut r = Recorder::default();
+        r.request("GET", "/teardown", Duration::from_millis(1), 1, None);
+        t.merge(late, 0, r.take());
+        t.finish();
+        let rows: Vec<_> = t.series().map(|s| (s.second, s.requests)).collect();
+        assert_eq!(rows, vec![(1, 1), (2, 1), (3, 1), (4, 1)]);
     }
 }

@@ -188,6 +188,15 @@ impl Format for Html {
                 setting("Spawn rate", format!("{}/s", info.spawn_rate)),
                 setting("Duration", format!("{:.1} s", report.seconds())),
                 setting("Task iterations", totals.iterations.to_string()),
+                setting("Failed iterations", totals.failed_iterations.to_string()),
+                setting("Retried requests", totals.aggregated().retries.to_string()),
+                setting(
+                    "Unfinished requests",
+                    format!(
+                        "{} (longest wait {:.1} s)",
+                        totals.unfinished.requests, totals.unfinished.longest_wait_s
+                    ),
+                ),
                 setting("Interrupted", report.outcome.interrupted.to_string()),
             ],
         );

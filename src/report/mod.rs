@@ -182,12 +182,33 @@ pub struct OutputError {
     pub source: io::Error,
 }
 
+fn write_to(file: &std::path::Path, format: &dyn Format, report: &Report) -> io::Result<()> {
+    let mut w = io::BufWriter::new(std::fs::File::create(file)?);
+    format.write(report, &mut w)?;
+    w.flush()
+}
+
+/// Writes one file. A regular file (or a new one) is written beside it and renamed into
+/// place, so a write that fails half-way (a full disk, a second Ctrl-C) leaves the earlier
+/// complete file (the one written before `teardown`) rather than a truncated one. Anything
+/// else (`/dev/stdout`, a FIFO, a symlink) is written in place.
 fn write_file(path: PathBuf, format: &dyn Format, report: &Report) -> Result<(), OutputError> {
-    let result = std::fs::File::create(&path).and_then(|f| {
-        let mut w = io::BufWriter::new(f);
-        format.write(report, &mut w)?;
-        w.flush()
-    });
+    let in_place = std::fs::symlink_metadata(&path).is_ok_and(|m| !m.is_file());
+    let result = match (in_place, path.file_name()) {
+        (false, Some(name)) => {
+            let mut tmp_name = std::ffi::OsString::from(".");
+            tmp_name.push(name);
+            tmp_name.push(format!(".{}.tmp", std::process::id()));
+            let tmp = path.with_file_name(tmp_name);
+            let written =
+                write_to(&tmp, format, report).and_then(|()| std::fs::rename(&tmp, &path));
+            if written.is_err() {
+                let _ = std::fs::remove_file(&tmp);
+            }
+            written
+        }
+        _ => write_to(&path, format, report),
+    };
     result.map_err(|source| OutputError { path, source })
 }
 
@@ -221,11 +242,20 @@ impl Outputs {
 }
 
 fn writable(path: &std::path::Path) -> io::Result<()> {
-    if path.exists() {
-        return std::fs::OpenOptions::new().write(true).open(path).map(drop);
+    let open = || std::fs::OpenOptions::new().write(true).open(path).map(drop);
+    if std::fs::symlink_metadata(path).is_ok() {
+        return open();
     }
-    std::fs::File::create(path)?;
-    std::fs::remove_file(path)
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+    {
+        Ok(_) => std::fs::remove_file(path),
+        // Someone else made it meanwhile: theirs, leave it.
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => open(),
+        Err(e) => Err(e),
+    }
 }
 
 /// Writes every requested file; tries them all and returns the first error.

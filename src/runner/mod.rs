@@ -94,7 +94,7 @@ pub fn run(
         } else {
             shutdown.child()
         };
-        let second = run.elapsed().as_secs() + 1;
+        let second = (run.elapsed().as_secs() + 1).max(outcome.totals.next_second());
         let limit = (plan.teardown_timeout, "teardown_timeout");
         let (end, snapshot) = run_session_here(
             &worker_plan,

@@ -272,6 +272,13 @@ impl Drop for Waiting<'_> {
                 .started()
                 .map_or(std::time::Duration::ZERO, |t| t.elapsed());
             recorder.unfinished(self.method, self.name, waited);
+            let retries = self.client.retries();
+            if retries > 0 {
+                recorder.retried(self.method, self.name, retries);
+            }
+            if self.user.phase.get() == Phase::Task {
+                recorder.failed_iteration();
+            }
         }
     }
 }

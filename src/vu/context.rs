@@ -117,6 +117,11 @@ impl User {
         &self.worker.run
     }
 
+    /// Whether this is the `setup`/`teardown` session (or `check`'s probe), not a user.
+    pub fn is_session(&self) -> bool {
+        self.id == 0
+    }
+
     /// This user's HTTP client (its own cookie jar and connections, like a Locust session).
     pub fn client(&self) -> &Rc<crate::http::Client> {
         self.client

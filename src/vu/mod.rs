@@ -74,13 +74,16 @@ pub fn guard(operations: u64) -> Option<Dynamic> {
         let phase = u.phase.get();
         let closing = phase.is_closing() || phase == Phase::Init;
         let run = u.run();
-        // Closing hooks may finish after the stop, but not after the hard stop.
-        // `teardown` runs after both: its own timeout (or a signal) ends it, by dropping
-        // its fiber.
-        let stopping = match phase {
-            Phase::Teardown => false,
-            _ if closing => run.hard_stop.is_cancelled(),
-            _ => run.stop.is_cancelled(),
+        // Closing hooks may finish after the stop, but not after the hard stop. The
+        // `setup` and `teardown` sessions (top-level code included) are not users: their
+        // own timeouts (or a signal) end them, by dropping their fiber; `teardown` runs
+        // after both stops.
+        let stopping = if u.is_session() {
+            false
+        } else if closing {
+            run.hard_stop.is_cancelled()
+        } else {
+            run.stop.is_cancelled()
         };
         (stopping, u.slice_start.get(), closing)
     })
