@@ -20,10 +20,9 @@ fi
 OUT=$(mktemp -d)
 trap 'kill $SERVER $RUN 2>/dev/null || true; rm -rf "$OUT"' EXIT
 
-taskset -c 0 "$BIN" demo-server --port 0 > "$OUT/server.txt" &
-SERVER=$!
-for _ in $(seq 50); do grep -q http:// "$OUT/server.txt" 2>/dev/null && break; sleep 0.1; done
-URL=$(grep -o 'http://[0-9.:]*' "$OUT/server.txt")
+# shellcheck source=bench/demo-server.sh
+. bench/demo-server.sh
+start_demo_server "$OUT"
 
 # Each user polls, keeps its connection, and sometimes fails (a 404) so the failure maps
 # are exercised too; ~2,500 requests/s in all.
