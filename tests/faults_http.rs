@@ -18,6 +18,7 @@ fn a_post_whose_connection_resets_is_never_sent_twice() {
         |a| {
             a.flags.users = Some(4);
             a.flags.iterations = Some(300);
+            a.flags.timeout = Some(Duration::from_secs(5));
         },
     );
     let received = server.record.received();
@@ -45,6 +46,7 @@ fn a_retried_get_is_counted_so_the_numbers_reconcile() {
     let out = run(r#"fn t() { http::get("/x"); }"#, &server.url, |a| {
         a.flags.users = Some(4);
         a.flags.iterations = Some(300);
+        a.flags.timeout = Some(Duration::from_secs(5));
     });
     let all = out.totals.aggregated();
     assert!(

@@ -238,6 +238,26 @@ fn outputs_are_written_when_stdout_is_full_or_closed() {
 }
 
 #[test]
+fn an_output_that_fails_after_the_run_is_an_internal_error_and_the_rest_are_written() {
+    let server = common::start();
+    let file = common::script(r#"fn t() { http::get("/json"); }"#);
+    let dir = tempfile::tempdir().unwrap();
+    let html = dir.path().join("r.html");
+    // /dev/full can be opened for writing (the check before traffic passes), but every
+    // write to it fails: a full disk.
+    let output = run_cmd(&file, &server.url)
+        .args(["-i", "4", "--json", "/dev/full", "--html"])
+        .arg(&html)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(4), "{err}");
+    assert!(err.contains("/dev/full"), "{err}");
+    assert!(html.exists(), "the other file was written");
+    assert_eq!(server.counters.total(), 4);
+}
+
+#[test]
 fn absurd_durations_are_clear_errors_never_panics() {
     let server = common::start();
     let file = common::script(r#"fn t() { http::get("/json"); }"#);

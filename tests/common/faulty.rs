@@ -57,6 +57,8 @@ pub enum Reply {
     Hang,
     /// These bytes first, then `block` over and over until the client goes away.
     Stream(Vec<u8>, Vec<u8>),
+    /// These bytes one at a time, `pause` apart (a slow-drip response), kept alive.
+    Drip(Vec<u8>, Duration),
 }
 
 /// `200 OK` with `body`, kept alive.
@@ -73,6 +75,21 @@ pub fn ok(body: &str) -> Reply {
 pub struct Faulty {
     pub url: String,
     pub record: Arc<Record>,
+    /// Connections open now (a clone of each, by number), to cut them in [`Faulty::kill`].
+    open: Arc<Mutex<std::collections::HashMap<u64, TcpStream>>>,
+    stopped: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Faulty {
+    /// Like a killed process: stops listening and cuts every open connection.
+    pub fn kill(&self) {
+        self.stopped.store(true, Ordering::SeqCst);
+        // Wake the accept loop so it sees the flag and drops the listener.
+        let _ = TcpStream::connect(self.url.trim_start_matches("http://"));
+        for (_, s) in self.open.lock().unwrap().drain() {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+    }
 }
 
 /// The answer for the `n`-th request (0-based, counted over the whole server).
@@ -80,20 +97,47 @@ pub type Behaviour = dyn Fn(&Received, u64) -> Reply + Send + Sync;
 
 /// Starts the server on 127.0.0.1:0, a thread per connection.
 pub fn start(behaviour: impl Fn(&Received, u64) -> Reply + Send + Sync + 'static) -> Faulty {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    start_on(
+        "127.0.0.1:0",
+        Arc::new(Record::default()),
+        Arc::new(behaviour),
+    )
+}
+
+/// Starts it again where a killed one was, adding to the same record.
+pub fn restart(killed: &Faulty, behaviour: Arc<Behaviour>) -> Faulty {
+    let addr = killed.url.trim_start_matches("http://");
+    start_on(addr, killed.record.clone(), behaviour)
+}
+
+pub fn start_on(addr: &str, record: Arc<Record>, behaviour: Arc<Behaviour>) -> Faulty {
+    let listener = TcpListener::bind(addr).unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    let record = Arc::new(Record::default());
-    let behaviour: Arc<Behaviour> = Arc::new(behaviour);
-    let r = record.clone();
+    let open = Arc::new(Mutex::new(std::collections::HashMap::new()));
+    let stopped = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (r, o, st) = (record.clone(), open.clone(), stopped.clone());
     std::thread::spawn(move || {
         let next = Arc::new(AtomicU64::new(0));
         for stream in listener.incoming().flatten() {
-            r.connections.fetch_add(1, Ordering::SeqCst);
-            let (r, b, next) = (r.clone(), behaviour.clone(), next.clone());
-            std::thread::spawn(move || serve(stream, &r, &*b, &next));
+            if st.load(Ordering::SeqCst) {
+                return;
+            }
+            let id = r.connections.fetch_add(1, Ordering::SeqCst);
+            o.lock().unwrap().insert(id, stream.try_clone().unwrap());
+            let (r, b, next, o) = (r.clone(), behaviour.clone(), next.clone(), o.clone());
+            std::thread::spawn(move || {
+                serve(stream, &r, &*b, &next);
+                // The clone must go too, or the socket stays open: no close, no reset.
+                o.lock().unwrap().remove(&id);
+            });
         }
     });
-    Faulty { url, record }
+    Faulty {
+        url,
+        record,
+        open,
+        stopped,
+    }
 }
 
 fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Received> {
@@ -154,6 +198,14 @@ fn serve(stream: TcpStream, record: &Record, behaviour: &Behaviour, next: &Atomi
                 let mut sink = [0u8; 4096];
                 while matches!(stream.read(&mut sink), Ok(n) if n > 0) {}
                 return;
+            }
+            Reply::Drip(bytes, pause) => {
+                for b in bytes {
+                    std::thread::sleep(pause);
+                    if stream.write_all(&[b]).is_err() {
+                        return;
+                    }
+                }
             }
             Reply::Stream(head, block) => {
                 let mut ok = stream.write_all(&head).is_ok();
