@@ -140,3 +140,16 @@ fn imports_resolve_from_the_scripts_folder_whatever_the_working_directory() {
         .unwrap();
     assert_eq!(check.status.code(), Some(0));
 }
+
+#[test]
+fn an_endless_loop_in_top_level_code_is_reported_not_hung() {
+    let file = common::script("let x = 0;\nloop { x += 1; }\nfn t() {}\n");
+    let output = stampede()
+        .args(["check", file.path().to_str().unwrap()])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{err}");
+    assert!(err.contains("top-level code ran too long"), "{err}");
+    assert!(err.contains(":2:"), "with its location: {err}");
+}

@@ -58,6 +58,8 @@ pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(10);
 /// k6's defaults for `setupTimeout` and `teardownTimeout`.
 pub const DEFAULT_SETUP_TIMEOUT: Duration = Duration::from_secs(60);
 pub const DEFAULT_TEARDOWN_TIMEOUT: Duration = Duration::from_secs(60);
+/// Operations the top-level code may run while the script is checked (seconds of work).
+const PROBE_OPERATIONS: u64 = 20_000_000;
 /// Coroutine stack per user: reserved address space, only touched pages cost memory.
 pub const STACK_SIZE: usize = 1024 * 1024;
 
@@ -65,10 +67,13 @@ pub const STACK_SIZE: usize = 1024 * 1024;
 /// `options` map, and lints its functions. `import_dir` is the script's folder, which
 /// `import` resolves from.
 pub fn probe(name: &str, source: &str, import_dir: Option<PathBuf>) -> Result<Probe, PlanError> {
-    let engine = script::engine_with(&EngineConfig {
+    let mut engine = script::engine_with(&EngineConfig {
         limits: Limits::default(),
         import_dir,
     });
+    // Top-level code declares constants and options; one that runs this long is stuck
+    // (`loop {}`), and `check` must say so rather than hang.
+    engine.set_max_operations(PROBE_OPERATIONS);
     let ast = script::compile(&engine, name, source)?;
     let settings = UserSettings {
         host: None,

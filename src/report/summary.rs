@@ -121,9 +121,14 @@ pub fn write(out: &mut dyn Write, report: &Report) -> io::Result<()> {
         )?;
     }
     if outcome.setup_failed {
+        let why = if outcome.interrupted {
+            "was interrupted"
+        } else {
+            "failed"
+        };
         writeln!(
             out,
-            "setup() failed, so no user ran; see the failures below."
+            "setup() {why}, so no user ran; see the failures below."
         )?;
     }
     writeln!(out, "\nRequests (latency in ms)")?;
