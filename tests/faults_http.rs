@@ -222,4 +222,29 @@ fn a_password_in_the_host_is_refused_and_never_echoed() {
     assert!(err.contains("credentials"), "{err}");
     assert!(!err.contains("hunter2"), "{err}");
     assert_eq!(server.counters.total(), 0);
+
+    // In a script's own URL: that request fails, and the password is in no output.
+    let with_password = server.url.replace("http://", "http://user:hunter3@");
+    let file = common::script(&format!(
+        r#"fn t() {{ http::get("{with_password}/json"); }}"#
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("r.json");
+    let output = common::bin::stampede()
+        .args(["run", file.path().to_str().unwrap(), "-i", "2", "--json"])
+        .arg(&json)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    let doc = std::fs::read_to_string(&json).unwrap();
+    let summary = String::from_utf8_lossy(&output.stdout);
+    assert!(summary.contains("has credentials in it"), "{summary}");
+    for text in [
+        doc.as_str(),
+        &summary,
+        &String::from_utf8_lossy(&output.stderr),
+    ] {
+        assert!(!text.contains("hunter3"), "{text}");
+    }
+    assert_eq!(server.counters.total(), 0);
 }
