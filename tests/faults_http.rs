@@ -62,14 +62,33 @@ fn a_retried_get_is_counted_so_the_numbers_reconcile() {
 
 #[test]
 fn requests_a_hung_server_never_answered_fail_the_run() {
-    // Every second request gets no answer at all.
-    let server = faulty::start(|_, n| if n % 2 == 1 { Reply::Hang } else { ok("ok") });
+    // Every second request gets no answer at all; the server counts how many it hung.
+    let hung = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let h = hung.clone();
+    let server = faulty::start(move |_, n| {
+        if n % 2 == 1 {
+            h.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Reply::Hang
+        } else {
+            ok("ok")
+        }
+    });
     let file = common::script(r#"fn t() { http::get("/x"); }"#);
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("r.json");
     let output = common::bin::stampede()
         .args(["run", file.path().to_str().unwrap(), "--host", &server.url])
-        .args(["-u", "4", "-t", "1s", "--stop-timeout", "1s", "-q"])
+        .args([
+            "-u",
+            "4",
+            "-r",
+            "1000",
+            "-t",
+            "3s",
+            "--stop-timeout",
+            "1s",
+            "-q",
+        ])
         .args(["--threshold", "failure_rate < 1%", "--json"])
         .arg(&out)
         .output()

@@ -31,13 +31,14 @@ fn sigterm_stops_like_ctrl_c_and_every_output_and_hook_follows() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("r.json");
     let child = run_cmd(&file, &server.url)
-        .args(["-u", "3", "-r", "100", "-t", "5m", "--json"])
+        .args(["-u", "3", "-r", "1000", "-t", "60s", "--json"])
         .arg(&out)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    wait_until("traffic", || server.counters.hits("GET /json") >= 10);
+    // Enough traffic that every user has started (they start within 3 ms).
+    wait_until("traffic", || server.counters.hits("GET /json") >= 100);
     signal(&child, "TERM");
     let output = child.wait_with_output().unwrap();
     assert_eq!(output.status.code(), Some(0), "a graceful stop, not 143");
@@ -67,7 +68,7 @@ fn a_second_sigterm_exits_at_once_with_143() {
            fn on_stop() { sleep(60); }"#,
     );
     let mut child = run_cmd(&file, &server.url)
-        .args(["-u", "2", "-t", "5m"])
+        .args(["-u", "2", "-t", "60s"])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -129,7 +130,13 @@ fn a_hanging_teardown_times_out_and_the_results_are_written_before_it() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    wait_until("the results before teardown", || out.exists());
+    // (The check before traffic creates and removes the file: wait for real JSON.)
+    let parses = || {
+        std::fs::read_to_string(&out)
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+    };
+    wait_until("the results before teardown", || parses().is_some());
     let before = json(&out);
     assert!(before["aggregated"]["requests"].as_u64().unwrap() > 0);
     signal(&child, "INT");
@@ -151,7 +158,7 @@ fn teardown_runs_after_a_hard_stop_top_level_code_and_all() {
         |a| {
             a.flags.users = Some(2);
             a.flags.spawn_rate = Some(100.0);
-            a.flags.run_time = Some(Duration::from_millis(300));
+            a.flags.run_time = Some(Duration::from_secs(2));
             a.flags.stop_timeout = Some(Duration::from_millis(300));
         },
     );
@@ -183,11 +190,13 @@ fn a_hanging_setup_is_bounded_by_the_run_time_and_its_own_timeout() {
 fn unwritable_outputs_are_usage_errors_before_any_traffic() {
     let server = common::start();
     let file = common::script(r#"fn t() { http::get("/json"); }"#);
+    let dir = tempfile::tempdir().unwrap();
+    let a_directory = dir.path().to_str().unwrap();
     for (flag, path) in [
         ("--json", "/nonexistent-dir/r.json"),
         ("--html", "/nonexistent-dir/r.html"),
         ("--csv", "/nonexistent-dir/r"),
-        ("--json", "/"),
+        ("--json", a_directory),
     ] {
         let output = run_cmd(&file, &server.url)
             .args(["-i", "5", flag, path])

@@ -75,20 +75,40 @@ pub fn ok(body: &str) -> Reply {
 pub struct Faulty {
     pub url: String,
     pub record: Arc<Record>,
-    /// Connections open now (a clone of each, by number), to cut them in [`Faulty::kill`].
-    open: Arc<Mutex<std::collections::HashMap<u64, TcpStream>>>,
-    stopped: Arc<std::sync::atomic::AtomicBool>,
+    open: Arc<Mutex<Open>>,
+    accepting: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+/// Connections open now (a clone of each, by number), to cut them in [`Faulty::kill`];
+/// `stopped` is set under the same lock, so none is added after the kill.
+#[derive(Default)]
+struct Open {
+    stopped: bool,
+    streams: std::collections::HashMap<u64, TcpStream>,
 }
 
 impl Faulty {
-    /// Like a killed process: stops listening and cuts every open connection.
+    /// Like a killed process: stops listening (the port is free when this returns) and
+    /// cuts every open connection.
     pub fn kill(&self) {
-        self.stopped.store(true, Ordering::SeqCst);
-        // Wake the accept loop so it sees the flag and drops the listener.
-        let _ = TcpStream::connect(self.url.trim_start_matches("http://"));
-        for (_, s) in self.open.lock().unwrap().drain() {
+        let Some(accepting) = self.accepting.lock().unwrap().take() else {
+            return;
+        };
+        let mut open = self.open.lock().unwrap();
+        open.stopped = true;
+        for (_, s) in open.streams.drain() {
             let _ = s.shutdown(std::net::Shutdown::Both);
         }
+        drop(open);
+        // Wake the accept loop so it sees the flag and drops the listener.
+        let _ = TcpStream::connect(self.url.trim_start_matches("http://"));
+        accepting.join().unwrap();
+    }
+}
+
+impl Drop for Faulty {
+    fn drop(&mut self) {
+        self.kill();
     }
 }
 
@@ -113,22 +133,25 @@ pub fn restart(killed: &Faulty, behaviour: Arc<Behaviour>) -> Faulty {
 pub fn start_on(addr: &str, record: Arc<Record>, behaviour: Arc<Behaviour>) -> Faulty {
     let listener = TcpListener::bind(addr).unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    let open = Arc::new(Mutex::new(std::collections::HashMap::new()));
-    let stopped = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let (r, o, st) = (record.clone(), open.clone(), stopped.clone());
-    std::thread::spawn(move || {
+    let open = Arc::new(Mutex::new(Open::default()));
+    let (r, o) = (record.clone(), open.clone());
+    let accepting = std::thread::spawn(move || {
         let next = Arc::new(AtomicU64::new(0));
         for stream in listener.incoming().flatten() {
-            if st.load(Ordering::SeqCst) {
-                return;
-            }
-            let id = r.connections.fetch_add(1, Ordering::SeqCst);
-            o.lock().unwrap().insert(id, stream.try_clone().unwrap());
+            let id = {
+                let mut open = o.lock().unwrap();
+                if open.stopped {
+                    return;
+                }
+                let id = r.connections.fetch_add(1, Ordering::SeqCst);
+                open.streams.insert(id, stream.try_clone().unwrap());
+                id
+            };
             let (r, b, next, o) = (r.clone(), behaviour.clone(), next.clone(), o.clone());
             std::thread::spawn(move || {
                 serve(stream, &r, &*b, &next);
                 // The clone must go too, or the socket stays open: no close, no reset.
-                o.lock().unwrap().remove(&id);
+                o.lock().unwrap().streams.remove(&id);
             });
         }
     });
@@ -136,7 +159,7 @@ pub fn start_on(addr: &str, record: Arc<Record>, behaviour: Arc<Behaviour>) -> F
         url,
         record,
         open,
-        stopped,
+        accepting: Mutex::new(Some(accepting)),
     }
 }
 

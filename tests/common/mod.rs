@@ -193,6 +193,16 @@ pub fn script(source: &str) -> tempfile::NamedTempFile {
 
 /// Runs `source` in-process against `host` with the given arguments.
 pub fn run(source: &str, host: &str, tweak: impl FnOnce(&mut RunArgs)) -> Outcome {
+    run_until(source, host, tweak, &Default::default())
+}
+
+/// Like [`run`], stopped by `shutdown` (as a signal would) rather than only by its limits.
+pub fn run_until(
+    source: &str,
+    host: &str,
+    tweak: impl FnOnce(&mut RunArgs),
+    shutdown: &stampede::runner::Shutdown,
+) -> Outcome {
     let file = script(source);
     let mut args = RunArgs {
         script: file.path().to_owned(),
@@ -204,7 +214,7 @@ pub fn run(source: &str, host: &str, tweak: impl FnOnce(&mut RunArgs)) -> Outcom
     };
     tweak(&mut args);
     let plan = Plan::build(&args).expect("plan");
-    stampede::runner::run(plan, &Default::default(), |_| {}).expect("run")
+    stampede::runner::run(plan, shutdown, |_| {}).expect("run")
 }
 
 /// Total failures of one kind.
