@@ -9,6 +9,10 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 pub use options::{ScriptOptions, duration};
+
+fn stages_flag(text: &str) -> Result<Vec<crate::runner::Stage>, String> {
+    crate::runner::parse_stages(text).map_err(|e| e.to_string())
+}
 pub use plan::{Plan, PlanError, Probe, check, probe};
 
 use crate::script::Level;
@@ -82,6 +86,16 @@ pub struct RunFlags {
     /// Users started per second [default: all within one second].
     #[arg(short = 'r', long)]
     pub spawn_rate: Option<f64>,
+    /// Ramp the users through stages instead of a fixed number (k6's `ramping-vus`, from
+    /// 0 users): DURATION:USERS, comma-separated, e.g. "30s:100,1m:100,10s:0" ramps to 100
+    /// users over 30 s, holds them a minute and ramps down over 10 s. The run lasts as long
+    /// as the stages unless --run-time is shorter.
+    #[arg(long, value_parser = stages_flag, value_name = "STAGES")]
+    pub stages: Option<Vec<crate::runner::Stage>>,
+    /// How long a user retired by a ramp may take to finish its iteration and on_stop
+    /// before it is aborted [default: 30s].
+    #[arg(long, value_parser = duration)]
+    pub graceful_ramp_down: Option<std::time::Duration>,
     /// Stop after this long, e.g. 30s, 5m, 1h30m [default: until the iterations are done,
     /// or Ctrl-C].
     #[arg(short = 't', long, value_parser = duration)]

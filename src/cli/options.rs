@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use rhai::{Dynamic, Map};
 
+use crate::runner::{Stage, StageError};
 use crate::vu::WaitTime;
 
 /// Every option a script may set; anything else is reported, so typos do not pass silently.
@@ -28,6 +29,8 @@ pub const KNOWN: &[&str] = &[
     "max_string",
     "max_array",
     "max_map",
+    "stages",
+    "graceful_ramp_down",
 ];
 
 /// Options as the script declared them; command-line flags override each one.
@@ -52,6 +55,9 @@ pub struct ScriptOptions {
     pub max_string: Option<usize>,
     pub max_array: Option<usize>,
     pub max_map: Option<usize>,
+    /// k6's top-level `stages` shortcut: a `ramping-vus` ramp from 0 users.
+    pub stages: Option<Vec<Stage>>,
+    pub graceful_ramp_down: Option<Duration>,
     /// Threshold texts, scoped ones written `scope: metric op value`.
     pub thresholds: Vec<String>,
 }
@@ -168,6 +174,40 @@ fn thresholds(v: &Dynamic) -> Result<Vec<String>, String> {
     }
 }
 
+/// `[#{ duration: "30s", target: 100 }, …]`.
+fn stages(v: &Dynamic) -> Result<Vec<Stage>, String> {
+    let list = v
+        .read_lock::<rhai::Array>()
+        .ok_or_else(|| "expected an array of #{ duration, target } maps".to_string())?;
+    let stages = list
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let map = item
+                .read_lock::<Map>()
+                .ok_or_else(|| format!("stage {i}: expected #{{ duration, target }}"))?;
+            let (mut duration, mut target) = (None, None);
+            for (key, v) in map.iter() {
+                match key.as_str() {
+                    "duration" => duration = Some(dyn_duration(v)?),
+                    "target" => target = Some(count(v)?),
+                    other => {
+                        return Err(format!(
+                            "stage {i}: unknown key `{other}` (known: duration, target)"
+                        ));
+                    }
+                }
+            }
+            match (duration, target) {
+                (Some(duration), Some(target)) => Ok(Stage { duration, target }),
+                _ => Err(format!("stage {i}: needs both `duration` and `target`")),
+            }
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    crate::runner::schedule_check(0, &stages).map_err(|e: StageError| e.to_string())?;
+    Ok(stages)
+}
+
 fn weights(v: &Dynamic) -> Result<BTreeMap<String, i64>, String> {
     let map = v
         .read_lock::<Map>()
@@ -227,6 +267,10 @@ impl ScriptOptions {
                 "max_array" => positive_count(v).map(|n| o.max_array = Some(to_usize(n))),
                 "max_map" => positive_count(v).map(|n| o.max_map = Some(to_usize(n))),
                 "thresholds" => thresholds(v).map(|t| o.thresholds = t),
+                "stages" => stages(v).map(|s| o.stages = Some(s)),
+                "graceful_ramp_down" => {
+                    dyn_duration(v).map(|d| o.graceful_ramp_down = Some(d))
+                }
                 _ => Err(format!("unknown option (known: {})", KNOWN.join(", "))),
             };
             if let Err(e) = r {

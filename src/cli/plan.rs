@@ -13,7 +13,7 @@ use super::{RunArgs, RunFlags, ScriptOptions};
 use crate::http::{ClientFactory, ClientOptions, DEFAULT_MAX_BODY, DEFAULT_TIMEOUT};
 use crate::metrics::Recorder;
 use crate::report::{Outputs, Threshold};
-use crate::runner::{RunState, UserSettings};
+use crate::runner::{RunState, Schedule, UserSettings};
 use crate::script::{self, EngineConfig, Hooks, Level, Limits, Lint, Logger, describe};
 use crate::vu::{User, WaitTime, Worker};
 
@@ -55,6 +55,8 @@ pub struct Probe {
 }
 
 pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(10);
+/// k6's default for `gracefulRampDown`.
+pub const DEFAULT_GRACEFUL_RAMP_DOWN: Duration = Duration::from_secs(30);
 /// k6's defaults for `setupTimeout` and `teardownTimeout`.
 pub const DEFAULT_SETUP_TIMEOUT: Duration = Duration::from_secs(60);
 pub const DEFAULT_TEARDOWN_TIMEOUT: Duration = Duration::from_secs(60);
@@ -177,6 +179,10 @@ pub struct Plan {
     pub run_time: Option<Duration>,
     pub iterations: Option<u64>,
     pub stop_timeout: Duration,
+    /// Users over time: a number at a spawn rate, or stages.
+    pub schedule: Schedule,
+    /// How long a user retired by a ramp may take to finish before it is aborted.
+    pub graceful_ramp_down: Duration,
     pub setup_timeout: Duration,
     pub teardown_timeout: Duration,
     /// Value limits and the import folder, for every worker's engine.
@@ -188,6 +194,40 @@ pub struct Plan {
     pub fail_on_error: bool,
     pub outputs: Outputs,
     pub bench_line: bool,
+}
+
+/// Users over time, from `--users`/`--spawn-rate` or `--stages` (flags first, then options);
+/// the two ways cannot be mixed.
+fn schedule(args: &RunFlags, o: &ScriptOptions) -> Result<Schedule, PlanError> {
+    let stages = args.stages.clone().or_else(|| o.stages.clone());
+    let users = args.users.or(o.users);
+    let rate = args.spawn_rate.or(o.spawn_rate);
+    if let Some(stages) = stages {
+        if users.is_some() || rate.is_some() {
+            return Err(PlanError::Flag {
+                flag: "stages",
+                message: "stages set the users over time; leave out --users and \
+                          --spawn-rate (and their options)"
+                    .into(),
+            });
+        }
+        return Ok(Schedule::Stages { start: 0, stages });
+    }
+    let users = users.unwrap_or(1);
+    if users == 0 {
+        return Err(PlanError::Flag {
+            flag: "users",
+            message: "must be at least 1".into(),
+        });
+    }
+    let rate = rate.unwrap_or(users as f64);
+    if !(rate.is_finite() && rate > 0.0) {
+        return Err(PlanError::Flag {
+            flag: "spawn-rate",
+            message: format!("must be > 0, got {rate}"),
+        });
+    }
+    Ok(Schedule::Spawn { users, rate })
 }
 
 impl Plan {
@@ -206,6 +246,7 @@ impl Plan {
     ) -> Result<Plan, PlanError> {
         let probe = probe(&name, &source, import_dir.clone())?;
         let o = probe.options;
+        let schedule = schedule(args, &o)?;
         let host = args
             .host
             .clone()
@@ -227,20 +268,11 @@ impl Plan {
                 });
             }
         }
-        let users = args.users.or(o.users).unwrap_or(1);
-        if users == 0 {
-            return Err(PlanError::Flag {
-                flag: "users",
-                message: "must be at least 1".into(),
-            });
-        }
-        let spawn_rate = args.spawn_rate.or(o.spawn_rate).unwrap_or(users as f64);
-        if !(spawn_rate.is_finite() && spawn_rate > 0.0) {
-            return Err(PlanError::Flag {
-                flag: "spawn-rate",
-                message: format!("must be > 0, got {spawn_rate}"),
-            });
-        }
+        let users = schedule.peak();
+        let spawn_rate = match schedule {
+            Schedule::Spawn { rate, .. } => rate,
+            Schedule::Stages { .. } => 0.0,
+        };
         let workers = args
             .workers
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
@@ -286,7 +318,12 @@ impl Plan {
             },
             users,
             spawn_rate,
-            run_time: args.run_time.or(o.run_time),
+            run_time: args.run_time.or(o.run_time).or(schedule.length()),
+            graceful_ramp_down: args
+                .graceful_ramp_down
+                .or(o.graceful_ramp_down)
+                .unwrap_or(DEFAULT_GRACEFUL_RAMP_DOWN),
+            schedule,
             iterations: args.iterations.or(o.iterations),
             stop_timeout: args
                 .stop_timeout

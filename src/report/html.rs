@@ -185,7 +185,17 @@ impl Format for Html {
                 setting("Host", info.host.clone().unwrap_or_default()),
                 setting("Started", info.started_at.clone()),
                 setting("Users", info.users.to_string()),
-                setting("Spawn rate", format!("{}/s", info.spawn_rate)),
+                match &info.stages {
+                    Some(stages) => setting(
+                        "Stages",
+                        stages
+                            .iter()
+                            .map(|s| format!("{}s:{}", s.duration_s, s.target))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    ),
+                    None => setting("Spawn rate", format!("{}/s", info.spawn_rate)),
+                },
                 setting("Duration", format!("{:.1} s", report.seconds())),
                 setting("Task iterations", totals.iterations.to_string()),
                 setting("Failed iterations", totals.failed_iterations.to_string()),

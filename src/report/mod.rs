@@ -30,8 +30,12 @@ pub trait Format {
 pub struct RunInfo {
     pub script: String,
     pub host: Option<String>,
+    /// The most users at once (the peak of the stages when there are stages).
     pub users: u64,
+    /// Users started per second; 0 when stages set the users.
     pub spawn_rate: f64,
+    /// `--stages`/`options.stages`, if the users followed them.
+    pub stages: Option<Vec<StageInfo>>,
     pub run_time_s: Option<f64>,
     pub iterations: Option<u64>,
     /// RFC 3339, UTC.
@@ -45,11 +49,30 @@ impl RunInfo {
             host: plan.settings.host.clone(),
             users: plan.users,
             spawn_rate: plan.spawn_rate,
+            stages: match &plan.schedule {
+                crate::runner::Schedule::Stages { stages, .. } => Some(
+                    stages
+                        .iter()
+                        .map(|s| StageInfo {
+                            duration_s: s.duration.as_secs_f64(),
+                            target: s.target,
+                        })
+                        .collect(),
+                ),
+                crate::runner::Schedule::Spawn { .. } => None,
+            },
             run_time_s: plan.run_time.map(|d| d.as_secs_f64()),
             iterations: plan.iterations,
             started_at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
         }
     }
+}
+
+/// One stage of a ramp, as reported.
+#[derive(Debug, Clone, Serialize)]
+pub struct StageInfo {
+    pub duration_s: f64,
+    pub target: u64,
 }
 
 /// Everything the formats need.

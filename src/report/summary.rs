@@ -112,7 +112,18 @@ pub fn write(out: &mut dyn Write, report: &Report) -> io::Result<()> {
             ""
         }
     )?;
-    if outcome.users > 1 {
+    if let Some(stages) = &report.info.stages {
+        let text: Vec<String> = stages
+            .iter()
+            .map(|s| format!("{}s:{}", s.duration_s, s.target))
+            .collect();
+        writeln!(
+            out,
+            "Users followed the stages {} (peak {}).",
+            text.join(", "),
+            outcome.users
+        )?;
+    } else if outcome.users > 1 {
         writeln!(
             out,
             "All {} users were started {:.2}s after the start.",

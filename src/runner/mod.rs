@@ -1,7 +1,9 @@
 //! Runs a [`Plan`]: `setup`, worker threads with their users, stop conditions and Ctrl-C,
 //! the once-a-second merge of metrics, `teardown`.
 
+mod controller;
 mod limits;
+mod schedule;
 mod state;
 mod worker;
 
@@ -12,6 +14,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 pub use limits::{LimitError, ensure_map_count, raise_nofile};
+pub use schedule::{Schedule, Stage, StageError, check as schedule_check, parse_stages};
 pub use state::{RunState, Shutdown, UniqueIds, UserSettings};
 
 use crate::cli::Plan;

@@ -4,17 +4,18 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use anyhow::Context;
 use rhai::Dynamic;
 use tokio::sync::mpsc::UnboundedSender;
-use tokio::task::{JoinSet, LocalSet};
+use tokio::task::LocalSet;
 use tokio_util::sync::CancellationToken;
 
 use super::RunState;
+use super::controller::Controller;
+use super::schedule::Schedule;
 use crate::cli::Plan;
 use crate::http::{ClientFactory, ClientOptions};
 use crate::metrics::{FailureKind, Recorder, Snapshot};
@@ -26,8 +27,8 @@ pub struct WorkerPlan {
     script_name: String,
     source: String,
     tasks: Vec<(String, u32)>,
-    users: u64,
-    spawn_rate: f64,
+    schedule: Schedule,
+    graceful_ramp_down: Duration,
     workers: usize,
     client: ClientOptions,
     engine: EngineConfig,
@@ -39,8 +40,8 @@ impl From<&Plan> for WorkerPlan {
             script_name: p.script_name.clone(),
             source: p.source.clone(),
             tasks: p.tasks.clone(),
-            users: p.users,
-            spawn_rate: p.spawn_rate,
+            schedule: p.schedule.clone(),
+            graceful_ramp_down: p.graceful_ramp_down,
             workers: p.workers,
             client: p.settings.client.clone(),
             engine: p.engine.clone(),
@@ -176,39 +177,17 @@ fn worker_main(
     let local = LocalSet::new();
     local.block_on(&runtime()?, async {
         let ticker = tokio::task::spawn_local(tick(worker.clone(), tx.clone()));
-        let mut users = JoinSet::new();
-        let start = tokio::time::Instant::now();
-        for i in (index as u64..plan.users).step_by(plan.workers) {
-            // Capped: a tiny spawn rate must not overflow the clock.
-            let offset = crate::duration::from_secs(i as f64 / plan.spawn_rate)
-                .unwrap_or(crate::duration::MAX);
-            let at = start + offset;
-            tokio::select! {
-                _ = tokio::time::sleep_until(at) => {}
-                _ = run.stop.cancelled() => break,
-            }
-            run.note_spawn();
-            let user = Rc::new(User::new(i + 1, worker.clone()));
-            let program = program.clone();
-            let run = run.clone();
-            users.spawn_local(async move {
-                run.users_running.fetch_add(1, Ordering::Relaxed);
-                drive(user, move || run_session(&program, Session::User)).await;
-                run.users_running.fetch_sub(1, Ordering::Relaxed);
-            });
-        }
-        // Users end by themselves after the stop; what is still running at the hard stop
-        // (a request that will not complete, a slow on_stop) is aborted.
-        loop {
-            tokio::select! {
-                next = users.join_next() => if next.is_none() { break },
-                _ = run.hard_stop.cancelled() => {
-                    users.abort_all();
-                    while users.join_next().await.is_some() {}
-                    break;
-                }
-            }
-        }
+        Controller::new(
+            index,
+            plan.workers,
+            plan.schedule.clone(),
+            plan.graceful_ramp_down,
+            run.clone(),
+            program,
+            worker.clone(),
+        )
+        .run()
+        .await;
         ticker.abort();
     });
     let second = run.elapsed().as_secs_f64().ceil() as u64;

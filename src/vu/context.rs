@@ -91,6 +91,10 @@ pub struct User {
     pub headers: RefCell<HeaderMap>,
     /// When the user was last resumed: the start of its time slice.
     pub slice_start: Cell<Instant>,
+    /// Set when this user should stop: with the run (a child of its stop token), or on its
+    /// own when a ramp retires it. It finishes its request, skips the rest of its task,
+    /// runs `on_stop` and ends.
+    pub stop: tokio_util::sync::CancellationToken,
 }
 
 impl User {
@@ -102,6 +106,7 @@ impl User {
         };
         Self {
             id,
+            stop: worker.run.stop.child_token(),
             worker,
             phase: Cell::new(Phase::Init),
             task: RefCell::new(Rc::from("")),

@@ -65,6 +65,6 @@ async fn wait(mut s: Suspension, user: &User) -> Resume {
     tokio::select! {
         biased;
         () = s.future() => Resume::Done,
-        _ = user.run().stop.cancelled() => Resume::Stop,
+        _ = user.stop.cancelled() => Resume::Stop,
     }
 }

@@ -83,7 +83,7 @@ pub fn guard(operations: u64) -> Option<Dynamic> {
         } else if closing {
             run.hard_stop.is_cancelled()
         } else {
-            run.stop.is_cancelled()
+            u.stop.is_cancelled()
         };
         (stopping, u.slice_start.get(), closing)
     })

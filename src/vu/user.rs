@@ -105,7 +105,7 @@ fn task_loop(user: &User, program: &Program, mut run_task: impl FnMut(&str) -> E
     let run = user.run();
     let per_user = run.settings.iterations_per_user;
     loop {
-        if run.stop.is_cancelled() || per_user.is_some_and(|n| user.iteration.get() >= n) {
+        if user.stop.is_cancelled() || per_user.is_some_and(|n| user.iteration.get() >= n) {
             return;
         }
         if !run.claim_iteration() {

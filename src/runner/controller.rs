@@ -1,0 +1,206 @@
+//! One worker's users over time: starts and retires them so that, together with the other
+//! workers, as many run as the [`Schedule`] wants. Users are numbered globally from 0;
+//! worker `w` of `n` owns the numbers `w, w + n, w + 2n, …`, starts them in order and
+//! retires them from the top, so its users are always a prefix of its numbers.
+//!
+//! A retired user is asked to stop (its own stop token): it finishes its request, skips the
+//! rest of its task, runs `on_stop` and ends. One that has not ended `graceful_ramp_down`
+//! later is aborted like at the hard stop (its request counted `unfinished`).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use tokio::task::{AbortHandle, JoinSet};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::{RunState, Schedule};
+use crate::script::Program;
+use crate::vu::{Session, User, Worker, drive, run_session};
+
+/// A running user the controller may retire.
+struct Slot {
+    /// Tells this user apart from an earlier one with the same number still retiring.
+    serial: u64,
+    stop: CancellationToken,
+    abort: AbortHandle,
+}
+
+pub struct Controller {
+    index: u64,
+    workers: u64,
+    schedule: Schedule,
+    graceful_ramp_down: Duration,
+    run: Arc<RunState>,
+    program: Rc<Program>,
+    worker: Rc<Worker>,
+    /// Each task ends with its user's (number, serial).
+    users: JoinSet<(u64, u64)>,
+    active: BTreeMap<u64, Slot>,
+    /// Numbers whose user ended by itself (its iterations done, `on_start` failed): not
+    /// started again while the schedule still wants them.
+    done: BTreeSet<u64>,
+    /// The next of this worker's numbers to start.
+    next: u64,
+    serial: u64,
+    retiring: Vec<(Instant, AbortHandle)>,
+}
+
+impl Controller {
+    pub fn new(
+        index: usize,
+        workers: usize,
+        schedule: Schedule,
+        graceful_ramp_down: Duration,
+        run: Arc<RunState>,
+        program: Rc<Program>,
+        worker: Rc<Worker>,
+    ) -> Self {
+        Self {
+            index: index as u64,
+            workers: workers as u64,
+            schedule,
+            graceful_ramp_down,
+            run,
+            program,
+            worker,
+            users: JoinSet::new(),
+            active: BTreeMap::new(),
+            done: BTreeSet::new(),
+            next: index as u64,
+            serial: 0,
+            retiring: Vec::new(),
+        }
+    }
+
+    /// Follows the schedule until the run stops or nothing is left to do; then lets the
+    /// users end by themselves, aborting what still runs at the hard stop.
+    pub async fn run(mut self) {
+        let start = Instant::now();
+        let far = start + Duration::from_secs(365 * 24 * 3600);
+        loop {
+            if self.run.stop.is_cancelled() {
+                break;
+            }
+            let now = Instant::now();
+            let t = now - start;
+            self.follow(self.schedule.target_at(t), now);
+            self.retiring.retain(|(deadline, user)| {
+                if *deadline <= now {
+                    user.abort();
+                }
+                *deadline > now && !user.is_finished()
+            });
+            let change = self.schedule.next_change(t).map(|d| start + d);
+            if change.is_none() && self.users.is_empty() {
+                break;
+            }
+            let wake = change
+                .into_iter()
+                .chain(self.retiring.iter().map(|(d, _)| *d))
+                .min()
+                .unwrap_or(far);
+            tokio::select! {
+                _ = tokio::time::sleep_until(wake) => {}
+                ended = self.users.join_next(), if !self.users.is_empty() => {
+                    if let Some(Ok((number, serial))) = ended {
+                        self.ended(number, serial);
+                    }
+                }
+                _ = self.run.stop.cancelled() => break,
+            }
+        }
+        // Users end by themselves after the stop; what is still running at the hard stop
+        // (a request that will not complete, a slow on_stop) is aborted, and so is a user
+        // retired earlier that is past its graceful ramp-down.
+        loop {
+            let retired = self.retiring.iter().map(|(d, _)| *d).min();
+            tokio::select! {
+                next = self.users.join_next() => if next.is_none() { break },
+                _ = tokio::time::sleep_until(retired.unwrap_or(far)), if retired.is_some() => {
+                    let now = Instant::now();
+                    self.retiring.retain(|(deadline, user)| {
+                        if *deadline <= now {
+                            user.abort();
+                        }
+                        *deadline > now
+                    });
+                }
+                _ = self.run.hard_stop.cancelled() => {
+                    self.users.abort_all();
+                    while self.users.join_next().await.is_some() {}
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Starts or retires users so that this worker runs its share of `target`.
+    fn follow(&mut self, target: u64, now: Instant) {
+        while self.next < target {
+            self.start(self.next);
+            self.next += self.workers;
+        }
+        while self.next >= self.index + self.workers && self.next - self.workers >= target {
+            self.next -= self.workers;
+            self.done.remove(&self.next);
+            if let Some(slot) = self.active.remove(&self.next) {
+                slot.stop.cancel();
+                self.retiring
+                    .push((now + self.graceful_ramp_down, slot.abort));
+            }
+        }
+    }
+
+    fn start(&mut self, number: u64) {
+        if self.done.contains(&number) {
+            return;
+        }
+        self.run.note_spawn();
+        self.serial += 1;
+        let serial = self.serial;
+        let user = Rc::new(User::new(number + 1, self.worker.clone()));
+        let stop = user.stop.clone();
+        let (program, run) = (self.program.clone(), self.run.clone());
+        let abort = self.users.spawn_local(async move {
+            let _running = Running::new(run);
+            drive(user, move || run_session(&program, Session::User)).await;
+            (number, serial)
+        });
+        self.active.insert(
+            number,
+            Slot {
+                serial,
+                stop,
+                abort,
+            },
+        );
+    }
+
+    /// A user's task returned: if it was not retired, it ended by itself.
+    fn ended(&mut self, number: u64, serial: u64) {
+        if self.active.get(&number).is_some_and(|s| s.serial == serial) {
+            self.active.remove(&number);
+            self.done.insert(number);
+        }
+    }
+}
+
+/// Counts a user in `users_running` for as long as its task lives, aborted or not.
+struct Running(Arc<RunState>);
+
+impl Running {
+    fn new(run: Arc<RunState>) -> Self {
+        run.users_running.fetch_add(1, Ordering::Relaxed);
+        Self(run)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.users_running.fetch_sub(1, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,236 @@
+//! How many users should be running at each moment of a closed-model run: today's
+//! "N users at a spawn rate", or k6-style stages (`ramping-vus`). Pure arithmetic on
+//! durations, no runtime, so every rule is unit-tested; the workers' controller asks it
+//! for the target now and for when the target next changes.
+
+use std::time::Duration;
+
+/// One stage: move linearly to `target` users over `duration` (k6's `stages`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stage {
+    pub duration: Duration,
+    pub target: u64,
+}
+
+/// Users wanted over time.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Schedule {
+    /// `users` in all, user `i` (0-based) started at `i / rate` seconds.
+    Spawn { users: u64, rate: f64 },
+    /// From `start` users, through each stage in turn; after the last, its target.
+    Stages { start: u64, stages: Vec<Stage> },
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum StageError {
+    #[error("`{0}` is not a stage like 30s:100 (duration:target users)")]
+    Syntax(String),
+    #[error("`{0}`: {1}")]
+    Duration(String, crate::duration::DurationError),
+    #[error("no stages given")]
+    Empty,
+    #[error("the stages never start a user (every target is 0)")]
+    NoUsers,
+}
+
+/// Parses `--stages "30s:100,1m:100,10s:0"`.
+pub fn parse_stages(text: &str) -> Result<Vec<Stage>, StageError> {
+    let stages = text
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            let (d, t) = s
+                .rsplit_once(':')
+                .ok_or_else(|| StageError::Syntax(s.to_owned()))?;
+            let duration =
+                crate::duration::parse(d).map_err(|e| StageError::Duration(s.to_owned(), e))?;
+            let target = t
+                .trim()
+                .parse()
+                .map_err(|_| StageError::Syntax(s.to_owned()))?;
+            Ok(Stage { duration, target })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    check(0, &stages)?;
+    Ok(stages)
+}
+
+/// What every stage list must satisfy, however it was written.
+pub fn check(start: u64, stages: &[Stage]) -> Result<(), StageError> {
+    if stages.is_empty() {
+        return Err(StageError::Empty);
+    }
+    if start == 0 && stages.iter().all(|s| s.target == 0) {
+        return Err(StageError::NoUsers);
+    }
+    Ok(())
+}
+
+/// Nudges times and values past float rounding, so a wake-up computed for the moment the
+/// target changes is never a hair early (which would wake the controller for nothing).
+const EPSILON: f64 = 1e-9;
+
+impl Schedule {
+    /// The most users this schedule ever wants at once.
+    pub fn peak(&self) -> u64 {
+        match self {
+            Schedule::Spawn { users, .. } => *users,
+            Schedule::Stages { start, stages } => stages
+                .iter()
+                .map(|s| s.target)
+                .max()
+                .unwrap_or(0)
+                .max(*start),
+        }
+    }
+
+    /// How long the stages take (`None`: no end of its own).
+    pub fn length(&self) -> Option<Duration> {
+        match self {
+            Schedule::Spawn { .. } => None,
+            Schedule::Stages { stages, .. } => Some(stages.iter().map(|s| s.duration).sum()),
+        }
+    }
+
+    /// Users wanted at `t` after the start. On a ramp, the whole number the line has
+    /// reached: rounded down going up, up going down, so each stage ends exactly on its
+    /// target.
+    pub fn target_at(&self, t: Duration) -> u64 {
+        match self {
+            Schedule::Spawn { users, rate } => {
+                let started = (t.as_secs_f64() * rate + EPSILON).floor() as u64 + 1;
+                started.min(*users)
+            }
+            Schedule::Stages { start, stages } => {
+                let (from, stage, into) = locate(*start, stages, t);
+                let Some(stage) = stage else {
+                    return from;
+                };
+                let v = value(from, stage, into);
+                if stage.target >= from {
+                    (v + EPSILON).floor() as u64
+                } else {
+                    (v - EPSILON).ceil() as u64
+                }
+            }
+        }
+    }
+
+    /// The next moment after `t` at which [`Schedule::target_at`] changes, if any.
+    pub fn next_change(&self, t: Duration) -> Option<Duration> {
+        match self {
+            Schedule::Spawn { users, rate } => {
+                let now = self.target_at(t);
+                (now < *users).then(|| secs(now as f64 / rate))
+            }
+            Schedule::Stages { start, stages } => {
+                let mut from = *start;
+                let mut stage_start = Duration::ZERO;
+                for stage in stages {
+                    let stage_end = stage_start + stage.duration;
+                    if t < stage_end && stage.target != from {
+                        let into = t.saturating_sub(stage_start);
+                        let now = self.target_at(t);
+                        let next = if stage.target > from { now + 1 } else { now - 1 };
+                        let fraction = (next as f64 - from as f64).abs()
+                            / (stage.target as f64 - from as f64).abs();
+                        let at = secs(fraction * stage.duration.as_secs_f64());
+                        if at > into {
+                            return Some(stage_start + at.min(stage.duration));
+                        }
+                    }
+                    from = stage.target;
+                    stage_start = stage_end;
+                }
+                None
+            }
+        }
+    }
+}
+
+fn secs(s: f64) -> Duration {
+    Duration::from_secs_f64(s.max(0.0) + EPSILON)
+}
+
+/// The stage running at `t`: the users it starts from, the stage (`None` past the last)
+/// and how far into it `t` is.
+fn locate(start: u64, stages: &[Stage], t: Duration) -> (u64, Option<&Stage>, Duration) {
+    let mut from = start;
+    let mut elapsed = Duration::ZERO;
+    for stage in stages {
+        if t < elapsed + stage.duration {
+            return (from, Some(stage), t - elapsed);
+        }
+        elapsed += stage.duration;
+        from = stage.target;
+    }
+    (from, None, Duration::ZERO)
+}
+
+fn value(from: u64, stage: &Stage, into: Duration) -> f64 {
+    let f = into.as_secs_f64() / stage.duration.as_secs_f64();
+    from as f64 + (stage.target as f64 - from as f64) * f
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(secs: f64) -> Duration {
+        Duration::from_secs_f64(secs)
+    }
+
+    #[test]
+    fn stages_parse_and_bad_ones_are_named() {
+        let st = parse_stages("30s:100, 1m:100,10s:0").unwrap();
+        assert_eq!(
+            st,
+            vec![
+                Stage { duration: s(30.0), target: 100 },
+                Stage { duration: s(60.0), target: 100 },
+                Stage { duration: s(10.0), target: 0 },
+            ]
+        );
+        assert!(matches!(parse_stages("30s"), Err(StageError::Syntax(_))));
+        assert!(matches!(parse_stages("soon:5"), Err(StageError::Duration(..))));
+        assert!(matches!(parse_stages("5s:-1"), Err(StageError::Syntax(_))));
+        assert_eq!(parse_stages(""), Err(StageError::Empty));
+        assert_eq!(parse_stages("5s:0"), Err(StageError::NoUsers));
+    }
+
+    #[test]
+    fn a_ramp_reaches_each_target_exactly_and_moves_one_user_at_a_time() {
+        let sched = Schedule::Stages {
+            start: 0,
+            stages: parse_stages("10s:10,5s:10,10s:0").unwrap(),
+        };
+        assert_eq!(sched.peak(), 10);
+        assert_eq!(sched.length(), Some(s(25.0)));
+        let at = |t| sched.target_at(s(t));
+        assert_eq!((at(0.0), at(0.999), at(1.0), at(9.5), at(10.0)), (0, 0, 1, 9, 10));
+        assert_eq!((at(12.0), at(15.0), at(15.5), at(16.0), at(24.9)), (10, 10, 10, 9, 1));
+        assert_eq!((at(25.0), at(100.0)), (0, 0));
+        // Walking the change points visits every value once.
+        let mut t = Duration::ZERO;
+        let mut seen = vec![sched.target_at(t)];
+        while let Some(next) = sched.next_change(t) {
+            assert!(next > t, "{next:?} after {t:?}");
+            t = next;
+            seen.push(sched.target_at(t));
+        }
+        let expected: Vec<u64> = (0..=10).chain((0..10).rev()).collect();
+        assert_eq!(seen, expected);
+    }
+
+    #[test]
+    fn spawning_at_a_rate_starts_one_user_every_interval() {
+        let sched = Schedule::Spawn { users: 3, rate: 2.0 };
+        assert_eq!(sched.target_at(Duration::ZERO), 1);
+        assert_eq!(sched.next_change(Duration::ZERO).unwrap().as_millis(), 500);
+        assert_eq!(sched.target_at(s(0.5)), 2);
+        assert_eq!(sched.target_at(s(1.0)), 3);
+        assert_eq!(sched.next_change(s(1.0)), None);
+        assert_eq!(sched.length(), None);
+    }
+}
