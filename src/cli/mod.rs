@@ -10,8 +10,10 @@ use clap::{Args, Parser, Subcommand};
 
 pub use options::{ScriptOptions, duration};
 
-fn stages_flag(text: &str) -> Result<Vec<crate::runner::Stage>, String> {
-    crate::runner::parse_stages(text).map_err(|e| e.to_string())
+fn stages_flag(text: &str) -> Result<crate::runner::Stages, String> {
+    crate::runner::parse_stages(text)
+        .map(crate::runner::Stages)
+        .map_err(|e| e.to_string())
 }
 pub use plan::{Plan, PlanError, Probe, check, probe};
 
@@ -91,7 +93,7 @@ pub struct RunFlags {
     /// users over 30 s, holds them a minute and ramps down over 10 s. The run lasts as long
     /// as the stages unless --run-time is shorter.
     #[arg(long, value_parser = stages_flag, value_name = "STAGES")]
-    pub stages: Option<Vec<crate::runner::Stage>>,
+    pub stages: Option<crate::runner::Stages>,
     /// How long a user retired by a ramp may take to finish its iteration and on_stop
     /// before it is aborted [default: 30s].
     #[arg(long, value_parser = duration)]

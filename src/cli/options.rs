@@ -268,9 +268,7 @@ impl ScriptOptions {
                 "max_map" => positive_count(v).map(|n| o.max_map = Some(to_usize(n))),
                 "thresholds" => thresholds(v).map(|t| o.thresholds = t),
                 "stages" => stages(v).map(|s| o.stages = Some(s)),
-                "graceful_ramp_down" => {
-                    dyn_duration(v).map(|d| o.graceful_ramp_down = Some(d))
-                }
+                "graceful_ramp_down" => dyn_duration(v).map(|d| o.graceful_ramp_down = Some(d)),
                 _ => Err(format!("unknown option (known: {})", KNOWN.join(", "))),
             };
             if let Err(e) = r {

@@ -199,7 +199,11 @@ pub struct Plan {
 /// Users over time, from `--users`/`--spawn-rate` or `--stages` (flags first, then options);
 /// the two ways cannot be mixed.
 fn schedule(args: &RunFlags, o: &ScriptOptions) -> Result<Schedule, PlanError> {
-    let stages = args.stages.clone().or_else(|| o.stages.clone());
+    let stages = args
+        .stages
+        .clone()
+        .map(|s| s.0)
+        .or_else(|| o.stages.clone());
     let users = args.users.or(o.users);
     let rate = args.spawn_rate.or(o.spawn_rate);
     if let Some(stages) = stages {

@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 pub use limits::{LimitError, ensure_map_count, raise_nofile};
-pub use schedule::{Schedule, Stage, StageError, check as schedule_check, parse_stages};
+pub use schedule::{Schedule, Stage, StageError, Stages, check as schedule_check, parse_stages};
 pub use state::{RunState, Shutdown, UniqueIds, UserSettings};
 
 use crate::cli::Plan;

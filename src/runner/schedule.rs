@@ -33,6 +33,10 @@ pub enum StageError {
     NoUsers,
 }
 
+/// Stages as one flag value (clap would read a `Vec` as repeated values).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stages(pub Vec<Stage>);
+
 /// Parses `--stages "30s:100,1m:100,10s:0"`.
 pub fn parse_stages(text: &str) -> Result<Vec<Stage>, StageError> {
     let stages = text
@@ -132,7 +136,11 @@ impl Schedule {
                     if t < stage_end && stage.target != from {
                         let into = t.saturating_sub(stage_start);
                         let now = self.target_at(t);
-                        let next = if stage.target > from { now + 1 } else { now - 1 };
+                        let next = if stage.target > from {
+                            now + 1
+                        } else {
+                            now - 1
+                        };
                         let fraction = (next as f64 - from as f64).abs()
                             / (stage.target as f64 - from as f64).abs();
                         let at = secs(fraction * stage.duration.as_secs_f64());
@@ -187,13 +195,25 @@ mod tests {
         assert_eq!(
             st,
             vec![
-                Stage { duration: s(30.0), target: 100 },
-                Stage { duration: s(60.0), target: 100 },
-                Stage { duration: s(10.0), target: 0 },
+                Stage {
+                    duration: s(30.0),
+                    target: 100
+                },
+                Stage {
+                    duration: s(60.0),
+                    target: 100
+                },
+                Stage {
+                    duration: s(10.0),
+                    target: 0
+                },
             ]
         );
         assert!(matches!(parse_stages("30s"), Err(StageError::Syntax(_))));
-        assert!(matches!(parse_stages("soon:5"), Err(StageError::Duration(..))));
+        assert!(matches!(
+            parse_stages("soon:5"),
+            Err(StageError::Duration(..))
+        ));
         assert!(matches!(parse_stages("5s:-1"), Err(StageError::Syntax(_))));
         assert_eq!(parse_stages(""), Err(StageError::Empty));
         assert_eq!(parse_stages("5s:0"), Err(StageError::NoUsers));
@@ -208,8 +228,14 @@ mod tests {
         assert_eq!(sched.peak(), 10);
         assert_eq!(sched.length(), Some(s(25.0)));
         let at = |t| sched.target_at(s(t));
-        assert_eq!((at(0.0), at(0.999), at(1.0), at(9.5), at(10.0)), (0, 0, 1, 9, 10));
-        assert_eq!((at(12.0), at(15.0), at(15.5), at(16.0), at(24.9)), (10, 10, 10, 9, 1));
+        assert_eq!(
+            (at(0.0), at(0.999), at(1.0), at(9.5), at(10.0)),
+            (0, 0, 1, 9, 10)
+        );
+        assert_eq!(
+            (at(12.0), at(15.0), at(15.5), at(16.0), at(24.9)),
+            (10, 10, 10, 9, 1)
+        );
         assert_eq!((at(25.0), at(100.0)), (0, 0));
         // Walking the change points visits every value once.
         let mut t = Duration::ZERO;
@@ -225,7 +251,10 @@ mod tests {
 
     #[test]
     fn spawning_at_a_rate_starts_one_user_every_interval() {
-        let sched = Schedule::Spawn { users: 3, rate: 2.0 };
+        let sched = Schedule::Spawn {
+            users: 3,
+            rate: 2.0,
+        };
         assert_eq!(sched.target_at(Duration::ZERO), 1);
         assert_eq!(sched.next_change(Duration::ZERO).unwrap().as_millis(), 500);
         assert_eq!(sched.target_at(s(0.5)), 2);

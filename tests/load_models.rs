@@ -1,0 +1,108 @@
+//! Load models: users that follow stages (k6's `ramping-vus`), checked against the server's
+//! own counts of users started and stopped.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{failures_of, run};
+use stampede::runner::{Stages, parse_stages};
+
+#[test]
+fn users_ramp_up_hold_and_ramp_down_gracefully() {
+    let server = common::start();
+    let out = run(
+        r#"fn on_start() { http::get("/items/start"); }
+           fn t() { http::get("/json"); sleep(0.05); }
+           fn on_stop() { http::get("/status/200"); }"#,
+        &server.url,
+        |a| {
+            a.flags.stages = Some(Stages(parse_stages("1s:4,1s:4,1s:0").unwrap()));
+            a.flags.workers = Some(2);
+        },
+    );
+    assert_eq!(
+        server.counters.hits("GET /items/{id}"),
+        4,
+        "four users were started, each once"
+    );
+    assert_eq!(
+        server.counters.hits("GET /status/{code}"),
+        4,
+        "every user retired by the ramp ran on_stop"
+    );
+    assert_eq!(
+        out.totals.aggregated().failures,
+        0,
+        "{:?}",
+        out.totals.failures()
+    );
+    assert_eq!(out.totals.unfinished.requests, 0, "nobody was cut off");
+    let users: Vec<u64> = out.totals.series().map(|s| s.users).collect();
+    assert_eq!(users.iter().max(), Some(&4), "{users:?}");
+    assert!(
+        out.elapsed < Duration::from_secs(5),
+        "the run lasts as long as its stages: {:?}",
+        out.elapsed
+    );
+    assert_eq!(
+        out.totals.get("GET", "/json").unwrap().requests,
+        server.counters.hits("GET /json")
+    );
+}
+
+#[test]
+fn a_retired_user_past_its_graceful_ramp_down_is_aborted_and_counted() {
+    let server = common::start();
+    let started = Instant::now();
+    let out = run(
+        r#"fn t() { http::get("/slow?ms=20000", #{ timeout: 30 }); }"#,
+        &server.url,
+        |a| {
+            // The run goes on after the ramp-down: the retired users are aborted at their
+            // graceful ramp-down, not at the end of the run (+ 10 s of stop timeout).
+            a.flags.stages = Some(Stages(parse_stages("0.2s:2,0.1s:2,0.2s:0,2s:0").unwrap()));
+            a.flags.graceful_ramp_down = Some(Duration::from_millis(300));
+        },
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "aborted after the graceful ramp-down, not at the request's end"
+    );
+    assert_eq!(server.counters.hits("GET /slow"), 2);
+    assert_eq!(out.totals.unfinished.requests, 2);
+    assert_eq!(failures_of(&out, "unfinished"), 2);
+}
+
+#[test]
+fn stages_are_checked_before_any_traffic() {
+    let server = common::start();
+    let file = common::script(r#"fn t() { http::get("/json"); }"#);
+    for args in [
+        vec!["--stages", "10s"],
+        vec!["--stages", "10s:0"],
+        vec!["--stages", "soon:5"],
+        vec!["--stages", "1s:5", "--users", "3"],
+    ] {
+        let output = common::bin::stampede()
+            .args(["run", file.path().to_str().unwrap(), "--host", &server.url])
+            .args(&args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains("stage"), "{args:?}: {err}");
+    }
+    let options = common::script(
+        r#"const options = #{ stages: [#{ duration: "1s", taget: 5 }] };
+           fn t() { http::get("/json"); }"#,
+    );
+    let output = common::bin::stampede()
+        .args(["check", options.path().to_str().unwrap()])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(err.contains("stage 0: unknown key `taget`"), "{err}");
+    assert_eq!(server.counters.total(), 0);
+}
