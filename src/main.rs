@@ -14,7 +14,12 @@ fn main() -> ExitCode {
         cli.command,
         Command::Run(_) | Command::Demo(_) | Command::DemoServer { .. }
     );
-    if runs && let Err(e) = watch_signals(shutdown.clone()) {
+    let stopping = if matches!(cli.command, Command::DemoServer { .. }) {
+        "stopping the demo server"
+    } else {
+        "stopping; users finish their request and run on_stop (Ctrl-C again to exit at once)"
+    };
+    if runs && let Err(e) = watch_signals(shutdown.clone(), stopping) {
         eprintln!("warning: cannot watch for Ctrl-C and SIGTERM: {e}");
     }
     match stampede::app::run(cli, &shutdown) {
@@ -31,7 +36,7 @@ fn main() -> ExitCode {
 /// `teardown` follow. A second signal of either kind exits at once, whatever is running
 /// (a hung `teardown`, a stuck `on_stop`). This is the binary's business, not the
 /// library's: only here may the process exit early.
-fn watch_signals(shutdown: Shutdown) -> std::io::Result<()> {
+fn watch_signals(shutdown: Shutdown, stopping: &'static str) -> std::io::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_io()
@@ -56,10 +61,7 @@ fn watch_signals(shutdown: Shutdown) -> std::io::Result<()> {
                         eprintln!("\n{name} again: exiting at once, without a summary");
                         std::process::exit(code.into());
                     }
-                    eprintln!(
-                        "\n{name}: stopping; users finish their request and run on_stop \
-                         (Ctrl-C again to exit at once)"
-                    );
+                    eprintln!("\n{name}: {stopping}");
                     shutdown.request();
                 }
             })
