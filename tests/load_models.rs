@@ -106,3 +106,80 @@ fn stages_are_checked_before_any_traffic() {
     assert!(err.contains("stage 0: unknown key `taget`"), "{err}");
     assert_eq!(server.counters.total(), 0);
 }
+
+#[test]
+fn an_arrival_rate_starts_iterations_on_schedule_counted_at_the_server() {
+    let server = common::start();
+    let out = run(r#"fn t() { http::get("/json"); }"#, &server.url, |a| {
+        a.flags.rate = Some(50.0);
+        a.flags.run_time = Some(Duration::from_secs(2));
+        a.flags.workers = Some(2);
+    });
+    let served = server.counters.hits("GET /json");
+    // 25/s on each of two workers for 2 s: due at 0, 40 ms, … 1,960 ms, so 100 in all;
+    // the last ones may fall just past the stop.
+    assert!(
+        (90..=101).contains(&served),
+        "{served} iterations for 100 due"
+    );
+    assert_eq!(out.totals.aggregated().requests, served);
+    assert_eq!(out.totals.dropped_iterations, 0, "the target kept up");
+}
+
+#[test]
+fn iterations_that_find_no_idle_user_are_dropped_and_counted() {
+    let server = common::start();
+    // Two users that each take 200 ms per iteration can start 10 a second, not 50.
+    let out = run(
+        r#"fn t() { http::get("/slow?ms=200"); }"#,
+        &server.url,
+        |a| {
+            a.flags.rate = Some(50.0);
+            a.flags.pre_allocated_users = Some(2);
+            a.flags.max_users = Some(2);
+            a.flags.run_time = Some(Duration::from_secs(2));
+            a.flags.workers = Some(2);
+        },
+    );
+    let served = server.counters.hits("GET /slow");
+    let dropped = out.totals.dropped_iterations;
+    assert_eq!(out.totals.aggregated().requests, served);
+    assert!((10..=25).contains(&served), "{served} served");
+    assert!(
+        (90..=101).contains(&(served + dropped)),
+        "every due iteration was served or dropped: {served} + {dropped}"
+    );
+}
+
+#[test]
+fn bad_arrival_rates_are_usage_errors() {
+    let server = common::start();
+    let file = common::script(r#"fn t() { http::get("/json"); }"#);
+    for (args, says) in [
+        (vec!["--rate", "0/s"], "rate"),
+        (vec!["--rate", "fast"], "rate"),
+        (vec!["--rate", "10", "--users", "3"], "replaces --users"),
+        (
+            vec![
+                "--rate",
+                "10",
+                "--pre-allocated-users",
+                "5",
+                "--max-users",
+                "2",
+            ],
+            "max-users",
+        ),
+        (vec!["--max-users", "2"], "size the pool of --rate"),
+    ] {
+        let output = common::bin::stampede()
+            .args(["run", file.path().to_str().unwrap(), "--host", &server.url])
+            .args(&args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+    assert_eq!(server.counters.total(), 0);
+}

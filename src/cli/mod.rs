@@ -94,6 +94,19 @@ pub struct RunFlags {
     /// as the stages unless --run-time is shorter.
     #[arg(long, value_parser = stages_flag, value_name = "STAGES")]
     pub stages: Option<crate::runner::Stages>,
+    /// Start iterations at a constant rate whatever the responses take (the open model,
+    /// k6's `constant-arrival-rate`), e.g. 200/s, 12000/m, 5/100ms. Each goes to an idle
+    /// user of a pool; with none idle it is dropped and counted. Instead of --users.
+    #[arg(long, value_parser = crate::runner::parse_rate, value_name = "RATE")]
+    pub rate: Option<f64>,
+    /// With --rate: users started before the first iteration [default: one per iteration
+    /// per second, between 1 and 1000].
+    #[arg(long, value_name = "N")]
+    pub pre_allocated_users: Option<u64>,
+    /// With --rate: the most users the pool may grow to when iterations find none idle
+    /// [default: 10 × --pre-allocated-users, at most 10000].
+    #[arg(long, value_name = "N")]
+    pub max_users: Option<u64>,
     /// How long a user retired by a ramp may take to finish its iteration and on_stop
     /// before it is aborted [default: 30s].
     #[arg(long, value_parser = duration)]

@@ -206,6 +206,19 @@ fn schedule(args: &RunFlags, o: &ScriptOptions) -> Result<Schedule, PlanError> {
         .or_else(|| o.stages.clone());
     let users = args.users.or(o.users);
     let rate = args.spawn_rate.or(o.spawn_rate);
+    if let Some(per_second) = args.rate {
+        return arrival_rate(
+            args,
+            per_second,
+            stages.is_some() || users.is_some() || rate.is_some(),
+        );
+    }
+    if args.pre_allocated_users.is_some() || args.max_users.is_some() {
+        return Err(PlanError::Flag {
+            flag: "max-users",
+            message: "--pre-allocated-users and --max-users size the pool of --rate".into(),
+        });
+    }
     if let Some(stages) = stages {
         if users.is_some() || rate.is_some() {
             return Err(PlanError::Flag {
@@ -232,6 +245,43 @@ fn schedule(args: &RunFlags, o: &ScriptOptions) -> Result<Schedule, PlanError> {
         });
     }
     Ok(Schedule::Spawn { users, rate })
+}
+
+/// `--rate`: the open model, with its pool of users.
+fn arrival_rate(args: &RunFlags, per_second: f64, mixed: bool) -> Result<Schedule, PlanError> {
+    let flag = |flag, message: &str| PlanError::Flag {
+        flag,
+        message: message.into(),
+    };
+    if mixed {
+        return Err(flag(
+            "rate",
+            "an arrival rate replaces --users, --spawn-rate and --stages (and their options)",
+        ));
+    }
+    let pre_allocated = args
+        .pre_allocated_users
+        .unwrap_or_else(|| (per_second.ceil() as u64).clamp(1, 1000));
+    let max = args.max_users.unwrap_or_else(|| {
+        pre_allocated
+            .saturating_mul(10)
+            .min(10_000)
+            .max(pre_allocated)
+    });
+    if pre_allocated == 0 {
+        return Err(flag("pre-allocated-users", "must be at least 1"));
+    }
+    if max < pre_allocated {
+        return Err(flag(
+            "max-users",
+            "must not be less than --pre-allocated-users",
+        ));
+    }
+    Ok(Schedule::Rate {
+        per_second,
+        pre_allocated,
+        max,
+    })
 }
 
 impl Plan {
@@ -275,7 +325,7 @@ impl Plan {
         let users = schedule.peak();
         let spawn_rate = match schedule {
             Schedule::Spawn { rate, .. } => rate,
-            Schedule::Stages { .. } => 0.0,
+            Schedule::Stages { .. } | Schedule::Rate { .. } => 0.0,
         };
         let workers = args
             .workers

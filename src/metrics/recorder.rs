@@ -132,6 +132,8 @@ pub struct Snapshot {
     pub iterations: u64,
     /// Iterations that ended failed: a request's `expect`, `fail()`, a script error.
     pub failed_iterations: u64,
+    /// Arrival-rate iterations that found no idle user and never started.
+    pub dropped_iterations: u64,
     /// Requests whose name was derived from a path with an id in it.
     pub auto_grouped: u64,
     pub unfinished: Unfinished,
@@ -163,6 +165,7 @@ pub struct Recorder {
     checks: HashMap<String, CheckCount>,
     iterations: u64,
     failed_iterations: u64,
+    dropped_iterations: u64,
     auto_grouped: u64,
     unfinished: Unfinished,
     cap: NameCap,
@@ -183,6 +186,7 @@ impl Recorder {
             checks: HashMap::default(),
             iterations: 0,
             failed_iterations: 0,
+            dropped_iterations: 0,
             auto_grouped: 0,
             unfinished: Unfinished::default(),
             cap,
@@ -295,6 +299,10 @@ impl Recorder {
         self.failed_iterations += 1;
     }
 
+    pub fn dropped_iteration(&mut self) {
+        self.dropped_iterations += 1;
+    }
+
     /// Records a request abandoned after waiting `waited` without a response: a failed
     /// request of kind `unfinished`.
     pub fn unfinished(&mut self, method: &str, name: &str, waited: Duration) {
@@ -335,6 +343,7 @@ impl Recorder {
             checks: self.checks.drain().collect(),
             iterations: std::mem::take(&mut self.iterations),
             failed_iterations: std::mem::take(&mut self.failed_iterations),
+            dropped_iterations: std::mem::take(&mut self.dropped_iterations),
             auto_grouped: std::mem::take(&mut self.auto_grouped),
             unfinished: std::mem::take(&mut self.unfinished),
         }

@@ -61,6 +61,8 @@ pub struct Totals {
     pub iterations: u64,
     /// Iterations that ended failed (a request's `expect`, `fail()`, a script error).
     pub failed_iterations: u64,
+    /// Arrival-rate iterations that found no idle user.
+    pub dropped_iterations: u64,
     pub auto_grouped: u64,
     /// Requests still waiting for a response when the run ended.
     pub unfinished: Unfinished,
@@ -111,6 +113,7 @@ impl Totals {
         }
         self.iterations += snapshot.iterations;
         self.failed_iterations += snapshot.failed_iterations;
+        self.dropped_iterations += snapshot.dropped_iterations;
         self.auto_grouped += snapshot.auto_grouped;
         self.unfinished.merge(snapshot.unfinished);
         self.close_before(second.saturating_sub(OPEN_SECONDS));

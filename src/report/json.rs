@@ -28,6 +28,8 @@ struct Document<'a> {
     iterations: u64,
     /// Iterations that ended failed: a request's `expect`, `fail()`, a script error.
     failed_iterations: u64,
+    /// `--rate`: iterations that found no idle user.
+    dropped_iterations: u64,
     auto_grouped_requests: u64,
     /// Requests still waiting for a response when the run ended (also in `failures`).
     unfinished: Unfinished,
@@ -94,6 +96,7 @@ impl Format for Json {
             setup_failed: report.outcome.setup_failed,
             iterations: totals.iterations,
             failed_iterations: totals.failed_iterations,
+            dropped_iterations: totals.dropped_iterations,
             auto_grouped_requests: totals.auto_grouped,
             unfinished: totals.unfinished,
             requests: totals.requests().map(|s| request(s, seconds)).collect(),

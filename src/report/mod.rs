@@ -36,6 +36,8 @@ pub struct RunInfo {
     pub spawn_rate: f64,
     /// `--stages`/`options.stages`, if the users followed them.
     pub stages: Option<Vec<StageInfo>>,
+    /// `--rate`: iterations started per second (the open model).
+    pub arrival_rate: Option<f64>,
     pub run_time_s: Option<f64>,
     pub iterations: Option<u64>,
     /// RFC 3339, UTC.
@@ -59,7 +61,11 @@ impl RunInfo {
                         })
                         .collect(),
                 ),
-                crate::runner::Schedule::Spawn { .. } => None,
+                _ => None,
+            },
+            arrival_rate: match plan.schedule {
+                crate::runner::Schedule::Rate { per_second, .. } => Some(per_second),
+                _ => None,
             },
             run_time_s: plan.run_time.map(|d| d.as_secs_f64()),
             iterations: plan.iterations,

@@ -112,7 +112,13 @@ pub fn write(out: &mut dyn Write, report: &Report) -> io::Result<()> {
             ""
         }
     )?;
-    if let Some(stages) = &report.info.stages {
+    if let Some(rate) = report.info.arrival_rate {
+        writeln!(
+            out,
+            "Iterations arrived at {rate:.1}/s (up to {} users); {} dropped: no idle user.",
+            outcome.users, totals.dropped_iterations
+        )?;
+    } else if let Some(stages) = &report.info.stages {
         let text: Vec<String> = stages
             .iter()
             .map(|s| format!("{}s:{}", s.duration_s, s.target))

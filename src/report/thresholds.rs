@@ -28,6 +28,8 @@ pub enum Metric {
     FailedIterations,
     /// Failed iterations / iterations.
     IterationFailureRate,
+    /// Arrival-rate iterations that found no idle user.
+    DroppedIterations,
     Requests,
     /// Requests per second over the run.
     Rps,
@@ -103,6 +105,7 @@ fn metric(word: &str) -> Result<Metric, String> {
         "failures" => Metric::Failures,
         "failed_iterations" => Metric::FailedIterations,
         "iteration_failure_rate" => Metric::IterationFailureRate,
+        "dropped_iterations" => Metric::DroppedIterations,
         "requests" => Metric::Requests,
         "rps" | "req_rate" => Metric::Rps,
         "checks" => Metric::Checks,
@@ -117,7 +120,7 @@ fn metric(word: &str) -> Result<Metric, String> {
         }
         other => {
             return Err(format!(
-                "unknown metric `{other}` (known: pN, min, max, avg, med, failure_rate, failures, failed_iterations, iteration_failure_rate, requests, rps, checks)"
+                "unknown metric `{other}` (known: pN, min, max, avg, med, failure_rate, failures, failed_iterations, iteration_failure_rate, dropped_iterations, requests, rps, checks)"
             ));
         }
     })
@@ -188,7 +191,7 @@ pub fn parse(text: &str) -> Result<Threshold, ThresholdError> {
     let metric = metric(metric_word).map_err(fail)?;
     if matches!(
         metric,
-        Metric::FailedIterations | Metric::IterationFailureRate
+        Metric::FailedIterations | Metric::IterationFailureRate | Metric::DroppedIterations
     ) && scope.as_deref().is_some_and(|s| !s.is_empty())
     {
         return Err(fail(format!(
@@ -272,6 +275,7 @@ fn measure(t: &Threshold, totals: &Totals, seconds: f64) -> Option<f64> {
     match (t.metric, &t.scope) {
         (Metric::Failures, None) => return Some(totals.all_failures() as f64),
         (Metric::FailedIterations, _) => return Some(totals.failed_iterations as f64),
+        (Metric::DroppedIterations, _) => return Some(totals.dropped_iterations as f64),
         (Metric::IterationFailureRate, _) => {
             let n = totals.iterations;
             return (n > 0).then(|| totals.failed_iterations as f64 / n as f64);
@@ -301,7 +305,10 @@ fn measure(t: &Threshold, totals: &Totals, seconds: f64) -> Option<f64> {
         Metric::Failures => s.failures as f64,
         Metric::Requests => s.requests as f64,
         Metric::Rps => s.requests as f64 / seconds.max(0.001),
-        Metric::Checks | Metric::FailedIterations | Metric::IterationFailureRate => {
+        Metric::Checks
+        | Metric::FailedIterations
+        | Metric::IterationFailureRate
+        | Metric::DroppedIterations => {
             unreachable!("handled above")
         }
     })

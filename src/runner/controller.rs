@@ -190,10 +190,10 @@ impl Controller {
 }
 
 /// Counts a user in `users_running` for as long as its task lives, aborted or not.
-struct Running(Arc<RunState>);
+pub(super) struct Running(Arc<RunState>);
 
 impl Running {
-    fn new(run: Arc<RunState>) -> Self {
+    pub(super) fn new(run: Arc<RunState>) -> Self {
         run.users_running.fetch_add(1, Ordering::Relaxed);
         Self(run)
     }

@@ -1,6 +1,7 @@
 //! Runs a [`Plan`]: `setup`, worker threads with their users, stop conditions and Ctrl-C,
 //! the once-a-second merge of metrics, `teardown`.
 
+mod arrivals;
 mod controller;
 mod limits;
 mod schedule;
@@ -14,7 +15,9 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 pub use limits::{LimitError, ensure_map_count, raise_nofile};
-pub use schedule::{Schedule, Stage, StageError, Stages, check as schedule_check, parse_stages};
+pub use schedule::{
+    Schedule, Stage, StageError, Stages, check as schedule_check, parse_rate, parse_stages,
+};
 pub use state::{RunState, Shutdown, UniqueIds, UserSettings};
 
 use crate::cli::Plan;

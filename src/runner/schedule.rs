@@ -19,6 +19,14 @@ pub enum Schedule {
     Spawn { users: u64, rate: f64 },
     /// From `start` users, through each stage in turn; after the last, its target.
     Stages { start: u64, stages: Vec<Stage> },
+    /// The open model (k6's `constant-arrival-rate`): `per_second` iterations start on a
+    /// schedule, each given to an idle user of a pool of `pre_allocated` that grows up to
+    /// `max`; one that finds no idle user is dropped.
+    Rate {
+        per_second: f64,
+        pre_allocated: u64,
+        max: u64,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -36,6 +44,30 @@ pub enum StageError {
 /// Stages as one flag value (clap would read a `Vec` as repeated values).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Stages(pub Vec<Stage>);
+
+/// Parses `--rate`: iterations per second as `200`, `200/s`, `12000/m`, `5/100ms`.
+pub fn parse_rate(text: &str) -> Result<f64, String> {
+    let (n, per) = text.split_once('/').unwrap_or((text, "1s"));
+    let n: f64 = n
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a rate like 200/s, 12000/m or 5/100ms"))?;
+    let per = per.trim();
+    let unit = if per.starts_with(|c: char| c.is_ascii_digit()) {
+        per.to_owned()
+    } else {
+        format!("1{per}")
+    };
+    let unit = crate::duration::parse(&unit).map_err(|e| format!("`{text}`: {e}"))?;
+    let rate = n / unit.as_secs_f64();
+    if rate.is_finite() && rate > 0.0 && rate <= 10_000_000.0 {
+        Ok(rate)
+    } else {
+        Err(format!(
+            "`{text}`: the rate must be more than 0 and at most 10,000,000/s"
+        ))
+    }
+}
 
 /// Parses `--stages "30s:100,1m:100,10s:0"`.
 pub fn parse_stages(text: &str) -> Result<Vec<Stage>, StageError> {
@@ -80,6 +112,7 @@ impl Schedule {
     pub fn peak(&self) -> u64 {
         match self {
             Schedule::Spawn { users, .. } => *users,
+            Schedule::Rate { max, .. } => *max,
             Schedule::Stages { start, stages } => stages
                 .iter()
                 .map(|s| s.target)
@@ -92,7 +125,7 @@ impl Schedule {
     /// How long the stages take (`None`: no end of its own).
     pub fn length(&self) -> Option<Duration> {
         match self {
-            Schedule::Spawn { .. } => None,
+            Schedule::Spawn { .. } | Schedule::Rate { .. } => None,
             Schedule::Stages { stages, .. } => Some(stages.iter().map(|s| s.duration).sum()),
         }
     }
@@ -102,6 +135,8 @@ impl Schedule {
     /// target.
     pub fn target_at(&self, t: Duration) -> u64 {
         match self {
+            // The pool is started at once; it grows on demand, not on a schedule.
+            Schedule::Rate { pre_allocated, .. } => *pre_allocated,
             Schedule::Spawn { users, rate } => {
                 let started = (t.as_secs_f64() * rate + EPSILON).floor() as u64 + 1;
                 started.min(*users)
@@ -124,6 +159,7 @@ impl Schedule {
     /// The next moment after `t` at which [`Schedule::target_at`] changes, if any.
     pub fn next_change(&self, t: Duration) -> Option<Duration> {
         match self {
+            Schedule::Rate { .. } => None,
             Schedule::Spawn { users, rate } => {
                 let now = self.target_at(t);
                 (now < *users).then(|| secs(now as f64 / rate))
@@ -247,6 +283,17 @@ mod tests {
         }
         let expected: Vec<u64> = (0..=10).chain((0..10).rev()).collect();
         assert_eq!(seen, expected);
+    }
+
+    #[test]
+    fn rates_parse_in_any_unit() {
+        assert_eq!(parse_rate("200").unwrap(), 200.0);
+        assert_eq!(parse_rate("200/s").unwrap(), 200.0);
+        assert_eq!(parse_rate("12000/m").unwrap(), 200.0);
+        assert_eq!(parse_rate("5/100ms").unwrap(), 50.0);
+        for bad in ["0/s", "-3", "fast", "5/soon", "1e300"] {
+            assert!(parse_rate(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

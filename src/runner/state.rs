@@ -101,6 +101,13 @@ impl RunState {
             .is_ok()
     }
 
+    /// Whether a run-wide iteration budget exists and is spent.
+    pub fn iterations_spent(&self) -> bool {
+        self.iterations_left
+            .as_ref()
+            .is_some_and(|n| n.load(Ordering::Relaxed) == 0)
+    }
+
     pub fn elapsed(&self) -> Duration {
         self.started.elapsed()
     }

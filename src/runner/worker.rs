@@ -14,6 +14,7 @@ use tokio::task::LocalSet;
 use tokio_util::sync::CancellationToken;
 
 use super::RunState;
+use super::arrivals::Arrivals;
 use super::controller::Controller;
 use super::schedule::Schedule;
 use crate::cli::Plan;
@@ -177,17 +178,40 @@ fn worker_main(
     let local = LocalSet::new();
     local.block_on(&runtime()?, async {
         let ticker = tokio::task::spawn_local(tick(worker.clone(), tx.clone()));
-        Controller::new(
-            index,
-            plan.workers,
-            plan.schedule.clone(),
-            plan.graceful_ramp_down,
-            run.clone(),
-            program,
-            worker.clone(),
-        )
-        .run()
-        .await;
+        match plan.schedule {
+            Schedule::Rate {
+                per_second,
+                pre_allocated,
+                max,
+            } => {
+                let (run, worker) = (run.clone(), worker.clone());
+                Arrivals::new(
+                    index,
+                    plan.workers,
+                    per_second,
+                    pre_allocated,
+                    max,
+                    run,
+                    program,
+                    worker,
+                )
+                .run()
+                .await
+            }
+            _ => {
+                Controller::new(
+                    index,
+                    plan.workers,
+                    plan.schedule.clone(),
+                    plan.graceful_ramp_down,
+                    run.clone(),
+                    program,
+                    worker.clone(),
+                )
+                .run()
+                .await
+            }
+        }
         ticker.abort();
     });
     let second = run.elapsed().as_secs_f64().ceil() as u64;

@@ -95,6 +95,9 @@ pub struct User {
     /// own when a ramp retires it. It finishes its request, skips the rest of its task,
     /// runs `on_stop` and ends.
     pub stop: tokio_util::sync::CancellationToken,
+    /// Under an arrival rate: the pool this user takes its iterations from, and its place
+    /// in it. `None`: the user paces itself (wait times).
+    pub pooled: Option<(Rc<super::Pool>, Rc<super::Slot>)>,
 }
 
 impl User {
@@ -115,6 +118,7 @@ impl User {
             client: OnceCell::new(),
             headers: RefCell::new(HeaderMap::new()),
             slice_start: Cell::new(Instant::now()),
+            pooled: None,
         }
     }
 

@@ -4,6 +4,7 @@
 mod bridge;
 mod context;
 mod driver;
+mod pool;
 mod tasks;
 mod user;
 
@@ -14,6 +15,7 @@ use rhai::{Dynamic, EvalAltResult};
 
 pub use context::{Phase, User, Worker, enter, with_user};
 pub use driver::drive;
+pub use pool::{Pool, Slot};
 pub use tasks::{TaskTable, WaitTime};
 pub use user::{Session, run_session};
 

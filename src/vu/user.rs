@@ -108,6 +108,15 @@ fn task_loop(user: &User, program: &Program, mut run_task: impl FnMut(&str) -> E
         if user.stop.is_cancelled() || per_user.is_some_and(|n| user.iteration.get() >= n) {
             return;
         }
+        if let Some((pool, slot)) = &user.pooled {
+            // Open model: wait until the dispatcher hands this user an iteration.
+            pool.ready(slot);
+            let due = await_in_script(slot.next(), true);
+            if due.is_err() {
+                pool.remove(slot);
+                return;
+            }
+        }
         if !run.claim_iteration() {
             return;
         }
@@ -125,6 +134,9 @@ fn task_loop(user: &User, program: &Program, mut run_task: impl FnMut(&str) -> E
         record(user, end);
         if stopped || per_user.is_some_and(|n| user.iteration.get() >= n) {
             return;
+        }
+        if user.pooled.is_some() {
+            continue; // the schedule, not a wait time, says when the next one starts
         }
         let task_time = started.map_or(Duration::ZERO, |s| s.elapsed());
         let pause = run
