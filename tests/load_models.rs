@@ -124,6 +124,12 @@ fn an_arrival_rate_starts_iterations_on_schedule_counted_at_the_server() {
     );
     assert_eq!(out.totals.aggregated().requests, served);
     assert_eq!(out.totals.dropped_iterations, 0, "the target kept up");
+    let lateness = out.totals.lateness.as_ref().expect("lateness recorded");
+    assert_eq!(
+        lateness.len(),
+        out.totals.iterations,
+        "one per iteration started"
+    );
 }
 
 #[test]

@@ -134,6 +134,9 @@ pub struct Snapshot {
     pub failed_iterations: u64,
     /// Arrival-rate iterations that found no idle user and never started.
     pub dropped_iterations: u64,
+    /// Arrival-rate iterations: how late each started after it was due (microseconds);
+    /// `None` when there were none.
+    pub lateness: Option<Box<Histogram<u64>>>,
     /// Requests whose name was derived from a path with an id in it.
     pub auto_grouped: u64,
     pub unfinished: Unfinished,
@@ -166,6 +169,7 @@ pub struct Recorder {
     iterations: u64,
     failed_iterations: u64,
     dropped_iterations: u64,
+    lateness: Option<Histogram<u64>>,
     auto_grouped: u64,
     unfinished: Unfinished,
     cap: NameCap,
@@ -187,6 +191,7 @@ impl Recorder {
             iterations: 0,
             failed_iterations: 0,
             dropped_iterations: 0,
+            lateness: None,
             auto_grouped: 0,
             unfinished: Unfinished::default(),
             cap,
@@ -303,6 +308,14 @@ impl Recorder {
         self.dropped_iterations += 1;
     }
 
+    /// An arrival-rate iteration started `late` after it was due.
+    pub fn lateness(&mut self, late: Duration) {
+        let us = u64::try_from(late.as_micros()).unwrap_or(u64::MAX);
+        self.lateness
+            .get_or_insert_with(new_histogram)
+            .saturating_record(us);
+    }
+
     /// Records a request abandoned after waiting `waited` without a response: a failed
     /// request of kind `unfinished`.
     pub fn unfinished(&mut self, method: &str, name: &str, waited: Duration) {
@@ -344,6 +357,11 @@ impl Recorder {
             iterations: std::mem::take(&mut self.iterations),
             failed_iterations: std::mem::take(&mut self.failed_iterations),
             dropped_iterations: std::mem::take(&mut self.dropped_iterations),
+            lateness: self.lateness.as_mut().filter(|h| !h.is_empty()).map(|h| {
+                let copy = Box::new(h.clone());
+                h.reset();
+                copy
+            }),
             auto_grouped: std::mem::take(&mut self.auto_grouped),
             unfinished: std::mem::take(&mut self.unfinished),
         }

@@ -63,6 +63,8 @@ pub struct Totals {
     pub failed_iterations: u64,
     /// Arrival-rate iterations that found no idle user.
     pub dropped_iterations: u64,
+    /// Arrival-rate iterations: how late each started after it was due (microseconds).
+    pub lateness: Option<Histogram<u64>>,
     pub auto_grouped: u64,
     /// Requests still waiting for a response when the run ended.
     pub unfinished: Unfinished,
@@ -114,6 +116,12 @@ impl Totals {
         self.iterations += snapshot.iterations;
         self.failed_iterations += snapshot.failed_iterations;
         self.dropped_iterations += snapshot.dropped_iterations;
+        if let Some(late) = snapshot.lateness {
+            self.lateness
+                .get_or_insert_with(new_histogram)
+                .add(&*late)
+                .expect("auto-resizing");
+        }
         self.auto_grouped += snapshot.auto_grouped;
         self.unfinished.merge(snapshot.unfinished);
         self.close_before(second.saturating_sub(OPEN_SECONDS));

@@ -30,6 +30,8 @@ struct Document<'a> {
     failed_iterations: u64,
     /// `--rate`: iterations that found no idle user.
     dropped_iterations: u64,
+    /// `--rate`: how late iterations started after they were due (ms), or null.
+    iteration_lateness_ms: Option<Lateness>,
     auto_grouped_requests: u64,
     /// Requests still waiting for a response when the run ended (also in `failures`).
     unfinished: Unfinished,
@@ -56,6 +58,26 @@ struct Failure<'a> {
     name: &'a str,
     message: &'a str,
     count: u64,
+}
+
+#[derive(Serialize)]
+struct Lateness {
+    p50: f64,
+    p99: f64,
+    p999: f64,
+    max: f64,
+}
+
+impl Lateness {
+    fn of(h: &hdrhistogram::Histogram<u64>) -> Self {
+        let ms = |us: u64| us as f64 / 1000.0;
+        Self {
+            p50: ms(h.value_at_quantile(0.5)),
+            p99: ms(h.value_at_quantile(0.99)),
+            p999: ms(h.value_at_quantile(0.999)),
+            max: ms(h.max()),
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -97,6 +119,7 @@ impl Format for Json {
             iterations: totals.iterations,
             failed_iterations: totals.failed_iterations,
             dropped_iterations: totals.dropped_iterations,
+            iteration_lateness_ms: totals.lateness.as_ref().map(Lateness::of),
             auto_grouped_requests: totals.auto_grouped,
             unfinished: totals.unfinished,
             requests: totals.requests().map(|s| request(s, seconds)).collect(),

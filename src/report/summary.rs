@@ -118,6 +118,15 @@ pub fn write(out: &mut dyn Write, report: &Report) -> io::Result<()> {
             "Iterations arrived at {rate:.1}/s (up to {} users); {} dropped: no idle user.",
             outcome.users, totals.dropped_iterations
         )?;
+        if let Some(late) = &totals.lateness {
+            writeln!(
+                out,
+                "They started after they were due by p50 {} ms, p99 {} ms, max {} ms.",
+                super::fmt_ms(late.value_at_quantile(0.5) as f64 / 1000.0),
+                super::fmt_ms(late.value_at_quantile(0.99) as f64 / 1000.0),
+                super::fmt_ms(late.max() as f64 / 1000.0)
+            )?;
+        }
     } else if let Some(stages) = &report.info.stages {
         let text: Vec<String> = stages
             .iter()

@@ -111,11 +111,12 @@ fn task_loop(user: &User, program: &Program, mut run_task: impl FnMut(&str) -> E
         if let Some((pool, slot)) = &user.pooled {
             // Open model: wait until the dispatcher hands this user an iteration.
             pool.ready(slot);
-            let due = await_in_script(slot.next(), true);
-            if due.is_err() {
+            let Ok(due) = await_in_script(slot.next(), true) else {
                 pool.remove(slot);
                 return;
-            }
+            };
+            let late = tokio::time::Instant::now().saturating_duration_since(due);
+            user.worker.recorder.borrow_mut().lateness(late);
         }
         if !run.claim_iteration() {
             return;
