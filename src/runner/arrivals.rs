@@ -26,6 +26,9 @@ pub struct Arrivals {
     program: Rc<Program>,
     worker: Rc<Worker>,
     pool: Rc<Pool>,
+    /// Users started but not yet ready: the pool does not grow again until they are, or a
+    /// slow start would turn every drop into one more user starting.
+    starting: Vec<Rc<Slot>>,
     users: JoinSet<()>,
 }
 
@@ -57,6 +60,7 @@ impl Arrivals {
             program,
             worker,
             pool: Rc::new(Pool::default()),
+            starting: Vec::new(),
             users: JoinSet::new(),
         }
     }
@@ -68,7 +72,9 @@ impl Arrivals {
         };
         self.run.note_spawn();
         let mut user = User::new(number + 1, self.worker.clone());
-        user.pooled = Some((self.pool.clone(), Rc::new(Slot::default())));
+        let slot = Rc::new(Slot::default());
+        self.starting.push(slot.clone());
+        user.pooled = Some((self.pool.clone(), slot));
         let user = Rc::new(user);
         let (program, run) = (self.program.clone(), self.run.clone());
         self.users.spawn_local(async move {
@@ -78,11 +84,25 @@ impl Arrivals {
         true
     }
 
+    /// How many users are still starting.
+    fn starting(&mut self) -> usize {
+        self.starting.retain(Slot::is_starting);
+        self.starting.len()
+    }
+
     /// Dispatches iterations until the run stops, then lets the users end (aborting what
     /// still runs at the hard stop).
     pub async fn run(mut self) {
         for _ in 0..self.pre_allocated {
             self.grow();
+        }
+        // The schedule starts once the pre-allocated users are ready (as k6 initialises its
+        // VUs before the test): iterations due while they start would all be dropped.
+        while self.starting() > 0 && !self.run.stop.is_cancelled() {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(1)) => {}
+                _ = self.run.stop.cancelled() => {}
+            }
         }
         let start = Instant::now();
         let interval = Duration::from_secs_f64(1.0 / self.per_second);
@@ -102,7 +122,9 @@ impl Arrivals {
             while due <= now && !self.run.stop.is_cancelled() {
                 if !self.pool.give(due) {
                     self.worker.recorder.borrow_mut().dropped_iteration();
-                    self.grow();
+                    if self.starting() == 0 {
+                        self.grow();
+                    }
                 }
                 due += interval;
             }

@@ -15,9 +15,16 @@ pub struct Slot {
     /// When the iteration handed to this user was due.
     due: Cell<Option<Instant>>,
     wake: Notify,
+    /// Set the first time its user is ready (its `on_start` done).
+    started: Cell<bool>,
 }
 
 impl Slot {
+    /// Whether its user is still starting: not ready yet and not gone.
+    pub fn is_starting(self: &Rc<Self>) -> bool {
+        !self.started.get() && Rc::strong_count(self) > 1
+    }
+
     /// Waits for the next iteration; returns when it was due.
     pub async fn next(&self) -> Instant {
         loop {
@@ -38,6 +45,7 @@ pub struct Pool {
 impl Pool {
     /// `slot`'s user is ready for an iteration.
     pub fn ready(&self, slot: &Rc<Slot>) {
+        slot.started.set(true);
         self.idle.borrow_mut().push_back(slot.clone());
     }
 
