@@ -189,3 +189,79 @@ fn bad_arrival_rates_are_usage_errors() {
     }
     assert_eq!(server.counters.total(), 0);
 }
+
+#[test]
+fn a_shape_function_drives_the_users_and_ends_the_run() {
+    let server = common::start();
+    let started = Instant::now();
+    let out = run(
+        r#"fn shape(t) {
+               if t < 1.0 { 2 }
+               else if t < 2.0 { #{ users: 4, spawn_rate: 100 } }
+               else if t < 3.0 { 1 }
+               else { () }
+           }
+           fn on_start() { http::get("/items/start"); }
+           fn t() { http::get("/json"); sleep(0.05); }
+           fn on_stop() { http::get("/status/200"); }"#,
+        &server.url,
+        |a| a.flags.workers = Some(2),
+    );
+    assert_eq!(server.counters.hits("GET /items/{id}"), 4, "2, then 2 more");
+    assert_eq!(
+        server.counters.hits("GET /status/{code}"),
+        4,
+        "three retired when the shape went down to 1, the last when it ended the run"
+    );
+    let users: Vec<u64> = out.totals.series().map(|s| s.users).collect();
+    assert_eq!(users.iter().max(), Some(&4), "{users:?}");
+    assert!(!out.interrupted);
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "the shape ended the run"
+    );
+    assert_eq!(
+        out.totals.aggregated().failures,
+        0,
+        "{:?}",
+        out.totals.failures()
+    );
+}
+
+#[test]
+fn a_broken_shape_is_found_before_any_traffic() {
+    let server = common::start();
+    for (source, args, says) in [
+        (
+            r#"fn shape(t) { if t > 5.0 { t.nope } else { 1 } } fn t() { http::get("/json"); }"#,
+            vec![],
+            "shape(6)",
+        ),
+        (
+            r#"fn shape(t) { 0 } fn t() { http::get("/json"); }"#,
+            vec![],
+            "never asks",
+        ),
+        (
+            r#"fn shape(t) { 3 } fn t() { http::get("/json"); }"#,
+            vec!["--users", "2"],
+            "leave out --users",
+        ),
+        (
+            r#"fn shape() { 3 } fn t() { http::get("/json"); }"#,
+            vec![],
+            "one parameter",
+        ),
+    ] {
+        let file = common::script(source);
+        let output = common::bin::stampede()
+            .args(["run", file.path().to_str().unwrap(), "--host", &server.url])
+            .args(&args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{source}: {err}");
+        assert!(err.contains(says), "{source}: {err}");
+    }
+    assert_eq!(server.counters.total(), 0);
+}

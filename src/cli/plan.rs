@@ -247,6 +247,58 @@ fn schedule(args: &RunFlags, o: &ScriptOptions) -> Result<Schedule, PlanError> {
     Ok(Schedule::Spawn { users, rate })
 }
 
+/// How far ahead a shape is sampled before traffic, to validate it and find its peak.
+const SHAPE_LOOKAHEAD: Duration = Duration::from_secs(3600);
+
+/// `fn shape(elapsed)`: checked by calling it for every second of the run (or its first hour)
+/// before any traffic, which finds mistakes early and the most users it will want.
+fn shape_schedule(
+    args: &RunFlags,
+    o: &ScriptOptions,
+    name: &str,
+    source: &str,
+    engine: &EngineConfig,
+) -> Result<Schedule, PlanError> {
+    let invalid = |problem: String| PlanError::Invalid {
+        name: name.to_owned(),
+        problems: vec![problem],
+    };
+    let others = args.users.or(o.users).is_some()
+        || args.spawn_rate.or(o.spawn_rate).is_some()
+        || args.stages.is_some()
+        || o.stages.is_some()
+        || args.rate.is_some();
+    if others {
+        return Err(invalid(
+            "`fn shape(elapsed)` sets the users over time; leave out --users, --spawn-rate, \
+             --stages and --rate (and their options)"
+                .into(),
+        ));
+    }
+    let shape = script::Shape::new(name, source, engine)?;
+    let horizon = args
+        .run_time
+        .or(o.run_time)
+        .unwrap_or(SHAPE_LOOKAHEAD)
+        .min(SHAPE_LOOKAHEAD);
+    let mut peak = 0;
+    for second in 0..=horizon.as_secs() {
+        match shape
+            .at(second as f64)
+            .map_err(|e| invalid(e.to_string()))?
+        {
+            Some(want) => peak = peak.max(want.users),
+            None => break,
+        }
+    }
+    if peak == 0 {
+        return Err(invalid(
+            "`shape` never asks for a user (it returns 0 or () from the start)".into(),
+        ));
+    }
+    Ok(Schedule::Shape { peak })
+}
+
 /// `--rate`: the open model, with its pool of users.
 fn arrival_rate(args: &RunFlags, per_second: f64, mixed: bool) -> Result<Schedule, PlanError> {
     let flag = |flag, message: &str| PlanError::Flag {
@@ -300,7 +352,19 @@ impl Plan {
     ) -> Result<Plan, PlanError> {
         let probe = probe(&name, &source, import_dir.clone())?;
         let o = probe.options;
-        let schedule = schedule(args, &o)?;
+        let engine = EngineConfig {
+            limits: Limits {
+                string: o.max_string.unwrap_or(Limits::DEFAULT_STRING),
+                array: o.max_array.unwrap_or(Limits::DEFAULT_ARRAY),
+                map: o.max_map.unwrap_or(Limits::DEFAULT_MAP),
+            },
+            import_dir,
+        };
+        let schedule = if probe.hooks.shape {
+            shape_schedule(args, &o, &name, &source, &engine)?
+        } else {
+            schedule(args, &o)?
+        };
         let host = args
             .host
             .clone()
@@ -325,7 +389,7 @@ impl Plan {
         let users = schedule.peak();
         let spawn_rate = match schedule {
             Schedule::Spawn { rate, .. } => rate,
-            Schedule::Stages { .. } | Schedule::Rate { .. } => 0.0,
+            Schedule::Stages { .. } | Schedule::Rate { .. } | Schedule::Shape { .. } => 0.0,
         };
         let workers = args
             .workers
@@ -391,14 +455,7 @@ impl Plan {
                 .teardown_timeout
                 .or(o.teardown_timeout)
                 .unwrap_or(DEFAULT_TEARDOWN_TIMEOUT),
-            engine: EngineConfig {
-                limits: Limits {
-                    string: o.max_string.unwrap_or(Limits::DEFAULT_STRING),
-                    array: o.max_array.unwrap_or(Limits::DEFAULT_ARRAY),
-                    map: o.max_map.unwrap_or(Limits::DEFAULT_MAP),
-                },
-                import_dir,
-            },
+            engine,
             workers: workers.min(users as usize).max(1),
             log,
             quiet: args.quiet,

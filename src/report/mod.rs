@@ -38,6 +38,8 @@ pub struct RunInfo {
     pub stages: Option<Vec<StageInfo>>,
     /// `--rate`: iterations started per second (the open model).
     pub arrival_rate: Option<f64>,
+    /// The script's `fn shape(elapsed)` set the users.
+    pub shape: bool,
     pub run_time_s: Option<f64>,
     pub iterations: Option<u64>,
     /// RFC 3339, UTC.
@@ -63,6 +65,7 @@ impl RunInfo {
                 ),
                 _ => None,
             },
+            shape: matches!(plan.schedule, crate::runner::Schedule::Shape { .. }),
             arrival_rate: match plan.schedule {
                 crate::runner::Schedule::Rate { per_second, .. } => Some(per_second),
                 _ => None,

@@ -112,7 +112,13 @@ pub fn write(out: &mut dyn Write, report: &Report) -> io::Result<()> {
             ""
         }
     )?;
-    if let Some(rate) = report.info.arrival_rate {
+    if report.info.shape {
+        writeln!(
+            out,
+            "Users followed the script's shape() (at most {}).",
+            outcome.users
+        )?;
+    } else if let Some(rate) = report.info.arrival_rate {
         writeln!(
             out,
             "Iterations arrived at {rate:.1}/s (up to {} users); {} dropped: no idle user.",

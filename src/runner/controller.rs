@@ -17,6 +17,7 @@ use tokio::task::{AbortHandle, JoinSet};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::shaped::Shaped;
 use super::{RunState, Schedule};
 use crate::script::Program;
 use crate::vu::{Session, User, Worker, drive, run_session};
@@ -47,6 +48,8 @@ pub struct Controller {
     next: u64,
     serial: u64,
     retiring: Vec<(Instant, AbortHandle)>,
+    /// The script's `shape`, when it sets the users instead of the schedule.
+    shaped: Option<Shaped>,
 }
 
 impl Controller {
@@ -73,6 +76,34 @@ impl Controller {
             next: index as u64,
             serial: 0,
             retiring: Vec::new(),
+            shaped: None,
+        }
+    }
+
+    /// Follows the script's `shape` rather than the schedule.
+    pub fn shaped(mut self, shape: crate::script::Shape) -> Self {
+        self.shaped = Some(Shaped::new(shape));
+        self
+    }
+
+    /// The users wanted at `t` and when that may next change; `None` once a shape has
+    /// ended the run (or failed, which is recorded and ends it too).
+    fn target(&mut self, t: Duration) -> Option<(u64, Option<Duration>)> {
+        let Some(shaped) = &mut self.shaped else {
+            return Some((self.schedule.target_at(t), self.schedule.next_change(t)));
+        };
+        match shaped.target(t) {
+            Ok(Some(users)) => Some((users, Some(shaped.next_change(t)))),
+            Ok(None) => None,
+            Err(e) => {
+                self.worker.recorder.borrow_mut().failure(
+                    crate::metrics::FailureKind::Script,
+                    String::new(),
+                    "shape()".into(),
+                    e.to_string(),
+                );
+                None
+            }
         }
     }
 
@@ -87,14 +118,19 @@ impl Controller {
             }
             let now = Instant::now();
             let t = now - start;
-            self.follow(self.schedule.target_at(t), now);
+            let Some((target, change)) = self.target(t) else {
+                // The shape ended the run: the same stop as the run time's.
+                self.run.stop.cancel();
+                break;
+            };
+            self.follow(target, now);
             self.retiring.retain(|(deadline, user)| {
                 if *deadline <= now {
                     user.abort();
                 }
                 *deadline > now && !user.is_finished()
             });
-            let change = self.schedule.next_change(t).map(|d| start + d);
+            let change = change.map(|d| start + d);
             if change.is_none() && self.users.is_empty() {
                 break;
             }

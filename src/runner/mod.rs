@@ -5,6 +5,7 @@ mod arrivals;
 mod controller;
 mod limits;
 mod schedule;
+mod shaped;
 mod state;
 mod worker;
 

@@ -27,6 +27,10 @@ pub enum Schedule {
         pre_allocated: u64,
         max: u64,
     },
+    /// The script's `fn shape(elapsed)` says, once a second, how many users to run (and how
+    /// fast to get there), or that the run ends; `peak` is the most it asked for when it was
+    /// checked before traffic.
+    Shape { peak: u64 },
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -113,6 +117,7 @@ impl Schedule {
         match self {
             Schedule::Spawn { users, .. } => *users,
             Schedule::Rate { max, .. } => *max,
+            Schedule::Shape { peak } => *peak,
             Schedule::Stages { start, stages } => stages
                 .iter()
                 .map(|s| s.target)
@@ -125,7 +130,7 @@ impl Schedule {
     /// How long the stages take (`None`: no end of its own).
     pub fn length(&self) -> Option<Duration> {
         match self {
-            Schedule::Spawn { .. } | Schedule::Rate { .. } => None,
+            Schedule::Spawn { .. } | Schedule::Rate { .. } | Schedule::Shape { .. } => None,
             Schedule::Stages { stages, .. } => Some(stages.iter().map(|s| s.duration).sum()),
         }
     }
@@ -137,6 +142,8 @@ impl Schedule {
         match self {
             // The pool is started at once; it grows on demand, not on a schedule.
             Schedule::Rate { pre_allocated, .. } => *pre_allocated,
+            // Asked of the script by the controller, not known here.
+            Schedule::Shape { .. } => 0,
             Schedule::Spawn { users, rate } => {
                 let started = (t.as_secs_f64() * rate + EPSILON).floor() as u64 + 1;
                 started.min(*users)
@@ -159,7 +166,7 @@ impl Schedule {
     /// The next moment after `t` at which [`Schedule::target_at`] changes, if any.
     pub fn next_change(&self, t: Duration) -> Option<Duration> {
         match self {
-            Schedule::Rate { .. } => None,
+            Schedule::Rate { .. } | Schedule::Shape { .. } => None,
             Schedule::Spawn { users, rate } => {
                 let now = self.target_at(t);
                 (now < *users).then(|| secs(now as f64 / rate))

@@ -176,6 +176,13 @@ fn worker_main(
 ) -> anyhow::Result<()> {
     let (program, worker) = build(plan, run, setup)?;
     let local = LocalSet::new();
+    let shape = match plan.schedule {
+        Schedule::Shape { .. } => Some(
+            crate::script::Shape::new(&plan.script_name, &plan.source, &plan.engine)
+                .context("the shape compiled on the main thread but not on a worker")?,
+        ),
+        _ => None,
+    };
     local.block_on(&runtime()?, async {
         let ticker = tokio::task::spawn_local(tick(worker.clone(), tx.clone()));
         match plan.schedule {
@@ -199,7 +206,7 @@ fn worker_main(
                 .await
             }
             _ => {
-                Controller::new(
+                let mut controller = Controller::new(
                     index,
                     plan.workers,
                     plan.schedule.clone(),
@@ -207,9 +214,11 @@ fn worker_main(
                     run.clone(),
                     program,
                     worker.clone(),
-                )
-                .run()
-                .await
+                );
+                if let Some(shape) = shape {
+                    controller = controller.shaped(shape);
+                }
+                controller.run().await
             }
         }
         ticker.abort();

@@ -8,6 +8,9 @@ use rhai::AST;
 /// Functions with a lifecycle meaning; every other function not starting with `_` is a task.
 pub const HOOKS: [&str; 4] = ["on_start", "on_stop", "setup", "teardown"];
 
+/// `fn shape(elapsed)`: the load shape (Locust's `LoadTestShape.tick`), not a task.
+pub const SHAPE: &str = "shape";
+
 /// Which hooks a script defines.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Hooks {
@@ -15,6 +18,8 @@ pub struct Hooks {
     pub on_stop: bool,
     pub setup: bool,
     pub teardown: bool,
+    /// `fn shape(elapsed)` sets the users over time.
+    pub shape: bool,
 }
 
 impl Hooks {
@@ -28,6 +33,9 @@ impl Hooks {
             on_stop: has("on_stop"),
             setup: has("setup"),
             teardown: has("teardown"),
+            shape: ast
+                .iter_functions()
+                .any(|f| f.name == SHAPE && f.params.len() == 1),
         }
     }
 }
@@ -47,7 +55,14 @@ pub fn lint(ast: &AST, weights: Option<&BTreeMap<String, i64>>) -> Lint {
     let mut with_params: BTreeMap<String, usize> = BTreeMap::new();
     for f in ast.iter_functions() {
         let name = f.name.to_string();
-        if HOOKS.contains(&f.name) {
+        if f.name == SHAPE {
+            if f.params.len() != 1 {
+                out.problems.push(format!(
+                    "`shape` must take one parameter (the seconds since the start), but takes {}",
+                    f.params.len()
+                ));
+            }
+        } else if HOOKS.contains(&f.name) {
             if !f.params.is_empty() {
                 out.problems.push(format!(
                     "hook `{name}` must take no parameters, but takes {} ({}); use `this` for per-user state",

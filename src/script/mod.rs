@@ -8,6 +8,7 @@ mod json;
 mod lint;
 mod log;
 mod response;
+mod shape;
 mod signal;
 
 use std::path::PathBuf;
@@ -17,8 +18,9 @@ use rhai::{AST, Engine, exported_module};
 
 pub use self::log::{Level, Logger};
 pub use docs::api_reference;
-pub use lint::{HOOKS, Hooks, Lint, lint};
+pub use lint::{HOOKS, Hooks, Lint, SHAPE, lint};
 pub use response::Response;
+pub use shape::{Shape, ShapeError, Want};
 pub use signal::{Ending, Signal, describe, ending, location, raise, script_error};
 
 use crate::vu::TaskTable;

@@ -75,11 +75,9 @@ pub fn describe(err: &EvalAltResult, script: &str) -> String {
     };
     let text = match inner {
         EvalAltResult::ErrorRuntime(v, _) => v.to_string(),
-        // Only top-level code is bounded by operations (see `cli::plan::probe`).
+        // Only top-level code (while checked) and `shape` are bounded by operations.
         EvalAltResult::ErrorTooManyOperations(_) => {
-            "top-level code ran too long (an endless loop?); it may only declare constants, \
-             options and helpers"
-                .to_owned()
+            "ran past its operation limit (an endless loop?)".to_owned()
         }
         EvalAltResult::ErrorDataTooLarge(what, _) => format!(
             "{what} is over the script's limit (raise it with options.max_string, \

@@ -1,0 +1,75 @@
+//! Follows a script's `fn shape(elapsed)` (Locust's `LoadTestShape`): asked once a second,
+//! it says how many users to run and how fast to get there; the level moves toward that at
+//! the spawn rate, one user at a time, and the controller starts or retires users to match.
+
+use std::time::Duration;
+
+use crate::script::{Shape, ShapeError, Want};
+
+/// How often the shape is asked, as Locust ticks its shapes.
+const TICK: Duration = Duration::from_secs(1);
+
+pub struct Shaped {
+    shape: Shape,
+    /// Users wanted now (fractional while ramping at a spawn rate).
+    level: f64,
+    want: Want,
+    /// When the shape was last asked.
+    asked: Option<Duration>,
+    /// When `level` was last moved.
+    moved: Duration,
+}
+
+impl Shaped {
+    pub fn new(shape: Shape) -> Self {
+        Self {
+            shape,
+            level: 0.0,
+            want: Want {
+                users: 0,
+                spawn_rate: None,
+            },
+            asked: None,
+            moved: Duration::ZERO,
+        }
+    }
+
+    /// Users wanted at `t`; `Ok(None)` once the shape has ended the run.
+    pub fn target(&mut self, t: Duration) -> Result<Option<u64>, ShapeError> {
+        if self.asked.is_none_or(|a| t >= a + TICK) {
+            match self.shape.at(t.as_secs_f64().floor())? {
+                Some(want) => self.want = want,
+                None => return Ok(None),
+            }
+            self.asked = Some(t);
+        }
+        let goal = self.want.users as f64;
+        let step = match self.want.spawn_rate {
+            Some(rate) => rate * (t - self.moved).as_secs_f64(),
+            None => f64::INFINITY,
+        };
+        self.moved = t;
+        self.level = if self.level < goal {
+            (self.level + step).min(goal)
+        } else {
+            (self.level - step).max(goal)
+        };
+        Ok(Some(if self.level <= goal {
+            self.level.floor() as u64
+        } else {
+            self.level.ceil() as u64
+        }))
+    }
+
+    /// When to look again after `t`: the next user to start or retire, or the next tick.
+    pub fn next_change(&self, t: Duration) -> Duration {
+        let tick = self.asked.map_or(t, |a| a + TICK);
+        let goal = self.want.users as f64;
+        match self.want.spawn_rate {
+            Some(rate) if (self.level - goal).abs() >= 1e-9 => {
+                tick.min(t + Duration::from_secs_f64(1.0 / rate).max(Duration::from_millis(1)))
+            }
+            _ => tick,
+        }
+    }
+}

@@ -1,0 +1,150 @@
+//! `fn shape(elapsed)`: a load shape written in the script, Locust's `LoadTestShape.tick()`.
+//! Called about once a second with the seconds since the start; returns the users wanted
+//! (a number, or `#{ users: 100, spawn_rate: 10 }`), or `()` to end the run. It is plain
+//! arithmetic on time: it runs on its own engine, with no user, no requests and a bounded
+//! number of operations, so a mistake in it cannot hang a worker.
+
+use rhai::{AST, Dynamic, Engine, Map, Scope};
+
+use super::{EngineConfig, SHAPE, SyntaxError, compile, describe};
+
+/// Operations one call may take: a shape is a few comparisons, not a computation.
+const MAX_OPERATIONS: u64 = 1_000_000;
+
+/// What the shape wants now.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Want {
+    pub users: u64,
+    /// Users started (or stopped) per second on the way there; `None`: all at once.
+    pub spawn_rate: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("shape({elapsed}): {message}")]
+pub struct ShapeError {
+    pub elapsed: f64,
+    pub message: String,
+}
+
+/// The compiled shape function of one script.
+pub struct Shape {
+    engine: Engine,
+    ast: AST,
+    name: String,
+}
+
+impl Shape {
+    pub fn new(name: &str, source: &str, config: &EngineConfig) -> Result<Self, SyntaxError> {
+        // The plain engine, not the users' one: no guard that would look for a user.
+        let mut engine = Engine::new();
+        engine.set_max_operations(MAX_OPERATIONS);
+        engine.set_max_string_size(config.limits.string);
+        engine.set_max_array_size(config.limits.array);
+        engine.set_max_map_size(config.limits.map);
+        let ast = compile(&engine, name, source)?;
+        Ok(Self {
+            engine,
+            ast,
+            name: name.to_owned(),
+        })
+    }
+
+    /// What the shape wants `elapsed` seconds into the run; `None` ends the run.
+    pub fn at(&self, elapsed: f64) -> Result<Option<Want>, ShapeError> {
+        let fail = |message: String| ShapeError { elapsed, message };
+        let value: Dynamic = self
+            .engine
+            .call_fn(&mut Scope::new(), &self.ast, SHAPE, (elapsed,))
+            .map_err(|e| fail(describe(&e, &self.name)))?;
+        if value.is_unit() {
+            return Ok(None);
+        }
+        let count = |v: &Dynamic, what: &str| {
+            v.as_int()
+                .ok()
+                .and_then(|n| u64::try_from(n).ok())
+                .ok_or_else(|| fail(format!("`{what}` must be a whole number >= 0, got {v}")))
+        };
+        if let Some(map) = value.read_lock::<Map>() {
+            let users = map
+                .get("users")
+                .ok_or_else(|| fail("the map must have `users`".into()))
+                .and_then(|v| count(v, "users"))?;
+            let spawn_rate = match map.get("spawn_rate") {
+                None => None,
+                Some(v) => {
+                    let r = v
+                        .as_float()
+                        .or_else(|_| v.as_int().map(|i| i as f64))
+                        .map_err(|_| fail(format!("`spawn_rate` must be a number, got {v}")))?;
+                    if !(r.is_finite() && r > 0.0) {
+                        return Err(fail(format!("`spawn_rate` must be > 0, got {r}")));
+                    }
+                    Some(r)
+                }
+            };
+            if let Some(key) = map
+                .keys()
+                .find(|k| !["users", "spawn_rate"].contains(&k.as_str()))
+            {
+                return Err(fail(format!(
+                    "unknown key `{key}` (known: users, spawn_rate)"
+                )));
+            }
+            return Ok(Some(Want { users, spawn_rate }));
+        }
+        Ok(Some(Want {
+            users: count(&value, "the result")?,
+            spawn_rate: None,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shape(src: &str) -> Shape {
+        Shape::new("s.rhai", src, &EngineConfig::default()).unwrap()
+    }
+
+    #[test]
+    fn numbers_maps_and_unit_are_understood() {
+        let s = shape(
+            r#"fn shape(t) {
+                   if t < 10.0 { 5 }
+                   else if t < 20.0 { #{ users: 50, spawn_rate: 10 } }
+                   else { () }
+               }"#,
+        );
+        assert_eq!(
+            s.at(0.0).unwrap(),
+            Some(Want {
+                users: 5,
+                spawn_rate: None
+            })
+        );
+        assert_eq!(
+            s.at(12.0).unwrap(),
+            Some(Want {
+                users: 50,
+                spawn_rate: Some(10.0)
+            })
+        );
+        assert_eq!(s.at(20.0).unwrap(), None);
+    }
+
+    #[test]
+    fn mistakes_are_errors_not_hangs() {
+        for (src, says) in [
+            ("fn shape(t) { -1 }", "whole number"),
+            ("fn shape(t) { #{ user: 3 } }", "must have `users`"),
+            ("fn shape(t) { #{ users: 3, spawn_rate: 0 } }", "spawn_rate"),
+            ("fn shape(t) { loop {} }", "operation limit"),
+            ("fn shape(t) { t.nope }", "s.rhai:1"),
+        ] {
+            let e = shape(src).at(1.0).unwrap_err().to_string();
+            assert!(e.contains(says), "{src}: {e}");
+        }
+    }
+}
