@@ -59,7 +59,7 @@ impl Live {
             .planned
             .map_or(String::new(), |p| format!(" / {}s", p.as_secs()));
         let rate = 100.0 * all.failures as f64 / all.requests.max(1) as f64;
-        let status = format!(
+        let mut status = format!(
             "[{now:>4}s{planned}] users {users} | requests {} | {} req/s | failures {} ({rate:.2}%) | p50 {} | p95 {}",
             all.requests,
             latest.requests,
@@ -67,6 +67,12 @@ impl Live {
             ms(latest.p50_ms),
             ms(latest.p95_ms),
         );
+        if totals.dropped_iterations > 0 {
+            status.push_str(&format!(" | dropped {}", totals.dropped_iterations));
+        }
+        if totals.unfinished.requests > 0 {
+            status.push_str(&format!(" | unfinished {}", totals.unfinished.requests));
+        }
         let mut err = std::io::stderr().lock();
         match self.mode {
             Mode::Lines => {
