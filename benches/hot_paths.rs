@@ -59,7 +59,9 @@ fn scripted(c: &mut Criterion) {
             };
             let plan = Plan::from_source(&flags, "w1.rhai".into(), source.clone(), None).unwrap();
             let start = ProcessTime::now();
-            let out = stampede::runner::run(plan, &Default::default(), |_| {}).unwrap();
+            let out =
+                stampede::runner::run(plan, &Default::default(), &mut stampede::runner::Quiet)
+                    .unwrap();
             assert_eq!(out.totals.aggregated().requests, iters);
             start.elapsed()
         })

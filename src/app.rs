@@ -138,10 +138,13 @@ fn execute(
     let outputs = plan.outputs.clone();
     let fail_on_error = plan.fail_on_error;
     let bench_line = plan.bench_line;
-    let outcome = runner::run(plan, shutdown, |so_far| {
-        // Best effort: the final write after teardown reports any error.
-        let _ = write_files(&info, so_far, &thresholds, &outputs, false);
-    })?;
+    let mut terminal = Terminal {
+        live: crate::report::live::Live::new(plan.quiet, plan.run_time),
+        info: &info,
+        thresholds: &thresholds,
+        outputs: &outputs,
+    };
+    let outcome = runner::run(plan, shutdown, &mut terminal)?;
     let report = Report::new(&info, &outcome, &thresholds);
     if let Err(e) = print_summary(&report, after, bench_line) {
         eprintln!(
@@ -157,6 +160,39 @@ fn execute(
     } else {
         exit::OK
     })
+}
+
+/// What the CLI shows while a run goes on: the live view, warnings on stderr, and the files
+/// written once before `teardown`.
+struct Terminal<'a> {
+    live: crate::report::live::Live,
+    info: &'a RunInfo,
+    thresholds: &'a [Threshold],
+    outputs: &'a Outputs,
+}
+
+impl runner::Observer for Terminal<'_> {
+    fn progress(
+        &mut self,
+        elapsed: std::time::Duration,
+        users: u64,
+        totals: &crate::metrics::Totals,
+    ) {
+        self.live.update(elapsed, users, totals);
+    }
+
+    fn finished(&mut self) {
+        self.live.finish();
+    }
+
+    fn warn(&mut self, message: &str) {
+        eprintln!("{message}");
+    }
+
+    fn before_teardown(&mut self, so_far: &Outcome) {
+        // Best effort: the final write after teardown reports any error.
+        let _ = write_files(self.info, so_far, self.thresholds, self.outputs, false);
+    }
 }
 
 fn print_summary(

@@ -26,7 +26,7 @@ fn run_cities(race: bool, users: u64, seconds: u64) -> (Outcome, demo::DemoServe
     )
     .unwrap();
     (
-        stampede::runner::run(plan, &Default::default(), |_| {}).unwrap(),
+        stampede::runner::run(plan, &Default::default(), &mut stampede::runner::Quiet).unwrap(),
         server,
     )
 }
@@ -124,7 +124,8 @@ fn every_example_script_runs_cleanly_against_the_demo_server() {
             },
         };
         let plan = Plan::build(&args).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        let out = stampede::runner::run(plan, &Default::default(), |_| {}).unwrap();
+        let out =
+            stampede::runner::run(plan, &Default::default(), &mut stampede::runner::Quiet).unwrap();
         assert!(out.totals.aggregated().requests > 0, "{}", path.display());
         assert_eq!(
             out.totals.aggregated().failures,
@@ -180,8 +181,12 @@ fn contract() {
             ..RunFlags::default()
         },
     };
-    let out =
-        stampede::runner::run(Plan::build(&args).unwrap(), &Default::default(), |_| {}).unwrap();
+    let out = stampede::runner::run(
+        Plan::build(&args).unwrap(),
+        &Default::default(),
+        &mut stampede::runner::Quiet,
+    )
+    .unwrap();
     let checks = out.totals.checks();
     assert_eq!(checks.len(), 12, "{checks:?}");
     for (name, c) in checks {

@@ -4,6 +4,7 @@
 mod arrivals;
 mod controller;
 mod limits;
+mod observer;
 mod schedule;
 mod shaped;
 mod state;
@@ -16,6 +17,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 pub use limits::{LimitError, ensure_map_count, raise_nofile};
+pub use observer::{Observer, Quiet};
 pub use schedule::{
     Schedule, Stage, StageError, Stages, check as schedule_check, parse_rate, parse_stages,
 };
@@ -41,17 +43,17 @@ pub struct Outcome {
 
 /// Runs the plan to the end and returns every measurement. `shutdown` stops it from
 /// outside (a signal): the users stop gracefully, and a `teardown` that has started since is
-/// abandoned. When the script has a `teardown`, `before_teardown` is handed the results so
-/// far first, so that a `teardown` that hangs cannot keep them from being written.
+/// abandoned. What happens meanwhile goes to `observer` (progress, warnings, the results
+/// before `teardown`); the runner prints nothing itself.
 pub fn run(
     plan: Plan,
     shutdown: &Shutdown,
-    before_teardown: impl FnOnce(&Outcome),
+    observer: &mut dyn Observer,
 ) -> anyhow::Result<Outcome> {
     ensure_map_count(plan.users)?;
     let nofile = raise_nofile();
     if let Some(w) = limits::nofile_warning(plan.users, nofile) {
-        eprintln!("{w}");
+        observer.warn(&w);
     }
     let run = Arc::new(RunState::new(
         plan.settings.clone(),
@@ -74,10 +76,10 @@ pub fn run(
     if !setup_failed {
         let (tx, rx) = mpsc::unbounded_channel();
         let handles = worker::spawn_all(&worker_plan, &run, setup_data.clone(), tx)?;
-        supervise(&plan, &run, shutdown, rx, &mut totals)?;
+        supervise(&plan, &run, shutdown, rx, &mut totals, observer)?;
         for h in handles {
             if h.join().is_err() {
-                eprintln!("a worker thread panicked; its last second of metrics is lost");
+                observer.warn("a worker thread panicked; its last second of metrics is lost");
             }
         }
     }
@@ -93,7 +95,7 @@ pub fn run(
 
     if plan.hooks.teardown && !setup_failed {
         plan.log.flush();
-        before_teardown(&outcome);
+        observer.before_teardown(&outcome);
         // A signal during teardown abandons it, unless the run was already stopped by one
         // (then the binary exits at once on the next).
         let cancel = if outcome.interrupted {
@@ -112,7 +114,7 @@ pub fn run(
             cancel,
         )?;
         if let SessionEnd::Cancelled = end {
-            eprintln!("teardown() abandoned: interrupted");
+            observer.warn("teardown() abandoned: interrupted");
         }
         outcome.totals.merge(second, 0, snapshot);
         outcome.totals.finish();
@@ -144,14 +146,21 @@ fn setup(
         limit,
         shutdown.child(),
     )?;
+    let mut snapshot = snapshot;
     let data = match end {
         SessionEnd::Returned(Some(value)) => {
             match rhai::serde::from_dynamic::<serde_json::Value>(&value) {
                 Ok(json) => Some(Some(json)),
                 Err(e) => {
-                    eprintln!(
-                        "setup() must return plain data (maps, arrays, strings, numbers): {e}"
-                    );
+                    let key = crate::metrics::FailureKey {
+                        kind: crate::metrics::FailureKind::Script,
+                        method: String::new(),
+                        name: "setup()".into(),
+                        message: format!(
+                            "setup() must return plain data (maps, arrays, strings, numbers): {e}"
+                        ),
+                    };
+                    snapshot.failures.push((key, 1));
                     None
                 }
             }
@@ -169,6 +178,7 @@ fn supervise(
     shutdown: &Shutdown,
     mut rx: mpsc::UnboundedReceiver<Report>,
     totals: &mut Totals,
+    observer: &mut dyn Observer,
 ) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -176,7 +186,6 @@ fn supervise(
     rt.block_on(async {
         let mut workers_left = plan.workers;
         let deadline = plan.run_time.map(|d| tokio::time::Instant::from_std(run.started) + d);
-        let mut live = crate::report::live::Live::new(plan.quiet, plan.run_time);
         let mut hard_stop_at: Option<tokio::time::Instant> = None;
         while workers_left > 0 {
             if run.stop.is_cancelled() && hard_stop_at.is_none() {
@@ -188,9 +197,10 @@ fn supervise(
                     Some(Report::Interval { second, snapshot }) => {
                         let users = run.users_running.load(std::sync::atomic::Ordering::Relaxed);
                         totals.merge(second, users, snapshot);
-                        live.update(run.elapsed(), users, totals);
+                        observer.progress(run.elapsed(), users, totals);
                     }
                     Some(Report::Done) => workers_left -= 1,
+                    Some(Report::Failed(message)) => observer.warn(&message),
                     None => break,
                 },
                 _ = tokio::time::sleep_until(deadline.unwrap_or(far)), if deadline.is_some() && !run.stop.is_cancelled() => {
@@ -204,7 +214,7 @@ fn supervise(
                 () = shutdown.requested(), if hard_stop_at.is_none() => {}
             }
         }
-        live.finish();
+        observer.finished();
         Ok(())
     })
 }

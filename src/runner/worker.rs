@@ -56,6 +56,8 @@ pub enum Report {
     Interval { second: u64, snapshot: Snapshot },
     /// The worker's users have all finished; its last interval was sent.
     Done,
+    /// The worker could not run (its message says why); the run is stopping.
+    Failed(String),
 }
 
 fn build(
@@ -157,7 +159,7 @@ pub fn spawn_all(
                 .name(format!("stampede-worker-{index}"))
                 .spawn(move || {
                     if let Err(e) = worker_main(index, &plan, &run, setup, &tx) {
-                        eprintln!("worker {index} failed: {e:#}");
+                        let _ = tx.send(Report::Failed(format!("worker {index} failed: {e:#}")));
                         run.stop.cancel();
                     }
                     let _ = tx.send(Report::Done);

@@ -214,7 +214,7 @@ pub fn run_until(
     };
     tweak(&mut args);
     let plan = Plan::build(&args).expect("plan");
-    stampede::runner::run(plan, shutdown, |_| {}).expect("run")
+    stampede::runner::run(plan, shutdown, &mut stampede::runner::Quiet).expect("run")
 }
 
 /// Total failures of one kind.
