@@ -6,7 +6,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{failures_of, run};
-use stampede::runner::{Stages, parse_stages};
+use stampede::runner::{RateSpec, Stages, parse_stages};
 
 #[test]
 fn users_ramp_up_hold_and_ramp_down_gracefully() {
@@ -111,7 +111,7 @@ fn stages_are_checked_before_any_traffic() {
 fn an_arrival_rate_starts_iterations_on_schedule_counted_at_the_server() {
     let server = common::start();
     let out = run(r#"fn t() { http::get("/json"); }"#, &server.url, |a| {
-        a.flags.rate = Some(50.0);
+        a.flags.rate = Some(RateSpec::Constant(50.0));
         a.flags.run_time = Some(Duration::from_secs(2));
         a.flags.workers = Some(2);
     });
@@ -140,7 +140,7 @@ fn iterations_that_find_no_idle_user_are_dropped_and_counted() {
         r#"fn t() { http::get("/slow?ms=200"); }"#,
         &server.url,
         |a| {
-            a.flags.rate = Some(50.0);
+            a.flags.rate = Some(RateSpec::Constant(50.0));
             a.flags.pre_allocated_users = Some(2);
             a.flags.max_users = Some(2);
             a.flags.run_time = Some(Duration::from_secs(2));
@@ -264,4 +264,26 @@ fn a_broken_shape_is_found_before_any_traffic() {
         assert!(err.contains(says), "{source}: {err}");
     }
     assert_eq!(server.counters.total(), 0);
+}
+
+#[test]
+fn a_ramping_arrival_rate_follows_its_stages() {
+    let server = common::start();
+    let out = run(r#"fn t() { http::get("/json"); }"#, &server.url, |a| {
+        // 0 -> 100/s over 1 s (50 iterations), then 100/s for 1 s (100): 150 in all.
+        a.flags.rate = Some(RateSpec::parse("1s:100/s,1s:100/s").unwrap());
+        a.flags.pre_allocated_users = Some(20);
+        a.flags.workers = Some(2);
+    });
+    let served = server.counters.hits("GET /json");
+    assert!(
+        (135..=152).contains(&served),
+        "{served} iterations for 150 due"
+    );
+    assert_eq!(out.totals.dropped_iterations, 0);
+    let per_second: Vec<u64> = out.totals.series().map(|s| s.requests).collect();
+    assert!(
+        per_second.len() >= 2 && per_second[0] < per_second[1],
+        "the rate ramps up: {per_second:?}"
+    );
 }

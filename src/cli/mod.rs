@@ -94,11 +94,12 @@ pub struct RunFlags {
     /// as the stages unless --run-time is shorter.
     #[arg(long, value_parser = stages_flag, value_name = "STAGES")]
     pub stages: Option<crate::runner::Stages>,
-    /// Start iterations at a constant rate whatever the responses take (the open model,
-    /// k6's `constant-arrival-rate`), e.g. 200/s, 12000/m, 5/100ms. Each goes to an idle
-    /// user of a pool; with none idle it is dropped and counted. Instead of --users.
-    #[arg(long, value_parser = crate::runner::parse_rate, value_name = "RATE")]
-    pub rate: Option<f64>,
+    /// Start iterations at a rate whatever the responses take (the open model): constant,
+    /// e.g. 200/s, 12000/m, 5/100ms (k6's `constant-arrival-rate`), or through stages from
+    /// 0, e.g. "30s:200/s,1m:200/s,10s:0" (`ramping-arrival-rate`). Each iteration goes to
+    /// an idle user of a pool; with none idle it is dropped and counted. Instead of --users.
+    #[arg(long, value_parser = crate::runner::RateSpec::parse, value_name = "RATE")]
+    pub rate: Option<crate::runner::RateSpec>,
     /// With --rate: users started before the first iteration [default: one per iteration
     /// per second, between 1 and 1000].
     #[arg(long, value_name = "N")]

@@ -13,7 +13,7 @@ use super::{RunArgs, RunFlags, ScriptOptions};
 use crate::http::{ClientFactory, ClientOptions, DEFAULT_MAX_BODY, DEFAULT_TIMEOUT};
 use crate::metrics::Recorder;
 use crate::report::{Outputs, Threshold};
-use crate::runner::{RunState, Schedule, UserSettings};
+use crate::runner::{RateSpec, RunState, Schedule, UserSettings};
 use crate::script::{self, EngineConfig, Hooks, Level, Limits, Lint, Logger, describe};
 use crate::vu::{User, WaitTime, Worker};
 
@@ -206,10 +206,10 @@ fn schedule(args: &RunFlags, o: &ScriptOptions) -> Result<Schedule, PlanError> {
         .or_else(|| o.stages.clone());
     let users = args.users.or(o.users);
     let rate = args.spawn_rate.or(o.spawn_rate);
-    if let Some(per_second) = args.rate {
+    if let Some(spec) = args.rate.clone() {
         return arrival_rate(
             args,
-            per_second,
+            spec,
             stages.is_some() || users.is_some() || rate.is_some(),
         );
     }
@@ -300,7 +300,7 @@ fn shape_schedule(
 }
 
 /// `--rate`: the open model, with its pool of users.
-fn arrival_rate(args: &RunFlags, per_second: f64, mixed: bool) -> Result<Schedule, PlanError> {
+fn arrival_rate(args: &RunFlags, spec: RateSpec, mixed: bool) -> Result<Schedule, PlanError> {
     let flag = |flag, message: &str| PlanError::Flag {
         flag,
         message: message.into(),
@@ -313,7 +313,7 @@ fn arrival_rate(args: &RunFlags, per_second: f64, mixed: bool) -> Result<Schedul
     }
     let pre_allocated = args
         .pre_allocated_users
-        .unwrap_or_else(|| (per_second.ceil() as u64).clamp(1, 1000));
+        .unwrap_or_else(|| (spec.peak().ceil() as u64).clamp(1, 1000));
     let max = args.max_users.unwrap_or_else(|| {
         pre_allocated
             .saturating_mul(10)
@@ -330,7 +330,7 @@ fn arrival_rate(args: &RunFlags, per_second: f64, mixed: bool) -> Result<Schedul
         ));
     }
     Ok(Schedule::Rate {
-        per_second,
+        rate: spec,
         pre_allocated,
         max,
     })

@@ -36,7 +36,7 @@ pub struct RunInfo {
     pub spawn_rate: f64,
     /// `--stages`/`options.stages`, if the users followed them.
     pub stages: Option<Vec<StageInfo>>,
-    /// `--rate`: iterations started per second (the open model).
+    /// `--rate`: iterations started per second (the open model; the peak with stages).
     pub arrival_rate: Option<f64>,
     /// The script's `fn shape(elapsed)` set the users.
     pub shape: bool,
@@ -67,7 +67,7 @@ impl RunInfo {
             },
             shape: matches!(plan.schedule, crate::runner::Schedule::Shape { .. }),
             arrival_rate: match plan.schedule {
-                crate::runner::Schedule::Rate { per_second, .. } => Some(per_second),
+                crate::runner::Schedule::Rate { ref rate, .. } => Some(rate.peak()),
                 _ => None,
             },
             run_time_s: plan.run_time.map(|d| d.as_secs_f64()),

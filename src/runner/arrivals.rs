@@ -12,13 +12,16 @@ use std::time::Duration;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use super::RunState;
+use super::{RateSpec, RunState};
+
 use crate::script::Program;
 use crate::vu::{Pool, Session, Slot, User, Worker, drive, run_session};
 
 pub struct Arrivals {
-    /// Iterations per second on this worker.
-    per_second: f64,
+    /// Iterations per second over time, for the whole run.
+    rate: RateSpec,
+    /// This worker's share of the rate.
+    fraction: f64,
     /// This worker's users: the numbers `index + k * workers` below `max`.
     numbers: std::iter::StepBy<std::ops::Range<u64>>,
     pre_allocated: u64,
@@ -43,7 +46,7 @@ impl Arrivals {
     pub fn new(
         index: usize,
         workers: usize,
-        per_second: f64,
+        rate: RateSpec,
         pre_allocated: u64,
         max: u64,
         run: Arc<RunState>,
@@ -53,7 +56,8 @@ impl Arrivals {
         let mine = share(max, index, workers);
         let first = index as u64;
         Self {
-            per_second: per_second / workers as f64,
+            rate,
+            fraction: 1.0 / workers as f64,
             numbers: (first..first + mine * workers as u64).step_by(workers),
             pre_allocated: share(pre_allocated, index, workers).min(mine),
             run,
@@ -84,6 +88,76 @@ impl Arrivals {
         true
     }
 
+    /// One arrival, due at `due`: to an idle user, or dropped (and the pool grows when no
+    /// user is still starting).
+    fn arrive(&mut self, due: Instant) {
+        if !self.pool.give(due) {
+            self.worker.recorder.borrow_mut().dropped_iteration();
+            if self.starting() == 0 {
+                self.grow();
+            }
+        }
+    }
+
+    /// Waits until `wake`; false when the run stops or the iteration budget is spent.
+    async fn wait(&mut self, wake: Instant) -> bool {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep_until(wake) => break,
+                Some(_) = self.users.join_next(), if !self.users.is_empty() => {}
+                _ = self.run.stop.cancelled() => return false,
+            }
+        }
+        !self.run.iterations_spent()
+    }
+
+    /// A constant rate: arrivals exactly `1 / per_second` apart. A late wake-up dispatches
+    /// every iteration already due at once: arrivals do not wait for the generator any more
+    /// than for the server.
+    async fn constant(&mut self, per_second: f64) {
+        let interval = Duration::from_secs_f64(1.0 / per_second);
+        let mut due = Instant::now();
+        while self.wait(due).await {
+            let now = Instant::now();
+            while due <= now && !self.run.stop.is_cancelled() {
+                self.arrive(due);
+                due += interval;
+            }
+        }
+    }
+
+    /// A rate through stages: the iterations due so far are the integral of the rate
+    /// (trapezoids between wake-ups, exact on a linear stage); each is dispatched with its
+    /// due time interpolated within the step.
+    async fn ramping(&mut self) {
+        let start = Instant::now();
+        let (mut t_prev, mut credit_prev) = (Duration::ZERO, 0.0_f64);
+        let mut next: u64 = 0;
+        let mut wake = start;
+        while self.wait(wake).await {
+            let now = Instant::now();
+            let t = now - start;
+            let rate_prev = self.rate.at(t_prev) * self.fraction;
+            let rate_now = self.rate.at(t) * self.fraction;
+            let step = (t - t_prev).as_secs_f64();
+            let credit = credit_prev + (rate_prev + rate_now) / 2.0 * step;
+            while (next as f64) < credit && !self.run.stop.is_cancelled() {
+                let into = (next as f64 - credit_prev).max(0.0) / (credit - credit_prev) * step;
+                self.arrive(start + t_prev + Duration::from_secs_f64(into));
+                next += 1;
+            }
+            (t_prev, credit_prev) = (t, credit);
+            // Look again when the next arrival is due at today's rate, within bounds that
+            // keep a changing rate followed closely.
+            let ahead = if rate_now > 0.0 {
+                (next as f64 - credit).max(0.0) / rate_now
+            } else {
+                f64::INFINITY
+            };
+            wake = now + Duration::from_secs_f64(ahead.clamp(0.001, 0.05));
+        }
+    }
+
     /// How many users are still starting.
     fn starting(&mut self) -> usize {
         self.starting.retain(Slot::is_starting);
@@ -104,30 +178,9 @@ impl Arrivals {
                 _ = self.run.stop.cancelled() => {}
             }
         }
-        let start = Instant::now();
-        let interval = Duration::from_secs_f64(1.0 / self.per_second);
-        let mut due = start;
-        loop {
-            tokio::select! {
-                _ = tokio::time::sleep_until(due) => {}
-                Some(_) = self.users.join_next(), if !self.users.is_empty() => continue,
-                _ = self.run.stop.cancelled() => break,
-            }
-            // Late wake-ups dispatch every iteration already due, at once: arrivals do
-            // not wait for the generator any more than for the server.
-            if self.run.iterations_spent() {
-                break; // the iteration budget is spent: no more arrivals
-            }
-            let now = Instant::now();
-            while due <= now && !self.run.stop.is_cancelled() {
-                if !self.pool.give(due) {
-                    self.worker.recorder.borrow_mut().dropped_iteration();
-                    if self.starting() == 0 {
-                        self.grow();
-                    }
-                }
-                due += interval;
-            }
+        match self.rate.clone() {
+            RateSpec::Constant(r) => self.constant(r * self.fraction).await,
+            RateSpec::Stages(_) => self.ramping().await,
         }
         loop {
             tokio::select! {

@@ -19,7 +19,8 @@ use tokio_util::sync::CancellationToken;
 pub use limits::{LimitError, ensure_map_count, raise_nofile};
 pub use observer::{Observer, Quiet};
 pub use schedule::{
-    Schedule, Stage, StageError, Stages, check as schedule_check, parse_rate, parse_stages,
+    RateSpec, Schedule, Stage, StageError, Stages, check as schedule_check, parse_rate,
+    parse_stages,
 };
 pub use state::{RunState, Shutdown, UniqueIds, UserSettings};
 

@@ -23,7 +23,7 @@ pub enum Schedule {
     /// schedule, each given to an idle user of a pool of `pre_allocated` that grows up to
     /// `max`; one that finds no idle user is dropped.
     Rate {
-        per_second: f64,
+        rate: RateSpec,
         pre_allocated: u64,
         max: u64,
     },
@@ -48,6 +48,56 @@ pub enum StageError {
 /// Stages as one flag value (clap would read a `Vec` as repeated values).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Stages(pub Vec<Stage>);
+
+/// Iterations started per second: constant (k6's `constant-arrival-rate`) or moving
+/// linearly through stages from 0 (`ramping-arrival-rate`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum RateSpec {
+    Constant(f64),
+    /// Each stage's `target` is in iterations per second.
+    Stages(Vec<Stage>),
+}
+
+impl RateSpec {
+    /// `--rate`: `200/s` (constant), or stages `30s:200/s,1m:200/s,10s:0`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        if !text.contains(':') {
+            return parse_rate(text).map(RateSpec::Constant);
+        }
+        let cleaned: Vec<String> = text
+            .split(',')
+            .map(|s| s.trim().trim_end_matches("/s").to_owned())
+            .collect();
+        parse_stages(&cleaned.join(","))
+            .map(RateSpec::Stages)
+            .map_err(|e| format!("{e} (rate stages are DURATION:ITERATIONS_PER_SECOND)"))
+    }
+
+    /// Iterations per second at `t` after the start.
+    pub fn at(&self, t: Duration) -> f64 {
+        match self {
+            RateSpec::Constant(r) => *r,
+            RateSpec::Stages(stages) => {
+                let (from, stage, into) = locate(0, stages, t);
+                stage.map_or(from as f64, |s| value(from, s, into))
+            }
+        }
+    }
+
+    pub fn peak(&self) -> f64 {
+        match self {
+            RateSpec::Constant(r) => *r,
+            RateSpec::Stages(stages) => stages.iter().map(|s| s.target).max().unwrap_or(0) as f64,
+        }
+    }
+
+    pub fn length(&self) -> Option<Duration> {
+        match self {
+            RateSpec::Constant(_) => None,
+            RateSpec::Stages(stages) => Some(stages.iter().map(|s| s.duration).sum()),
+        }
+    }
+}
 
 /// Parses `--rate`: iterations per second as `200`, `200/s`, `12000/m`, `5/100ms`.
 pub fn parse_rate(text: &str) -> Result<f64, String> {
@@ -130,7 +180,8 @@ impl Schedule {
     /// How long the stages take (`None`: no end of its own).
     pub fn length(&self) -> Option<Duration> {
         match self {
-            Schedule::Spawn { .. } | Schedule::Rate { .. } | Schedule::Shape { .. } => None,
+            Schedule::Spawn { .. } | Schedule::Shape { .. } => None,
+            Schedule::Rate { rate, .. } => rate.length(),
             Schedule::Stages { stages, .. } => Some(stages.iter().map(|s| s.duration).sum()),
         }
     }
@@ -301,6 +352,19 @@ mod tests {
         for bad in ["0/s", "-3", "fast", "5/soon", "1e300"] {
             assert!(parse_rate(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn rates_ramp_through_stages() {
+        let r = RateSpec::parse("10s:100/s,5s:100,10s:0").unwrap();
+        assert_eq!(
+            (r.at(s(0.0)), r.at(s(5.0)), r.at(s(12.0))),
+            (0.0, 50.0, 100.0)
+        );
+        assert_eq!((r.at(s(20.0)), r.at(s(30.0))), (50.0, 0.0));
+        assert_eq!((r.peak(), r.length()), (100.0, Some(s(25.0))));
+        assert_eq!(RateSpec::parse("200/s").unwrap(), RateSpec::Constant(200.0));
+        assert!(RateSpec::parse("10s:fast").is_err());
     }
 
     #[test]

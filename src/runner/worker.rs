@@ -187,9 +187,9 @@ fn worker_main(
     };
     local.block_on(&runtime()?, async {
         let ticker = tokio::task::spawn_local(tick(worker.clone(), tx.clone()));
-        match plan.schedule {
+        match &plan.schedule {
             Schedule::Rate {
-                per_second,
+                rate,
                 pre_allocated,
                 max,
             } => {
@@ -197,9 +197,9 @@ fn worker_main(
                 Arrivals::new(
                     index,
                     plan.workers,
-                    per_second,
-                    pre_allocated,
-                    max,
+                    rate.clone(),
+                    *pre_allocated,
+                    *max,
                     run,
                     program,
                     worker,
