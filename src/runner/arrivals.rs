@@ -14,6 +14,11 @@ use tokio::time::Instant;
 
 use super::{RateSpec, RunState};
 
+/// Seconds as a duration, capped rather than panicking on an absurdly small rate.
+fn secs(s: f64) -> Duration {
+    crate::duration::from_secs(s).unwrap_or(crate::duration::MAX)
+}
+
 use crate::script::Program;
 use crate::vu::{Pool, Session, Slot, User, Worker, drive, run_session};
 
@@ -99,7 +104,8 @@ impl Arrivals {
         }
     }
 
-    /// Waits until `wake`; false when the run stops or the iteration budget is spent.
+    /// Waits until `wake`; false when arrivals should end: the run stops, the iteration
+    /// budget is spent, or every user this worker may have has ended by itself.
     async fn wait(&mut self, wake: Instant) -> bool {
         loop {
             tokio::select! {
@@ -108,14 +114,15 @@ impl Arrivals {
                 _ = self.run.stop.cancelled() => return false,
             }
         }
-        !self.run.iterations_spent()
+        let exhausted = self.users.is_empty() && self.numbers.clone().next().is_none();
+        !(self.run.iterations_spent() || exhausted)
     }
 
     /// A constant rate: arrivals exactly `1 / per_second` apart. A late wake-up dispatches
     /// every iteration already due at once: arrivals do not wait for the generator any more
     /// than for the server.
     async fn constant(&mut self, per_second: f64) {
-        let interval = Duration::from_secs_f64(1.0 / per_second);
+        let interval = secs(1.0 / per_second);
         let mut due = Instant::now();
         while self.wait(due).await {
             let now = Instant::now();
@@ -128,10 +135,11 @@ impl Arrivals {
 
     /// A rate through stages: the iterations due so far are the integral of the rate
     /// (trapezoids between wake-ups, exact on a linear stage); each is dispatched with its
-    /// due time interpolated within the step.
+    /// due time interpolated within the step. The stages run on the run's clock (the one
+    /// its end is measured by); arrivals begin once the pool is ready.
     async fn ramping(&mut self) {
-        let start = Instant::now();
-        let (mut t_prev, mut credit_prev) = (Duration::ZERO, 0.0_f64);
+        let start = Instant::from_std(self.run.started);
+        let (mut t_prev, mut credit_prev) = (Instant::now() - start, 0.0_f64);
         let mut next: u64 = 0;
         let mut wake = start;
         while self.wait(wake).await {
@@ -143,7 +151,7 @@ impl Arrivals {
             let credit = credit_prev + (rate_prev + rate_now) / 2.0 * step;
             while (next as f64) < credit && !self.run.stop.is_cancelled() {
                 let into = (next as f64 - credit_prev).max(0.0) / (credit - credit_prev) * step;
-                self.arrive(start + t_prev + Duration::from_secs_f64(into));
+                self.arrive(start + t_prev + secs(into));
                 next += 1;
             }
             (t_prev, credit_prev) = (t, credit);
@@ -154,7 +162,7 @@ impl Arrivals {
             } else {
                 f64::INFINITY
             };
-            wake = now + Duration::from_secs_f64(ahead.clamp(0.001, 0.05));
+            wake = now + secs(ahead.clamp(0.001, 0.05));
         }
     }
 
@@ -182,6 +190,8 @@ impl Arrivals {
             RateSpec::Constant(r) => self.constant(r * self.fraction).await,
             RateSpec::Stages(_) => self.ramping().await,
         }
+        // No more arrivals: the users waiting for one end (and run on_stop).
+        self.pool.close();
         loop {
             tokio::select! {
                 next = self.users.join_next() => if next.is_none() { break },

@@ -82,7 +82,7 @@ impl Controller {
 
     /// Follows the script's `shape` rather than the schedule.
     pub fn shaped(mut self, shape: crate::script::Shape) -> Self {
-        self.shaped = Some(Shaped::new(shape));
+        self.shaped = Some(Shaped::new(shape, self.schedule.peak()));
         self
     }
 
@@ -110,11 +110,16 @@ impl Controller {
     /// Follows the schedule until the run stops or nothing is left to do; then lets the
     /// users end by themselves, aborting what still runs at the hard stop.
     pub async fn run(mut self) {
-        let start = Instant::now();
-        let far = start + Duration::from_secs(365 * 24 * 3600);
+        // The run's clock, the one its end is measured by: a schedule that runs as long as
+        // the run is not cut short by the time setup and start-up took.
+        let start = Instant::from_std(self.run.started);
+        let far = Instant::now() + crate::duration::MAX;
         loop {
             if self.run.stop.is_cancelled() {
                 break;
+            }
+            if self.run.iterations_spent() && self.users.is_empty() {
+                break; // the iteration budget is spent and every user has ended
             }
             let now = Instant::now();
             let t = now - start;
@@ -192,7 +197,8 @@ impl Controller {
     }
 
     fn start(&mut self, number: u64) {
-        if self.done.contains(&number) {
+        // Users started after the budget is spent would only run on_start and on_stop.
+        if self.done.contains(&number) || self.run.iterations_spent() {
             return;
         }
         self.run.note_spawn();

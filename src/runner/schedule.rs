@@ -252,7 +252,7 @@ impl Schedule {
 }
 
 fn secs(s: f64) -> Duration {
-    Duration::from_secs_f64(s.max(0.0) + EPSILON)
+    crate::duration::from_secs(s.max(0.0) + EPSILON).unwrap_or(crate::duration::MAX)
 }
 
 /// The stage running at `t`: the users it starts from, the stage (`None` past the last)

@@ -11,6 +11,9 @@ const TICK: Duration = Duration::from_secs(1);
 
 pub struct Shaped {
     shape: Shape,
+    /// The most users it asked for when it was checked before traffic (the limits were
+    /// checked for that many); more is capped.
+    peak: u64,
     /// Users wanted now (fractional while ramping at a spawn rate).
     level: f64,
     want: Want,
@@ -21,9 +24,10 @@ pub struct Shaped {
 }
 
 impl Shaped {
-    pub fn new(shape: Shape) -> Self {
+    pub fn new(shape: Shape, peak: u64) -> Self {
         Self {
             shape,
+            peak,
             level: 0.0,
             want: Want {
                 users: 0,
@@ -38,7 +42,10 @@ impl Shaped {
     pub fn target(&mut self, t: Duration) -> Result<Option<u64>, ShapeError> {
         if self.asked.is_none_or(|a| t >= a + TICK) {
             match self.shape.at(t.as_secs_f64().floor())? {
-                Some(want) => self.want = want,
+                Some(mut want) => {
+                    want.users = want.users.min(self.peak);
+                    self.want = want;
+                }
                 None => return Ok(None),
             }
             self.asked = Some(t);
@@ -67,7 +74,8 @@ impl Shaped {
         let goal = self.want.users as f64;
         match self.want.spawn_rate {
             Some(rate) if (self.level - goal).abs() >= 1e-9 => {
-                tick.min(t + Duration::from_secs_f64(1.0 / rate).max(Duration::from_millis(1)))
+                let step = crate::duration::from_secs(1.0 / rate).unwrap_or(crate::duration::MAX);
+                tick.min(t + step.max(Duration::from_millis(1)))
             }
             _ => tick,
         }

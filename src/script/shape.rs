@@ -4,9 +4,9 @@
 //! arithmetic on time: it runs on its own engine, with no user, no requests and a bounded
 //! number of operations, so a mistake in it cannot hang a worker.
 
-use rhai::{AST, Dynamic, Engine, Map, Scope};
+use rhai::{AST, CallFnOptions, Dynamic, Engine, Map, Scope};
 
-use super::{EngineConfig, SHAPE, SyntaxError, compile, describe};
+use super::{EngineConfig, SHAPE, SyntaxError, compile, describe, engine_with};
 
 /// Operations one call may take: a shape is a few comparisons, not a computation.
 const MAX_OPERATIONS: u64 = 1_000_000;
@@ -35,12 +35,10 @@ pub struct Shape {
 
 impl Shape {
     pub fn new(name: &str, source: &str, config: &EngineConfig) -> Result<Self, SyntaxError> {
-        // The plain engine, not the users' one: no guard that would look for a user.
-        let mut engine = Engine::new();
+        // The script's own API and limits (its guard finds no user and does nothing), plus
+        // an operation bound of its own.
+        let mut engine = engine_with(config);
         engine.set_max_operations(MAX_OPERATIONS);
-        engine.set_max_string_size(config.limits.string);
-        engine.set_max_array_size(config.limits.array);
-        engine.set_max_map_size(config.limits.map);
         let ast = compile(&engine, name, source)?;
         Ok(Self {
             engine,
@@ -52,9 +50,16 @@ impl Shape {
     /// What the shape wants `elapsed` seconds into the run; `None` ends the run.
     pub fn at(&self, elapsed: f64) -> Result<Option<Want>, ShapeError> {
         let fail = |message: String| ShapeError { elapsed, message };
+        // Only the function: the script's top-level code is the users' to run, not this.
         let value: Dynamic = self
             .engine
-            .call_fn(&mut Scope::new(), &self.ast, SHAPE, (elapsed,))
+            .call_fn_with_options(
+                CallFnOptions::new().eval_ast(false),
+                &mut Scope::new(),
+                &self.ast,
+                SHAPE,
+                (elapsed,),
+            )
             .map_err(|e| fail(describe(&e, &self.name)))?;
         if value.is_unit() {
             return Ok(None);
@@ -132,6 +137,22 @@ mod tests {
             })
         );
         assert_eq!(s.at(20.0).unwrap(), None);
+    }
+
+    #[test]
+    fn top_level_code_is_not_run_and_the_api_is_there() {
+        let s = shape(
+            r#"const options = #{ wait_time: between(1, 3) };
+               let boom = 1 / 0;
+               fn shape(t) { if env("NO_SUCH_VAR_HERE", "x") == "x" { 2 } else { 3 } }"#,
+        );
+        assert_eq!(
+            s.at(0.0).unwrap(),
+            Some(Want {
+                users: 2,
+                spawn_rate: None
+            })
+        );
     }
 
     #[test]

@@ -24,25 +24,39 @@ impl Slot {
     pub fn is_starting(self: &Rc<Self>) -> bool {
         !self.started.get() && Rc::strong_count(self) > 1
     }
-
-    /// Waits for the next iteration; returns when it was due.
-    pub async fn next(&self) -> Instant {
-        loop {
-            if let Some(due) = self.due.take() {
-                return due;
-            }
-            self.wake.notified().await;
-        }
-    }
 }
 
 /// Idle users of one worker, first come first served.
 #[derive(Default)]
 pub struct Pool {
     idle: RefCell<VecDeque<Rc<Slot>>>,
+    /// No more iterations will come (the budget is spent, the dispatcher ended).
+    closed: Cell<bool>,
 }
 
 impl Pool {
+    /// Waits for `slot`'s next iteration; returns when it was due, or `None` once the pool
+    /// is closed and its user should end.
+    pub async fn next(&self, slot: &Slot) -> Option<Instant> {
+        loop {
+            if let Some(due) = slot.due.take() {
+                return Some(due);
+            }
+            if self.closed.get() {
+                return None;
+            }
+            slot.wake.notified().await;
+        }
+    }
+
+    /// No more iterations: every waiting user wakes and ends.
+    pub fn close(&self) {
+        self.closed.set(true);
+        for slot in self.idle.borrow_mut().drain(..) {
+            slot.wake.notify_one();
+        }
+    }
+
     /// `slot`'s user is ready for an iteration.
     pub fn ready(&self, slot: &Rc<Slot>) {
         slot.started.set(true);

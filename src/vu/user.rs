@@ -111,7 +111,7 @@ fn task_loop(user: &User, program: &Program, mut run_task: impl FnMut(&str) -> E
         if let Some((pool, slot)) = &user.pooled {
             // Open model: wait until the dispatcher hands this user an iteration.
             pool.ready(slot);
-            let Ok(due) = await_in_script(slot.next(), true) else {
+            let Ok(Some(due)) = await_in_script(pool.next(slot), true) else {
                 pool.remove(slot);
                 return;
             };
