@@ -412,6 +412,7 @@ fn the_hard_stop_abandons_requests_that_would_not_finish() {
     );
     assert_eq!(common::failures_of(&out, "unfinished"), 3);
     assert_eq!(out.totals.unfinished.requests, 3);
+    assert_eq!(out.totals.interrupted_iterations, 3);
     assert!(
         out.totals.unfinished.longest_wait_s >= 0.3,
         "{:?}",

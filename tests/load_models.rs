@@ -72,6 +72,11 @@ fn a_retired_user_past_its_graceful_ramp_down_is_aborted_and_counted() {
     assert_eq!(server.counters.hits("GET /slow"), 2);
     assert_eq!(out.totals.unfinished.requests, 2);
     assert_eq!(failures_of(&out, "unfinished"), 2);
+    assert_eq!(
+        out.totals.interrupted_iterations, 2,
+        "their iterations were cut short"
+    );
+    assert_eq!(out.totals.failed_iterations, 0, "interrupted, not failed");
 }
 
 #[test]

@@ -134,6 +134,8 @@ pub struct Snapshot {
     pub failed_iterations: u64,
     /// Arrival-rate iterations that found no idle user and never started.
     pub dropped_iterations: u64,
+    /// Iterations cut short by the stop or a ramp-down.
+    pub interrupted_iterations: u64,
     /// Arrival-rate iterations: how late each started after it was due (microseconds);
     /// `None` when there were none.
     pub lateness: Option<Box<Histogram<u64>>>,
@@ -169,6 +171,7 @@ pub struct Recorder {
     iterations: u64,
     failed_iterations: u64,
     dropped_iterations: u64,
+    interrupted_iterations: u64,
     lateness: Option<Histogram<u64>>,
     auto_grouped: u64,
     unfinished: Unfinished,
@@ -191,6 +194,7 @@ impl Recorder {
             iterations: 0,
             failed_iterations: 0,
             dropped_iterations: 0,
+            interrupted_iterations: 0,
             lateness: None,
             auto_grouped: 0,
             unfinished: Unfinished::default(),
@@ -308,6 +312,10 @@ impl Recorder {
         self.dropped_iterations += 1;
     }
 
+    pub fn interrupted_iteration(&mut self) {
+        self.interrupted_iterations += 1;
+    }
+
     /// An arrival-rate iteration started `late` after it was due.
     pub fn lateness(&mut self, late: Duration) {
         let us = u64::try_from(late.as_micros()).unwrap_or(u64::MAX);
@@ -357,6 +365,7 @@ impl Recorder {
             iterations: std::mem::take(&mut self.iterations),
             failed_iterations: std::mem::take(&mut self.failed_iterations),
             dropped_iterations: std::mem::take(&mut self.dropped_iterations),
+            interrupted_iterations: std::mem::take(&mut self.interrupted_iterations),
             lateness: self.lateness.as_mut().filter(|h| !h.is_empty()).map(|h| {
                 let copy = Box::new(h.clone());
                 h.reset();

@@ -63,6 +63,8 @@ pub struct Totals {
     pub failed_iterations: u64,
     /// Arrival-rate iterations that found no idle user.
     pub dropped_iterations: u64,
+    /// Iterations cut short by the stop or a ramp-down.
+    pub interrupted_iterations: u64,
     /// Arrival-rate iterations: how late each started after it was due (microseconds).
     pub lateness: Option<Histogram<u64>>,
     pub auto_grouped: u64,
@@ -116,6 +118,7 @@ impl Totals {
         self.iterations += snapshot.iterations;
         self.failed_iterations += snapshot.failed_iterations;
         self.dropped_iterations += snapshot.dropped_iterations;
+        self.interrupted_iterations += snapshot.interrupted_iterations;
         if let Some(late) = snapshot.lateness {
             self.lateness
                 .get_or_insert_with(new_histogram)

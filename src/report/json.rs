@@ -30,6 +30,8 @@ struct Document<'a> {
     failed_iterations: u64,
     /// `--rate`: iterations that found no idle user.
     dropped_iterations: u64,
+    /// Iterations cut short by the stop or a ramp-down.
+    interrupted_iterations: u64,
     /// `--rate`: how late iterations started after they were due (ms), or null.
     iteration_lateness_ms: Option<Lateness>,
     auto_grouped_requests: u64,
@@ -119,6 +121,7 @@ impl Format for Json {
             iterations: totals.iterations,
             failed_iterations: totals.failed_iterations,
             dropped_iterations: totals.dropped_iterations,
+            interrupted_iterations: totals.interrupted_iterations,
             iteration_lateness_ms: totals.lateness.as_ref().map(Lateness::of),
             auto_grouped_requests: totals.auto_grouped,
             unfinished: totals.unfinished,

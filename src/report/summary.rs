@@ -182,6 +182,13 @@ pub fn write(out: &mut dyn Write, report: &Report) -> io::Result<()> {
             all.requests + all.retries
         )?;
     }
+    if totals.interrupted_iterations > 0 {
+        writeln!(
+            out,
+            "note: {} iterations were cut short by the stop or a ramp-down (interrupted, not failed).",
+            totals.interrupted_iterations
+        )?;
+    }
     let unfinished = totals.unfinished;
     if unfinished.requests > 0 {
         writeln!(

@@ -276,9 +276,6 @@ impl Drop for Waiting<'_> {
             if retries > 0 {
                 recorder.retried(self.method, self.name, retries);
             }
-            if self.user.phase.get() == Phase::Task {
-                recorder.failed_iteration();
-            }
         }
     }
 }

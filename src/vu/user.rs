@@ -126,10 +126,14 @@ fn task_loop(user: &User, program: &Program, mut run_task: impl FnMut(&str) -> E
         user.iteration.set(user.iteration.get() + 1);
         user.worker.recorder.borrow_mut().iteration();
         let started = run.settings.wait.needs_task_time().then(Instant::now);
+        let underway = Underway { user, ended: false };
         let end = run_task(&task);
+        underway.ended();
         let stopped = end == Ending::Stopped;
-        if !matches!(end, Ending::Completed | Ending::Stopped) {
-            user.worker.recorder.borrow_mut().failed_iteration();
+        match end {
+            Ending::Completed => {}
+            Ending::Stopped => user.worker.recorder.borrow_mut().interrupted_iteration(),
+            _ => user.worker.recorder.borrow_mut().failed_iteration(),
         }
         user.phase.set(Phase::Task);
         record(user, end);
@@ -146,6 +150,30 @@ fn task_loop(user: &User, program: &Program, mut run_task: impl FnMut(&str) -> E
             .pause(task_time, &mut *user.rng.borrow_mut());
         if !pause.is_zero() && await_in_script(tokio::time::sleep(pause), true).is_err() {
             return;
+        }
+    }
+}
+
+/// An iteration in progress. If the user's coroutine is dropped before it ends (the hard
+/// stop, a ramp-down past its grace period), the unwinding drops this and the iteration is
+/// counted as interrupted, as one the stop cut short is.
+struct Underway<'a> {
+    user: &'a User,
+    ended: bool,
+}
+
+impl Underway<'_> {
+    fn ended(mut self) {
+        self.ended = true;
+    }
+}
+
+impl Drop for Underway<'_> {
+    fn drop(&mut self) {
+        if !self.ended
+            && let Ok(mut recorder) = self.user.worker.recorder.try_borrow_mut()
+        {
+            recorder.interrupted_iteration();
         }
     }
 }
