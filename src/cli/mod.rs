@@ -32,9 +32,19 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// Shown under `stampede run --help`: one line for each load model.
+const RUN_EXAMPLES: &str = "Examples:
+  stampede run s.rhai --host http://127.0.0.1:8000 -u 50 -r 10 -t 5m   50 users, 10 started a second
+  stampede run s.rhai --stages \"30s:100,1m:100,10s:0\"                   ramp users up, hold, down
+  stampede run s.rhai --rate 200/s -t 1m                                200 iterations a second (open model)
+  stampede run s.rhai --rate \"30s:500/s,1m:500/s\"                       ramp the arrival rate
+  stampede run s.rhai -i 1000 --threshold \"p95 < 250ms\" --json r.json   1,000 iterations, gate, file
+A script that defines fn shape(elapsed) sets its own users (docs/load-models.md).";
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a scenario script against a host.
+    #[command(after_help = RUN_EXAMPLES)]
     Run(RunArgs),
     /// Compile and lint a script without sending any traffic.
     Check {
