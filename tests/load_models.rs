@@ -8,6 +8,18 @@ use std::time::{Duration, Instant};
 use common::{failures_of, run};
 use stampede::runner::{RateSpec, Stages, parse_stages};
 
+/// Runs `file` with `args` and expects exit 2 with `says` in the message.
+fn usage_error(file: &tempfile::NamedTempFile, host: &str, args: &[&str], says: &str) {
+    let output = common::bin::stampede()
+        .args(["run", file.path().to_str().unwrap(), "--host", host])
+        .args(args)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{args:?}: {err}");
+    assert!(err.contains(says), "{args:?}: {err}");
+}
+
 #[test]
 fn users_ramp_up_hold_and_ramp_down_gracefully() {
     let server = common::start();
@@ -89,14 +101,7 @@ fn stages_are_checked_before_any_traffic() {
         vec!["--stages", "soon:5"],
         vec!["--stages", "1s:5", "--users", "3"],
     ] {
-        let output = common::bin::stampede()
-            .args(["run", file.path().to_str().unwrap(), "--host", &server.url])
-            .args(&args)
-            .output()
-            .unwrap();
-        let err = String::from_utf8_lossy(&output.stderr);
-        assert_eq!(output.status.code(), Some(2), "{args:?}: {err}");
-        assert!(err.contains("stage"), "{args:?}: {err}");
+        usage_error(&file, &server.url, &args, "stage");
     }
     let options = common::script(
         r#"const options = #{ stages: [#{ duration: "1s", taget: 5 }] };
@@ -183,14 +188,7 @@ fn bad_arrival_rates_are_usage_errors() {
         ),
         (vec!["--max-users", "2"], "size the pool of --rate"),
     ] {
-        let output = common::bin::stampede()
-            .args(["run", file.path().to_str().unwrap(), "--host", &server.url])
-            .args(&args)
-            .output()
-            .unwrap();
-        let err = String::from_utf8_lossy(&output.stderr);
-        assert_eq!(output.status.code(), Some(2), "{args:?}: {err}");
-        assert!(err.contains(says), "{args:?}: {err}");
+        usage_error(&file, &server.url, &args, says);
     }
     assert_eq!(server.counters.total(), 0);
 }
@@ -259,15 +257,7 @@ fn a_broken_shape_is_found_before_any_traffic() {
             "one parameter",
         ),
     ] {
-        let file = common::script(source);
-        let output = common::bin::stampede()
-            .args(["run", file.path().to_str().unwrap(), "--host", &server.url])
-            .args(&args)
-            .output()
-            .unwrap();
-        let err = String::from_utf8_lossy(&output.stderr);
-        assert_eq!(output.status.code(), Some(2), "{source}: {err}");
-        assert!(err.contains(says), "{source}: {err}");
+        usage_error(&common::script(source), &server.url, &args, says);
     }
     assert_eq!(server.counters.total(), 0);
 }
