@@ -61,7 +61,7 @@ pub struct Client {
     /// Idle keep-alive connections by origin; a user rarely talks to more than one.
     idle: RefCell<Vec<(Origin, Conn)>>,
     cookies: RefCell<cookie_store::CookieStore>,
-    /// Attempts sent again during the current request (see [`Exchange::retries`]).
+    /// Attempts sent again during the current request (see [`Client::retries`]).
     retries: Cell<u32>,
     /// When the current (or last) request started.
     started: Cell<Option<Instant>>,
@@ -72,7 +72,6 @@ fn transport(kind: FailureKind, message: impl Into<String>) -> TransportError {
         kind,
         message: message.into(),
         elapsed: Duration::ZERO,
-        retries: 0,
     }
 }
 
@@ -153,10 +152,9 @@ impl Client {
             Err(_) => Err(transport(FailureKind::Timeout, "request timed out")),
         };
         let elapsed = start.elapsed();
-        let retries = self.retries.get();
         match &mut outcome {
-            Ok(x) => (x.elapsed, x.retries) = (elapsed, retries),
-            Err(e) => (e.elapsed, e.retries) = (elapsed, retries),
+            Ok(x) => x.elapsed = elapsed,
+            Err(e) => e.elapsed = elapsed,
         }
         outcome
     }
@@ -166,7 +164,9 @@ impl Client {
         self.started.get()
     }
 
-    /// Attempts sent again so far for the request now in flight.
+    /// Times the request now in flight (or the last one) was sent again on a fresh
+    /// connection because a pooled one turned out dead; the server may have received
+    /// every attempt.
     pub fn retries(&self) -> u32 {
         self.retries.get()
     }
@@ -275,7 +275,6 @@ impl Client {
             body,
             elapsed: Duration::ZERO,
             target: None,
-            retries: 0,
         })
     }
 

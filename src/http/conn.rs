@@ -15,8 +15,9 @@ use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 
+use super::chunked::Chunked;
 use super::headers::Headers;
-use super::wire::{self, Chunked, Framing, HeadScan, WireError};
+use super::wire::{self, Framing, HeadScan, WireError};
 
 /// Bytes asked of the socket per read while a head or an unframed body arrives.
 const READ_CHUNK: usize = 4096;

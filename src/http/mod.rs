@@ -4,6 +4,7 @@
 //! an [`Exchange`] or a classified [`TransportError`]) so the script layer does not depend
 //! on how requests are sent.
 
+mod chunked;
 mod client;
 mod conn;
 mod headers;
@@ -86,9 +87,6 @@ pub struct Exchange {
     pub elapsed: Duration,
     /// Where the response came from (after any redirects).
     pub target: Option<Target>,
-    /// Times the request was sent again on a fresh connection because a pooled one turned
-    /// out dead; the server may have received every attempt.
-    pub retries: u32,
 }
 
 /// A request that got no complete response.
@@ -97,6 +95,4 @@ pub struct TransportError {
     pub kind: FailureKind,
     pub message: String,
     pub elapsed: Duration,
-    /// As [`Exchange::retries`].
-    pub retries: u32,
 }

@@ -192,16 +192,7 @@ impl Arrivals {
         }
         // No more arrivals: the users waiting for one end (and run on_stop).
         self.pool.close();
-        loop {
-            tokio::select! {
-                next = self.users.join_next() => if next.is_none() { break },
-                _ = self.run.hard_stop.cancelled() => {
-                    self.users.abort_all();
-                    while self.users.join_next().await.is_some() {}
-                    break;
-                }
-            }
-        }
+        super::controller::wind_down(&mut self.users, &mut Vec::new(), &self.run).await;
     }
 }
 

@@ -129,12 +129,7 @@ impl Controller {
                 break;
             };
             self.follow(target, now);
-            self.retiring.retain(|(deadline, user)| {
-                if *deadline <= now {
-                    user.abort();
-                }
-                *deadline > now && !user.is_finished()
-            });
+            abort_overdue(&mut self.retiring, now);
             let change = change.map(|d| start + d);
             if change.is_none() && self.users.is_empty() {
                 break;
@@ -154,29 +149,7 @@ impl Controller {
                 _ = self.run.stop.cancelled() => break,
             }
         }
-        // Users end by themselves after the stop; what is still running at the hard stop
-        // (a request that will not complete, a slow on_stop) is aborted, and so is a user
-        // retired earlier that is past its graceful ramp-down.
-        loop {
-            let retired = self.retiring.iter().map(|(d, _)| *d).min();
-            tokio::select! {
-                next = self.users.join_next() => if next.is_none() { break },
-                _ = tokio::time::sleep_until(retired.unwrap_or(far)), if retired.is_some() => {
-                    let now = Instant::now();
-                    self.retiring.retain(|(deadline, user)| {
-                        if *deadline <= now {
-                            user.abort();
-                        }
-                        *deadline > now
-                    });
-                }
-                _ = self.run.hard_stop.cancelled() => {
-                    self.users.abort_all();
-                    while self.users.join_next().await.is_some() {}
-                    break;
-                }
-            }
-        }
+        wind_down(&mut self.users, &mut self.retiring, &self.run).await;
     }
 
     /// Starts or retires users so that this worker runs its share of `target`.
@@ -227,6 +200,40 @@ impl Controller {
         if self.active.get(&number).is_some_and(|s| s.serial == serial) {
             self.active.remove(&number);
             self.done.insert(number);
+        }
+    }
+}
+
+/// Aborts the retired users past their graceful ramp-down; forgets those that ended.
+fn abort_overdue(retiring: &mut Vec<(Instant, AbortHandle)>, now: Instant) {
+    retiring.retain(|(deadline, user)| {
+        if *deadline <= now {
+            user.abort();
+        }
+        *deadline > now && !user.is_finished()
+    });
+}
+
+/// After the stop: users end by themselves (finishing their request and `on_stop`); a user
+/// retired earlier is aborted once past its graceful ramp-down, and whatever still runs at
+/// the hard stop (a request that will not complete, a slow `on_stop`) is aborted.
+pub(super) async fn wind_down<T: 'static>(
+    users: &mut JoinSet<T>,
+    retiring: &mut Vec<(Instant, AbortHandle)>,
+    run: &RunState,
+) {
+    loop {
+        let retired = retiring.iter().map(|(d, _)| *d).min();
+        tokio::select! {
+            next = users.join_next() => if next.is_none() { break },
+            _ = tokio::time::sleep_until(retired.unwrap_or_else(Instant::now)), if retired.is_some() => {
+                abort_overdue(retiring, Instant::now());
+            }
+            _ = run.hard_stop.cancelled() => {
+                users.abort_all();
+                while users.join_next().await.is_some() {}
+                break;
+            }
         }
     }
 }

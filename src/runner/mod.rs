@@ -97,33 +97,56 @@ pub fn run(
     if plan.hooks.teardown && !setup_failed {
         plan.log.flush();
         observer.before_teardown(&outcome);
-        // A signal during teardown abandons it, unless the run was already stopped by one
-        // (then the binary exits at once on the next).
-        let cancel = if outcome.interrupted {
-            CancellationToken::new()
-        } else {
-            shutdown.child()
-        };
-        let second = (run.elapsed().as_secs() + 1).max(outcome.totals.next_second());
-        let limit = (plan.teardown_timeout, "teardown_timeout");
-        let (end, snapshot) = run_session_here(
+        teardown(
+            &plan,
             &worker_plan,
             &run,
             setup_data,
-            Session::Teardown,
-            limit,
-            cancel,
+            shutdown,
+            observer,
+            &mut outcome,
         )?;
-        if let SessionEnd::Cancelled = end {
-            observer.warn("teardown() abandoned: interrupted");
-        }
-        outcome.totals.merge(second, 0, snapshot);
-        outcome.totals.finish();
-        outcome.elapsed = run.elapsed();
-        outcome.interrupted = shutdown.is_requested();
     }
     plan.log.flush();
     Ok(outcome)
+}
+
+/// Runs `teardown()` within its timeout and adds what it recorded to `outcome`. A signal
+/// during it abandons it, unless the run was already stopped by one (then the binary exits
+/// at once on the next).
+fn teardown(
+    plan: &Plan,
+    worker_plan: &WorkerPlan,
+    run: &Arc<RunState>,
+    setup_data: Option<serde_json::Value>,
+    shutdown: &Shutdown,
+    observer: &mut dyn Observer,
+    outcome: &mut Outcome,
+) -> anyhow::Result<()> {
+    let cancel = if outcome.interrupted {
+        CancellationToken::new()
+    } else {
+        shutdown.child()
+    };
+    // In a second of its own, after every second of the run.
+    let second = outcome.totals.next_second();
+    let limit = (plan.teardown_timeout, "teardown_timeout");
+    let (end, snapshot) = run_session_here(
+        worker_plan,
+        run,
+        setup_data,
+        Session::Teardown,
+        limit,
+        cancel,
+    )?;
+    if let SessionEnd::Cancelled = end {
+        observer.warn("teardown() abandoned: interrupted");
+    }
+    outcome.totals.merge(second, 0, snapshot);
+    outcome.totals.finish();
+    outcome.elapsed = run.elapsed();
+    outcome.interrupted = shutdown.is_requested();
+    Ok(())
 }
 
 /// Runs `setup()` within its timeout (and the run time, which counts from the start);

@@ -13,7 +13,7 @@ use crate::http::{Prepared, Target, set_header};
 use std::rc::Rc;
 
 use crate::metrics::FailureKind;
-use crate::vu::{Phase, User, await_in_script};
+use crate::vu::{IfAbandoned, Phase, User, await_in_script};
 
 type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
 
@@ -172,29 +172,26 @@ fn send(method: Method, url: &str, options: Option<Map>) -> Result<Response> {
     };
     let method = request.method.clone();
     let method_name = method.as_str();
-    let client = user.client().clone();
-    let waiting = Waiting {
-        user: &user,
-        client: user.client(),
-        method: method_name,
-        name: &name,
-        answered: false,
-    };
-    let result = await_in_script(client.execute(request), false);
-    waiting.answered();
+    let client = user.client();
+    // A request whose user's coroutine is dropped before it completes is counted as
+    // `unfinished`, with how long it had waited: otherwise it would vanish, and a server
+    // that never answers could pass a run.
+    let waiting = IfAbandoned::new(|| {
+        if let Ok(mut recorder) = user.worker.recorder.try_borrow_mut() {
+            let waited = client.started().map_or(Duration::ZERO, |t| t.elapsed());
+            recorder.unfinished(method_name, &name, waited);
+            record_retries(&mut recorder, client, method_name, &name);
+        }
+    });
+    let result = await_in_script(client.clone().execute(request), false);
+    waiting.done();
     let result = result?;
 
     let mut recorder = user.worker.recorder.borrow_mut();
     if grouped {
         recorder.auto_grouped();
     }
-    let retries = match &result {
-        Ok(x) => x.retries,
-        Err(e) => e.retries,
-    };
-    if retries > 0 {
-        recorder.retried(method_name, &name, retries);
-    }
+    record_retries(&mut recorder, client, method_name, &name);
     let exchange = match result {
         Ok(x) => x,
         Err(e) => {
@@ -242,41 +239,16 @@ fn send(method: Method, url: &str, options: Option<Map>) -> Result<Response> {
     ))
 }
 
-/// A request in flight. If the user's fiber is dropped before the request completes (the
-/// hard stop, a `setup`/`teardown` timeout), the unwinding drops this and the request is
-/// counted as `unfinished` with how long it had waited; otherwise it would vanish, and a
-/// server that never answers could pass a run.
-struct Waiting<'a> {
-    user: &'a User,
-    client: &'a crate::http::Client,
-    method: &'a str,
-    name: &'a str,
-    answered: bool,
-}
-
-impl Waiting<'_> {
-    /// The request completed or failed by itself; its outcome is recorded by the caller.
-    fn answered(mut self) {
-        self.answered = true;
-    }
-}
-
-impl Drop for Waiting<'_> {
-    fn drop(&mut self) {
-        if self.answered {
-            return;
-        }
-        if let Ok(mut recorder) = self.user.worker.recorder.try_borrow_mut() {
-            let waited = self
-                .client
-                .started()
-                .map_or(std::time::Duration::ZERO, |t| t.elapsed());
-            recorder.unfinished(self.method, self.name, waited);
-            let retries = self.client.retries();
-            if retries > 0 {
-                recorder.retried(self.method, self.name, retries);
-            }
-        }
+/// Counts the attempts `client` sent again for the request just done, if any.
+fn record_retries(
+    recorder: &mut crate::metrics::Recorder,
+    client: &crate::http::Client,
+    method: &str,
+    name: &str,
+) {
+    let retries = client.retries();
+    if retries > 0 {
+        recorder.retried(method, name, retries);
     }
 }
 

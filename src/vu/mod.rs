@@ -37,6 +37,30 @@ pub fn await_in_script<T>(
     }
 }
 
+/// Runs its closure if dropped before [`IfAbandoned::done`]: the user's coroutine was
+/// dropped mid-way (the hard stop, a ramp-down past its grace period, a `setup`/`teardown`
+/// timeout) and its unwinding drops this, so what was under way is counted, not lost.
+pub struct IfAbandoned<F: FnOnce()>(Option<F>);
+
+impl<F: FnOnce()> IfAbandoned<F> {
+    pub fn new(on_abandon: F) -> Self {
+        Self(Some(on_abandon))
+    }
+
+    /// It ended by itself; the caller records how.
+    pub fn done(mut self) {
+        self.0 = None;
+    }
+}
+
+impl<F: FnOnce()> Drop for IfAbandoned<F> {
+    fn drop(&mut self) {
+        if let Some(on_abandon) = self.0.take() {
+            on_abandon();
+        }
+    }
+}
+
 /// `sleep(seconds)` for the current user.
 pub fn sleep(seconds: f64) -> Result<(), Box<EvalAltResult>> {
     let d = crate::duration::from_secs(seconds)

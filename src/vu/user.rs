@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use rhai::{Caches, Dynamic, EvalAltResult, EvalContext, Map, Scope};
 
 use super::context::{Phase, User};
-use super::{await_in_script, with_user};
+use super::{IfAbandoned, await_in_script, with_user};
 use crate::metrics::FailureKind;
 use crate::script::{Ending, Program, describe, ending};
 
@@ -126,9 +126,15 @@ fn task_loop(user: &User, program: &Program, mut run_task: impl FnMut(&str) -> E
         user.iteration.set(user.iteration.get() + 1);
         user.worker.recorder.borrow_mut().iteration();
         let started = run.settings.wait.needs_task_time().then(Instant::now);
-        let underway = Underway { user, ended: false };
+        // An iteration whose coroutine is dropped counts as interrupted, as one the stop
+        // cut short does.
+        let underway = IfAbandoned::new(|| {
+            if let Ok(mut recorder) = user.worker.recorder.try_borrow_mut() {
+                recorder.interrupted_iteration();
+            }
+        });
         let end = run_task(&task);
-        underway.ended();
+        underway.done();
         let stopped = end == Ending::Stopped;
         match end {
             Ending::Completed => {}
@@ -150,30 +156,6 @@ fn task_loop(user: &User, program: &Program, mut run_task: impl FnMut(&str) -> E
             .pause(task_time, &mut *user.rng.borrow_mut());
         if !pause.is_zero() && await_in_script(tokio::time::sleep(pause), true).is_err() {
             return;
-        }
-    }
-}
-
-/// An iteration in progress. If the user's coroutine is dropped before it ends (the hard
-/// stop, a ramp-down past its grace period), the unwinding drops this and the iteration is
-/// counted as interrupted, as one the stop cut short is.
-struct Underway<'a> {
-    user: &'a User,
-    ended: bool,
-}
-
-impl Underway<'_> {
-    fn ended(mut self) {
-        self.ended = true;
-    }
-}
-
-impl Drop for Underway<'_> {
-    fn drop(&mut self) {
-        if !self.ended
-            && let Ok(mut recorder) = self.user.worker.recorder.try_borrow_mut()
-        {
-            recorder.interrupted_iteration();
         }
     }
 }
