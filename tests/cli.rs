@@ -292,39 +292,3 @@ fn live_view_redraws_on_a_terminal() {
         "after several seconds the block was redrawn in place, not scrolled: {seen_live}"
     );
 }
-
-#[test]
-fn a_second_ctrl_c_exits_at_once_with_130() {
-    let server = common::start();
-    // on_stop sleeps for a minute, so after the first Ctrl-C the run is still stopping.
-    let file = common::script(
-        r#"fn t() { http::get("/json"); sleep(0.01); }
-           fn on_stop() { sleep(60); }"#,
-    );
-    let mut child = run_against(&file, &server)
-        .args(["-u", "2", "-r", "100", "-t", "5m", "-q"])
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_for_hits(&server, "GET /json", 10);
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    interrupt(&child);
-    // Wait until the run says it is stopping, then interrupt again.
-    let mut line = String::new();
-    while !line.contains("stopping") {
-        line.clear();
-        assert!(
-            stderr.read_line(&mut line).unwrap() > 0,
-            "stderr closed early"
-        );
-    }
-    let second = Instant::now();
-    interrupt(&child);
-    let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(130));
-    assert!(
-        second.elapsed() < Duration::from_secs(10),
-        "exited at once, not after on_stop"
-    );
-}

@@ -60,8 +60,9 @@ fn sigterm_stops_like_ctrl_c_and_every_output_and_hook_follows() {
     );
 }
 
-#[test]
-fn a_second_sigterm_exits_at_once_with_143() {
+/// After a first `sig` the run is still stopping (on_stop sleeps for a minute); a second
+/// one exits at once with `code`.
+fn a_second_signal_exits_at_once(sig: &str, code: i32) {
     let server = common::start();
     let file = common::script(
         r#"fn t() { http::get("/json"); sleep(0.01); }
@@ -75,15 +76,25 @@ fn a_second_sigterm_exits_at_once_with_143() {
         .unwrap();
     wait_until("traffic", || server.counters.hits("GET /json") >= 5);
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    signal(&child, "TERM");
+    signal(&child, sig);
     read_until(&mut stderr, "stopping");
     let second = Instant::now();
-    signal(&child, "TERM");
-    assert_eq!(child.wait().unwrap().code(), Some(143));
+    signal(&child, sig);
+    assert_eq!(child.wait().unwrap().code(), Some(code));
     assert!(
         second.elapsed() < Duration::from_secs(10),
-        "not after on_stop"
+        "exited at once, not after on_stop"
     );
+}
+
+#[test]
+fn a_second_ctrl_c_exits_at_once_with_130() {
+    a_second_signal_exits_at_once("INT", 130);
+}
+
+#[test]
+fn a_second_sigterm_exits_at_once_with_143() {
+    a_second_signal_exits_at_once("TERM", 143);
 }
 
 #[test]
