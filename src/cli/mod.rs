@@ -3,6 +3,7 @@
 
 mod options;
 mod plan;
+mod scenarios;
 
 use std::path::PathBuf;
 

@@ -31,6 +31,7 @@ pub const KNOWN: &[&str] = &[
     "max_map",
     "stages",
     "graceful_ramp_down",
+    "scenarios",
 ];
 
 /// Options as the script declared them; command-line flags override each one.
@@ -58,6 +59,8 @@ pub struct ScriptOptions {
     /// k6's top-level `stages` shortcut: a `ramping-vus` ramp from 0 users.
     pub stages: Option<Vec<Stage>>,
     pub graceful_ramp_down: Option<Duration>,
+    /// `scenarios`: k6's scenarios, each with its executor.
+    pub scenarios: Option<Vec<super::scenarios::ScenarioSpec>>,
     /// Threshold texts, scoped ones written `scope: metric op value`.
     pub thresholds: Vec<String>,
 }
@@ -94,7 +97,7 @@ fn dyn_size(v: &Dynamic) -> Result<u64, String> {
     }
 }
 
-fn dyn_duration(v: &Dynamic) -> Result<Duration, String> {
+pub(super) fn dyn_duration(v: &Dynamic) -> Result<Duration, String> {
     if let Ok(i) = v.as_int() {
         return duration(&i.to_string());
     }
@@ -107,21 +110,21 @@ fn dyn_duration(v: &Dynamic) -> Result<Duration, String> {
     }
 }
 
-fn dyn_timeout(v: &Dynamic) -> Result<Duration, String> {
+pub(super) fn dyn_timeout(v: &Dynamic) -> Result<Duration, String> {
     match dyn_duration(v)? {
         Duration::ZERO => Err(crate::duration::DurationError::Zero.to_string()),
         d => Ok(d),
     }
 }
 
-fn count(v: &Dynamic) -> Result<u64, String> {
+pub(super) fn count(v: &Dynamic) -> Result<u64, String> {
     v.as_int()
         .ok()
         .and_then(|i| u64::try_from(i).ok())
         .ok_or_else(|| format!("expected a whole number >= 0, got {v}"))
 }
 
-fn positive_count(v: &Dynamic) -> Result<u64, String> {
+pub(super) fn positive_count(v: &Dynamic) -> Result<u64, String> {
     match count(v)? {
         0 => Err("must be at least 1".into()),
         n => Ok(n),
@@ -132,7 +135,7 @@ fn to_usize(n: u64) -> usize {
     usize::try_from(n).unwrap_or(usize::MAX)
 }
 
-fn rate(v: &Dynamic) -> Result<f64, String> {
+pub(super) fn rate(v: &Dynamic) -> Result<f64, String> {
     let r = v
         .as_float()
         .or_else(|_| v.as_int().map(|i| i as f64))
@@ -175,7 +178,7 @@ fn thresholds(v: &Dynamic) -> Result<Vec<String>, String> {
 }
 
 /// `[#{ duration: "30s", target: 100 }, …]`.
-fn stages(v: &Dynamic) -> Result<Vec<Stage>, String> {
+pub(super) fn stages(v: &Dynamic) -> Result<Vec<Stage>, String> {
     let list = v
         .read_lock::<rhai::Array>()
         .ok_or_else(|| "expected an array of #{ duration, target } maps".to_string())?;
@@ -208,7 +211,7 @@ fn stages(v: &Dynamic) -> Result<Vec<Stage>, String> {
     Ok(stages)
 }
 
-fn weights(v: &Dynamic) -> Result<BTreeMap<String, i64>, String> {
+pub(super) fn weights(v: &Dynamic) -> Result<BTreeMap<String, i64>, String> {
     let map = v
         .read_lock::<Map>()
         .ok_or_else(|| format!("expected a map of task weights, got {}", v.type_name()))?;
@@ -269,6 +272,16 @@ impl ScriptOptions {
                 "thresholds" => thresholds(v).map(|t| o.thresholds = t),
                 "stages" => stages(v).map(|s| o.stages = Some(s)),
                 "graceful_ramp_down" => dyn_duration(v).map(|d| o.graceful_ramp_down = Some(d)),
+                "scenarios" => match super::scenarios::parse(v) {
+                    Ok(s) => {
+                        o.scenarios = Some(s);
+                        Ok(())
+                    }
+                    Err(each) => {
+                        problems.extend(each.into_iter().map(|e| format!("option `scenarios`: {e}")));
+                        Ok(())
+                    }
+                },
                 _ => Err(format!("unknown option (known: {})", KNOWN.join(", "))),
             };
             if let Err(e) = r {

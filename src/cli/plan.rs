@@ -1,7 +1,6 @@
 //! From flags and script to a validated [`Plan`]: every problem is found here, before the
 //! first request.
 
-use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::Arc;
@@ -11,9 +10,8 @@ use rhai::{AST, Dynamic, Map, Scope};
 
 use super::{RunArgs, RunFlags, ScriptOptions};
 use crate::http::{ClientFactory, ClientOptions, DEFAULT_MAX_BODY, DEFAULT_TIMEOUT};
-use crate::metrics::Recorder;
 use crate::report::{Outputs, Threshold};
-use crate::runner::{RateSpec, RunState, Schedule, UserSettings};
+use crate::runner::{Executor, RateSpec, RunState, Scenario, ScenarioState, Schedule, UserSettings};
 use crate::script::{self, EngineConfig, Hooks, Level, Limits, Lint, Logger, describe};
 use crate::vu::{User, WaitTime, Worker};
 
@@ -91,8 +89,11 @@ pub fn probe(name: &str, source: &str, import_dir: Option<PathBuf>) -> Result<Pr
         Logger::stderr(Level::Info),
         &Default::default(),
     ));
+    let cohort = Rc::new(crate::vu::Cohort::new(
+        Arc::new(ScenarioState::session(&run)),
+        crate::vu::TaskTable::none(),
+    ));
     let worker = Rc::new(Worker {
-        recorder: RefCell::new(Recorder::default()),
         run,
         clients: ClientFactory::new(&ClientOptions::default())
             .expect("default TLS config is valid"),
@@ -100,7 +101,7 @@ pub fn probe(name: &str, source: &str, import_dir: Option<PathBuf>) -> Result<Pr
         base: None,
         names: Default::default(),
     });
-    let user = Rc::new(User::new(0, worker));
+    let user = Rc::new(User::new(0, worker, cohort));
     let mut scope = Scope::new();
     {
         let _entered = crate::vu::enter(&user);
@@ -171,18 +172,18 @@ pub fn check(path: &Path) -> Result<Probe, PlanError> {
 pub struct Plan {
     pub script_name: String,
     pub source: String,
-    pub tasks: Vec<(String, u32)>,
     pub hooks: Hooks,
     pub settings: UserSettings,
+    /// The most users the scenarios may run at once (the sum of their peaks).
     pub users: u64,
+    /// Users started per second by a script without scenarios; 0 otherwise.
     pub spawn_rate: f64,
     pub run_time: Option<Duration>,
     pub iterations: Option<u64>,
     pub stop_timeout: Duration,
-    /// Users over time: a number at a spawn rate, or stages.
-    pub schedule: Schedule,
-    /// How long a user retired by a ramp may take to finish before it is aborted.
-    pub graceful_ramp_down: Duration,
+    /// What runs: the script's `scenarios`, or one implicit scenario (`default`) from the
+    /// flags and top-level options.
+    pub scenarios: Vec<Scenario>,
     pub setup_timeout: Duration,
     pub teardown_timeout: Duration,
     /// Value limits and the import folder, for every worker's engine.
@@ -275,6 +276,23 @@ fn shape_schedule(
                 .into(),
         ));
     }
+    let peak = shape_peak(args, o, name, source, engine)?;
+    Ok(Schedule::Shape { peak })
+}
+
+/// The most users `fn shape` asks for, calling it for every second of the run (or its
+/// first hour); its errors and a shape that never asks for a user are reported.
+fn shape_peak(
+    args: &RunFlags,
+    o: &ScriptOptions,
+    name: &str,
+    source: &str,
+    engine: &EngineConfig,
+) -> Result<u64, PlanError> {
+    let invalid = |problem: String| PlanError::Invalid {
+        name: name.to_owned(),
+        problems: vec![problem],
+    };
     let shape = script::Shape::new(name, source, engine)?;
     let horizon = args
         .run_time
@@ -296,7 +314,64 @@ fn shape_schedule(
             "`shape` never asks for a user (it returns 0 or () from the start)".into(),
         ));
     }
-    Ok(Schedule::Shape { peak })
+    Ok(peak)
+}
+
+/// Whether a flag sets the load model, which replaces the script's `scenarios`.
+fn load_flags(args: &RunFlags) -> bool {
+    args.users.is_some() || args.spawn_rate.is_some() || args.stages.is_some() || args.rate.is_some()
+}
+
+/// The script's `scenarios`, built and numbered; `None` when it has none or a flag sets
+/// the load model instead.
+fn scenarios(
+    args: &RunFlags,
+    probe: &Probe,
+    engine: &EngineConfig,
+) -> Result<Option<Vec<Scenario>>, PlanError> {
+    let o = &probe.options;
+    let Some(specs) = o.scenarios.as_ref().filter(|_| !load_flags(args)) else {
+        return Ok(None);
+    };
+    let invalid = |problems| PlanError::Invalid {
+        name: probe.name.clone(),
+        problems,
+    };
+    if o.users.is_some() || o.spawn_rate.is_some() || o.stages.is_some() {
+        return Err(invalid(vec![
+            "options `users`, `spawn_rate` and `stages` set the one implicit scenario; \
+             with `scenarios`, give each scenario its own"
+                .into(),
+        ]));
+    }
+    let shape_peak = if probe.hooks.shape {
+        Some(shape_peak(args, o, &probe.name, &probe.source, engine)?)
+    } else {
+        None
+    };
+    let cx = super::scenarios::Context {
+        ast: &probe.ast,
+        tasks: &probe.lint.tasks,
+        has_shape: probe.hooks.shape,
+        shape_peak,
+    };
+    let mut built = Vec::new();
+    let mut problems = Vec::new();
+    let mut first_user = 0;
+    for spec in specs {
+        match spec.build(&cx, first_user) {
+            Ok(s) => {
+                first_user += s.schedule.peak();
+                built.push(s);
+            }
+            Err(e) => problems.push(e),
+        }
+    }
+    if problems.is_empty() {
+        Ok(Some(built))
+    } else {
+        Err(invalid(problems))
+    }
 }
 
 /// `--rate`: the open model, with its pool of users.
@@ -351,7 +426,7 @@ impl Plan {
         import_dir: Option<PathBuf>,
     ) -> Result<Plan, PlanError> {
         let probe = probe(&name, &source, import_dir.clone())?;
-        let o = probe.options;
+        let o = probe.options.clone();
         let engine = EngineConfig {
             limits: Limits {
                 string: o.max_string.unwrap_or(Limits::DEFAULT_STRING),
@@ -360,10 +435,42 @@ impl Plan {
             },
             import_dir,
         };
-        let schedule = if probe.hooks.shape {
-            shape_schedule(args, &o, &name, &source, &engine)?
-        } else {
-            schedule(args, &o)?
+        let explicit = scenarios(args, &probe, &engine)?;
+        let stop_timeout = args
+            .stop_timeout
+            .or(o.stop_timeout)
+            .unwrap_or(DEFAULT_STOP_TIMEOUT);
+        let scenarios = match explicit {
+            Some(list) => list,
+            None => {
+                let schedule = if probe.hooks.shape {
+                    shape_schedule(args, &o, &name, &source, &engine)?
+                } else {
+                    schedule(args, &o)?
+                };
+                vec![Scenario {
+                    name: "default".into(),
+                    executor: if probe.hooks.shape {
+                        Executor::Shape
+                    } else {
+                        Executor::Default
+                    },
+                    schedule,
+                    tasks: probe.lint.tasks.clone(),
+                    start_time: Duration::ZERO,
+                    duration: None,
+                    graceful_stop: stop_timeout,
+                    graceful_ramp_down: args
+                        .graceful_ramp_down
+                        .or(o.graceful_ramp_down)
+                        .unwrap_or(DEFAULT_GRACEFUL_RAMP_DOWN),
+                    iterations: None,
+                    iterations_per_user: None,
+                    wait: None,
+                    tags: Default::default(),
+                    first_user: 0,
+                }]
+            }
         };
         let host = args
             .host
@@ -386,10 +493,21 @@ impl Plan {
                 });
             }
         }
-        let users = schedule.peak();
-        let spawn_rate = match schedule {
-            Schedule::Spawn { rate, .. } => rate,
-            Schedule::Stages { .. } | Schedule::Rate { .. } | Schedule::Shape { .. } => 0.0,
+        let users: u64 = scenarios.iter().map(|s| s.schedule.peak()).sum();
+        let spawn_rate = match scenarios.as_slice() {
+            [only] => match only.schedule {
+                Schedule::Spawn { rate, .. } if only.executor == Executor::Default => rate,
+                _ => 0.0,
+            },
+            _ => 0.0,
+        };
+        // A script without scenarios runs as long as its stages; with scenarios, until
+        // the last one ends (each stops itself).
+        let implicit_length = match scenarios.as_slice() {
+            [only] if matches!(only.executor, Executor::Default | Executor::Shape) => {
+                only.schedule.length()
+            }
+            _ => None,
         };
         let workers = args
             .workers
@@ -420,7 +538,6 @@ impl Plan {
         Ok(Plan {
             script_name: name,
             source,
-            tasks: probe.lint.tasks,
             hooks: probe.hooks,
             settings: UserSettings {
                 host,
@@ -436,17 +553,10 @@ impl Plan {
             },
             users,
             spawn_rate,
-            run_time: args.run_time.or(o.run_time).or(schedule.length()),
-            graceful_ramp_down: args
-                .graceful_ramp_down
-                .or(o.graceful_ramp_down)
-                .unwrap_or(DEFAULT_GRACEFUL_RAMP_DOWN),
-            schedule,
+            run_time: args.run_time.or(o.run_time).or(implicit_length),
+            scenarios,
             iterations: args.iterations.or(o.iterations),
-            stop_timeout: args
-                .stop_timeout
-                .or(o.stop_timeout)
-                .unwrap_or(DEFAULT_STOP_TIMEOUT),
+            stop_timeout,
             setup_timeout: args
                 .setup_timeout
                 .or(o.setup_timeout)

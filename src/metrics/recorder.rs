@@ -124,7 +124,7 @@ impl RequestStats {
 }
 
 /// One worker's interval: everything recorded since its previous snapshot.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Snapshot {
     pub requests: Vec<RequestStats>,
     pub failures: Vec<(FailureKey, u64)>,

@@ -15,6 +15,9 @@ pub struct Second {
     pub requests: u64,
     pub failures: u64,
     pub users: u64,
+    /// Iterations started, and arrival-rate iterations dropped, that second.
+    pub iterations: u64,
+    pub dropped: u64,
     /// Milliseconds; `None` when there were no requests that second.
     pub p50_ms: Option<f64>,
     pub p95_ms: Option<f64>,
@@ -72,9 +75,28 @@ pub struct Totals {
     pub unfinished: Unfinished,
     series: BTreeMap<u64, Second>,
     open: BTreeMap<u64, OpenSecond>,
+    /// The same, for each scenario on its own (in the plan's order).
+    pub scenarios: Vec<Totals>,
 }
 
 impl Totals {
+    /// Merges one worker's interval of scenario `index` into that scenario's totals
+    /// (`scenario_users` running in it) and into the run's (`run_users` in all).
+    pub fn merge_scenario(
+        &mut self,
+        index: usize,
+        second: u64,
+        scenario_users: u64,
+        run_users: u64,
+        snapshot: Snapshot,
+    ) {
+        if self.scenarios.len() <= index {
+            self.scenarios.resize_with(index + 1, Totals::default);
+        }
+        self.scenarios[index].merge(second, scenario_users, snapshot.clone());
+        self.merge(second, run_users, snapshot);
+    }
+
     /// Merges one worker's interval ending at `second`, with `users` running at that time.
     pub fn merge(&mut self, second: u64, users: u64, snapshot: Snapshot) {
         let open = self.open.entry(second).or_insert_with(|| OpenSecond {
@@ -86,6 +108,8 @@ impl Totals {
             by_name: BTreeMap::new(),
         });
         open.row.users = open.row.users.max(users);
+        open.row.iterations += snapshot.iterations;
+        open.row.dropped += snapshot.dropped_iterations;
         for s in snapshot.requests {
             open.row.requests += s.requests;
             open.row.failures += s.failures;
@@ -160,6 +184,9 @@ impl Totals {
     /// Closes every open second; call once all workers have sent their last snapshot.
     pub fn finish(&mut self) {
         self.close_before(u64::MAX);
+        for s in &mut self.scenarios {
+            s.finish();
+        }
     }
 
     /// Per (method, name), sorted by name then method.

@@ -44,17 +44,60 @@ pub struct RunInfo {
     pub iterations: Option<u64>,
     /// RFC 3339, UTC.
     pub started_at: String,
+    /// Every scenario, in the plan's order (a script without `scenarios` has one, named
+    /// `default`).
+    pub scenarios: Vec<ScenarioInfo>,
+    /// The scenarios as planned, for targets over time.
+    #[serde(skip)]
+    pub plan: Vec<crate::runner::Scenario>,
+}
+
+/// One scenario, as reported.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScenarioInfo {
+    pub name: String,
+    pub executor: &'static str,
+    pub start_time_s: f64,
+    /// The most users it may run at once.
+    pub users: u64,
+    /// Iterations started per second (the peak, for a ramping rate), for arrival rates.
+    pub arrival_rate: Option<f64>,
+    pub tags: std::collections::BTreeMap<String, String>,
+}
+
+impl ScenarioInfo {
+    fn of(s: &crate::runner::Scenario) -> Self {
+        Self {
+            name: s.name.clone(),
+            executor: s.executor.name(),
+            start_time_s: s.start_time.as_secs_f64(),
+            users: s.schedule.peak(),
+            arrival_rate: match &s.schedule {
+                crate::runner::Schedule::Rate { rate, .. } => Some(rate.peak()),
+                _ => None,
+            },
+            tags: s.tags.clone(),
+        }
+    }
 }
 
 impl RunInfo {
     pub fn new(plan: &crate::cli::Plan) -> Self {
+        // The top-level description is that of a script without scenarios.
+        let implicit = match plan.scenarios.as_slice() {
+            [only] if matches!(
+                only.executor,
+                crate::runner::Executor::Default | crate::runner::Executor::Shape
+            ) => Some(&only.schedule),
+            _ => None,
+        };
         Self {
             script: plan.script_name.clone(),
             host: plan.settings.host.clone(),
             users: plan.users,
             spawn_rate: plan.spawn_rate,
-            stages: match &plan.schedule {
-                crate::runner::Schedule::Stages { stages, .. } => Some(
+            stages: match implicit {
+                Some(crate::runner::Schedule::Stages { stages, .. }) => Some(
                     stages
                         .iter()
                         .map(|s| StageInfo {
@@ -65,14 +108,16 @@ impl RunInfo {
                 ),
                 _ => None,
             },
-            shape: matches!(plan.schedule, crate::runner::Schedule::Shape { .. }),
-            arrival_rate: match plan.schedule {
-                crate::runner::Schedule::Rate { ref rate, .. } => Some(rate.peak()),
+            shape: matches!(implicit, Some(crate::runner::Schedule::Shape { .. })),
+            arrival_rate: match implicit {
+                Some(crate::runner::Schedule::Rate { rate, .. }) => Some(rate.peak()),
                 _ => None,
             },
             run_time_s: plan.run_time.map(|d| d.as_secs_f64()),
             iterations: plan.iterations,
             started_at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+            scenarios: plan.scenarios.iter().map(ScenarioInfo::of).collect(),
+            plan: plan.scenarios.clone(),
         }
     }
 }

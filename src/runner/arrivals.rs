@@ -6,21 +6,20 @@
 //! quietly lower rate.
 
 use std::rc::Rc;
-use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use super::{RateSpec, RunState};
+use super::RateSpec;
+use super::worker::Lane;
 
 /// Seconds as a duration, capped rather than panicking on an absurdly small rate.
 fn secs(s: f64) -> Duration {
     crate::duration::from_secs(s).unwrap_or(crate::duration::MAX)
 }
 
-use crate::script::Program;
-use crate::vu::{Pool, Session, Slot, User, Worker, drive, run_session};
+use crate::vu::{Pool, Session, Slot, User, drive, run_session};
 
 pub struct Arrivals {
     /// Iterations per second over time, for the whole run.
@@ -30,9 +29,9 @@ pub struct Arrivals {
     /// This worker's users: the numbers `index + k * workers` below `max`.
     numbers: std::iter::StepBy<std::ops::Range<u64>>,
     pre_allocated: u64,
-    run: Arc<RunState>,
-    program: Rc<Program>,
-    worker: Rc<Worker>,
+    /// When the scenario started: its rate's stages count from here.
+    start: Instant,
+    lane: Lane,
     pool: Rc<Pool>,
     /// Users started but not yet ready: the pool does not grow again until they are, or a
     /// slow start would turn every drop into one more user starting.
@@ -47,17 +46,8 @@ fn share(total: u64, index: usize, workers: usize) -> u64 {
 }
 
 impl Arrivals {
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        index: usize,
-        workers: usize,
-        rate: RateSpec,
-        pre_allocated: u64,
-        max: u64,
-        run: Arc<RunState>,
-        program: Rc<Program>,
-        worker: Rc<Worker>,
-    ) -> Self {
+    pub fn new(lane: Lane, start: Instant, rate: RateSpec, pre_allocated: u64, max: u64) -> Self {
+        let (index, workers) = (lane.index, lane.workers);
         let mine = share(max, index, workers);
         let first = index as u64;
         Self {
@@ -65,9 +55,8 @@ impl Arrivals {
             fraction: 1.0 / workers as f64,
             numbers: (first..first + mine * workers as u64).step_by(workers),
             pre_allocated: share(pre_allocated, index, workers).min(mine),
-            run,
-            program,
-            worker,
+            start,
+            lane,
             pool: Rc::new(Pool::default()),
             starting: Vec::new(),
             users: JoinSet::new(),
@@ -79,15 +68,19 @@ impl Arrivals {
         let Some(number) = self.numbers.next() else {
             return false;
         };
-        self.run.note_spawn();
-        let mut user = User::new(number + 1, self.worker.clone());
+        let lane = &self.lane;
+        lane.run.note_spawn();
+        let id = lane.scenario.first_user + number + 1;
+        let mut user = User::new(id, lane.worker.clone(), lane.cohort.clone());
         let slot = Rc::new(Slot::default());
         self.starting.push(slot.clone());
         user.pooled = Some((self.pool.clone(), slot));
         let user = Rc::new(user);
-        let (program, run) = (self.program.clone(), self.run.clone());
+        let program = lane.program.clone();
+        let running =
+            super::controller::Running::new(lane.run.clone(), lane.cohort.scenario.clone());
         self.users.spawn_local(async move {
-            let _running = super::controller::Running::new(run);
+            let _running = running;
             drive(user, move || run_session(&program, Session::User)).await;
         });
         true
@@ -97,7 +90,7 @@ impl Arrivals {
     /// user is still starting).
     fn arrive(&mut self, due: Instant) {
         if !self.pool.give(due) {
-            self.worker.recorder.borrow_mut().dropped_iteration();
+            self.lane.cohort.recorder.borrow_mut().dropped_iteration();
             if self.starting() == 0 {
                 self.grow();
             }
@@ -111,11 +104,11 @@ impl Arrivals {
             tokio::select! {
                 _ = tokio::time::sleep_until(wake) => break,
                 Some(_) = self.users.join_next(), if !self.users.is_empty() => {}
-                _ = self.run.stop.cancelled() => return false,
+                _ = self.lane.cohort.scenario.stop.cancelled() => return false,
             }
         }
         let exhausted = self.users.is_empty() && self.numbers.clone().next().is_none();
-        !(self.run.iterations_spent() || exhausted)
+        !(self.lane.cohort.scenario.iterations_spent(&self.lane.run) || exhausted)
     }
 
     /// A constant rate: arrivals exactly `1 / per_second` apart. A late wake-up dispatches
@@ -126,7 +119,7 @@ impl Arrivals {
         let mut due = Instant::now();
         while self.wait(due).await {
             let now = Instant::now();
-            while due <= now && !self.run.stop.is_cancelled() {
+            while due <= now && !self.stopped() {
                 self.arrive(due);
                 due += interval;
             }
@@ -138,7 +131,7 @@ impl Arrivals {
     /// due time interpolated within the step. The stages run on the run's clock (the one
     /// its end is measured by); arrivals begin once the pool is ready.
     async fn ramping(&mut self) {
-        let start = Instant::from_std(self.run.started);
+        let start = self.start;
         let (mut t_prev, mut credit_prev) = (Instant::now() - start, 0.0_f64);
         let mut next: u64 = 0;
         let mut wake = start;
@@ -149,7 +142,7 @@ impl Arrivals {
             let rate_now = self.rate.at(t) * self.fraction;
             let step = (t - t_prev).as_secs_f64();
             let credit = credit_prev + (rate_prev + rate_now) / 2.0 * step;
-            while (next as f64) < credit && !self.run.stop.is_cancelled() {
+            while (next as f64) < credit && !self.stopped() {
                 let into = (next as f64 - credit_prev).max(0.0) / (credit - credit_prev) * step;
                 self.arrive(start + t_prev + secs(into));
                 next += 1;
@@ -166,6 +159,10 @@ impl Arrivals {
         }
     }
 
+    fn stopped(&self) -> bool {
+        self.lane.cohort.scenario.stop.is_cancelled()
+    }
+
     /// How many users are still starting.
     fn starting(&mut self) -> usize {
         self.starting.retain(Slot::is_starting);
@@ -180,19 +177,20 @@ impl Arrivals {
         }
         // The schedule starts once the pre-allocated users are ready (as k6 initialises its
         // VUs before the test): iterations due while they start would all be dropped.
-        while self.starting() > 0 && !self.run.stop.is_cancelled() {
+        let state = self.lane.cohort.scenario.clone();
+        while self.starting() > 0 && !state.stop.is_cancelled() {
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_millis(1)) => {}
-                _ = self.run.stop.cancelled() => {}
+                _ = state.stop.cancelled() => {}
             }
         }
         match self.rate.clone() {
             RateSpec::Constant(r) => self.constant(r * self.fraction).await,
-            RateSpec::Stages(_) => self.ramping().await,
+            RateSpec::Stages { .. } => self.ramping().await,
         }
         // No more arrivals: the users waiting for one end (and run on_stop).
         self.pool.close();
-        super::controller::wind_down(&mut self.users, &mut Vec::new(), &self.run).await;
+        super::controller::wind_down(&mut self.users, &mut Vec::new(), &state).await;
     }
 }
 

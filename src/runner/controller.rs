@@ -18,9 +18,9 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::shaped::Shaped;
-use super::{RunState, Schedule};
-use crate::script::Program;
-use crate::vu::{Session, User, Worker, drive, run_session};
+use super::worker::Lane;
+use super::{RunState, Schedule, ScenarioState};
+use crate::vu::{Session, User, drive, run_session};
 
 /// A running user the controller may retire.
 struct Slot {
@@ -33,11 +33,10 @@ struct Slot {
 pub struct Controller {
     index: u64,
     workers: u64,
+    /// When the scenario started: its schedule counts from here.
+    start: Instant,
     schedule: Schedule,
-    graceful_ramp_down: Duration,
-    run: Arc<RunState>,
-    program: Rc<Program>,
-    worker: Rc<Worker>,
+    lane: Lane,
     /// Each task ends with its user's (number, serial).
     users: JoinSet<(u64, u64)>,
     active: BTreeMap<u64, Slot>,
@@ -53,27 +52,17 @@ pub struct Controller {
 }
 
 impl Controller {
-    pub fn new(
-        index: usize,
-        workers: usize,
-        schedule: Schedule,
-        graceful_ramp_down: Duration,
-        run: Arc<RunState>,
-        program: Rc<Program>,
-        worker: Rc<Worker>,
-    ) -> Self {
+    pub fn new(lane: Lane, start: Instant, schedule: Schedule) -> Self {
         Self {
-            index: index as u64,
-            workers: workers as u64,
+            index: lane.index as u64,
+            workers: lane.workers as u64,
+            start,
             schedule,
-            graceful_ramp_down,
-            run,
-            program,
-            worker,
             users: JoinSet::new(),
             active: BTreeMap::new(),
             done: BTreeSet::new(),
-            next: index as u64,
+            next: lane.index as u64,
+            lane,
             serial: 0,
             retiring: Vec::new(),
             shaped: None,
@@ -96,7 +85,7 @@ impl Controller {
             Ok(Some(users)) => Some((users, Some(shaped.next_change(t)))),
             Ok(None) => None,
             Err(e) => {
-                self.worker.recorder.borrow_mut().failure(
+                self.lane.cohort.recorder.borrow_mut().failure(
                     crate::metrics::FailureKind::Script,
                     String::new(),
                     "shape()".into(),
@@ -110,22 +99,24 @@ impl Controller {
     /// Follows the schedule until the run stops or nothing is left to do; then lets the
     /// users end by themselves, aborting what still runs at the hard stop.
     pub async fn run(mut self) {
-        // The run's clock, the one its end is measured by: a schedule that runs as long as
-        // the run is not cut short by the time setup and start-up took.
-        let start = Instant::from_std(self.run.started);
+        // The scenario's clock, counted from the run's start (plus its start time), the
+        // one its end is measured by: a schedule that runs as long as the run is not cut
+        // short by the time setup and start-up took.
+        let start = self.start;
         let far = Instant::now() + crate::duration::MAX;
+        let state = self.lane.cohort.scenario.clone();
         loop {
-            if self.run.stop.is_cancelled() {
+            if state.stop.is_cancelled() {
                 break;
             }
-            if self.run.iterations_spent() && self.users.is_empty() {
+            if state.iterations_spent(&self.lane.run) && self.users.is_empty() {
                 break; // the iteration budget is spent and every user has ended
             }
             let now = Instant::now();
             let t = now - start;
             let Some((target, change)) = self.target(t) else {
-                // The shape ended the run: the same stop as the run time's.
-                self.run.stop.cancel();
+                // The shape ended its scenario: the same stop as the scenario's end.
+                state.stop.cancel();
                 break;
             };
             self.follow(target, now);
@@ -146,10 +137,10 @@ impl Controller {
                         self.ended(number, serial);
                     }
                 }
-                _ = self.run.stop.cancelled() => break,
+                _ = state.stop.cancelled() => break,
             }
         }
-        wind_down(&mut self.users, &mut self.retiring, &self.run).await;
+        wind_down(&mut self.users, &mut self.retiring, &state).await;
     }
 
     /// Starts or retires users so that this worker runs its share of `target`.
@@ -164,24 +155,27 @@ impl Controller {
             if let Some(slot) = self.active.remove(&self.next) {
                 slot.stop.cancel();
                 self.retiring
-                    .push((now + self.graceful_ramp_down, slot.abort));
+                    .push((now + self.lane.scenario.graceful_ramp_down, slot.abort));
             }
         }
     }
 
     fn start(&mut self, number: u64) {
         // Users started after the budget is spent would only run on_start and on_stop.
-        if self.done.contains(&number) || self.run.iterations_spent() {
+        let lane = &self.lane;
+        if self.done.contains(&number) || lane.cohort.scenario.iterations_spent(&lane.run) {
             return;
         }
-        self.run.note_spawn();
+        lane.run.note_spawn();
         self.serial += 1;
         let serial = self.serial;
-        let user = Rc::new(User::new(number + 1, self.worker.clone()));
+        let id = lane.scenario.first_user + number + 1;
+        let user = Rc::new(User::new(id, lane.worker.clone(), lane.cohort.clone()));
         let stop = user.stop.clone();
-        let (program, run) = (self.program.clone(), self.run.clone());
+        let program = lane.program.clone();
+        let running = Running::new(lane.run.clone(), lane.cohort.scenario.clone());
         let abort = self.users.spawn_local(async move {
-            let _running = Running::new(run);
+            let _running = running;
             drive(user, move || run_session(&program, Session::User)).await;
             (number, serial)
         });
@@ -220,7 +214,7 @@ fn abort_overdue(retiring: &mut Vec<(Instant, AbortHandle)>, now: Instant) {
 pub(super) async fn wind_down<T: 'static>(
     users: &mut JoinSet<T>,
     retiring: &mut Vec<(Instant, AbortHandle)>,
-    run: &RunState,
+    scenario: &ScenarioState,
 ) {
     loop {
         let retired = retiring.iter().map(|(d, _)| *d).min();
@@ -229,7 +223,7 @@ pub(super) async fn wind_down<T: 'static>(
             _ = tokio::time::sleep_until(retired.unwrap_or_else(Instant::now)), if retired.is_some() => {
                 abort_overdue(retiring, Instant::now());
             }
-            _ = run.hard_stop.cancelled() => {
+            _ = scenario.hard_stop.cancelled() => {
                 users.abort_all();
                 while users.join_next().await.is_some() {}
                 break;
@@ -238,18 +232,21 @@ pub(super) async fn wind_down<T: 'static>(
     }
 }
 
-/// Counts a user in `users_running` for as long as its task lives, aborted or not.
-pub(super) struct Running(Arc<RunState>);
+/// Counts a user in the run's and its scenario's `users_running` for as long as its task
+/// lives, aborted or not.
+pub(super) struct Running(Arc<RunState>, Arc<ScenarioState>);
 
 impl Running {
-    pub(super) fn new(run: Arc<RunState>) -> Self {
+    pub(super) fn new(run: Arc<RunState>, scenario: Arc<ScenarioState>) -> Self {
         run.users_running.fetch_add(1, Ordering::Relaxed);
-        Self(run)
+        scenario.users_running.fetch_add(1, Ordering::Relaxed);
+        Self(run, scenario)
     }
 }
 
 impl Drop for Running {
     fn drop(&mut self) {
         self.0.users_running.fetch_sub(1, Ordering::Relaxed);
+        self.1.users_running.fetch_sub(1, Ordering::Relaxed);
     }
 }

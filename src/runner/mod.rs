@@ -5,6 +5,7 @@ mod arrivals;
 mod controller;
 mod limits;
 mod observer;
+mod scenario;
 mod schedule;
 mod shaped;
 mod state;
@@ -18,8 +19,9 @@ use tokio_util::sync::CancellationToken;
 
 pub use limits::{LimitError, ensure_map_count, raise_nofile};
 pub use observer::{Observer, Quiet};
+pub use scenario::{Executor, Scenario, ScenarioState};
 pub use schedule::{
-    RateSpec, Schedule, Stage, StageError, Stages, check as schedule_check, parse_rate,
+    RateSpec, RateStage, Schedule, Stage, StageError, Stages, check as schedule_check, parse_rate,
     parse_stages,
 };
 pub use state::{RunState, Shutdown, UniqueIds, UserSettings};
@@ -63,6 +65,12 @@ pub fn run(
         shutdown,
     ));
     let worker_plan = Arc::new(WorkerPlan::from(&plan));
+    let scenarios: Arc<[Arc<ScenarioState>]> = plan
+        .scenarios
+        .iter()
+        .enumerate()
+        .map(|(i, s)| Arc::new(ScenarioState::new(i, s, &run)))
+        .collect();
     let mut totals = Totals::default();
 
     let mut setup_data = None;
@@ -76,8 +84,8 @@ pub fn run(
 
     if !setup_failed {
         let (tx, rx) = mpsc::unbounded_channel();
-        let handles = worker::spawn_all(&worker_plan, &run, setup_data.clone(), tx)?;
-        supervise(&plan, &run, shutdown, rx, &mut totals, observer)?;
+        let handles = worker::spawn_all(&worker_plan, &run, &scenarios, setup_data.clone(), tx)?;
+        supervise(&plan, &run, &scenarios, shutdown, rx, &mut totals, observer)?;
         for h in handles {
             if h.join().is_err() {
                 observer.warn("a worker thread panicked; its last second of metrics is lost");
@@ -199,6 +207,7 @@ fn setup(
 fn supervise(
     plan: &Plan,
     run: &Arc<RunState>,
+    scenarios: &[Arc<ScenarioState>],
     shutdown: &Shutdown,
     mut rx: mpsc::UnboundedReceiver<Report>,
     totals: &mut Totals,
@@ -218,9 +227,11 @@ fn supervise(
             let far = tokio::time::Instant::now() + Duration::from_secs(3600);
             tokio::select! {
                 report = rx.recv() => match report {
-                    Some(Report::Interval { second, snapshot }) => {
+                    Some(Report::Interval { second, snapshots }) => {
                         let users = run.users_running.load(std::sync::atomic::Ordering::Relaxed);
-                        totals.merge(second, users, snapshot);
+                        for (state, snapshot) in scenarios.iter().zip(snapshots) {
+                            totals.merge_scenario(state.index, second, state.users(), users, snapshot);
+                        }
                         observer.progress(run.elapsed(), users, totals);
                     }
                     Some(Report::Done) => workers_left -= 1,

@@ -49,13 +49,20 @@ pub enum StageError {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Stages(pub Vec<Stage>);
 
+/// One stage of an arrival rate: move linearly to `target` iterations per second over
+/// `duration`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RateStage {
+    pub duration: Duration,
+    pub target: f64,
+}
+
 /// Iterations started per second: constant (k6's `constant-arrival-rate`) or moving
-/// linearly through stages from 0 (`ramping-arrival-rate`).
+/// linearly through stages from `start` (`ramping-arrival-rate`).
 #[derive(Debug, Clone, PartialEq)]
 pub enum RateSpec {
     Constant(f64),
-    /// Each stage's `target` is in iterations per second.
-    Stages(Vec<Stage>),
+    Stages { start: f64, stages: Vec<RateStage> },
 }
 
 impl RateSpec {
@@ -68,18 +75,36 @@ impl RateSpec {
             .split(',')
             .map(|s| s.trim().trim_end_matches("/s").to_owned())
             .collect();
-        parse_stages(&cleaned.join(","))
-            .map(RateSpec::Stages)
-            .map_err(|e| format!("{e} (rate stages are DURATION:ITERATIONS_PER_SECOND)"))
+        let stages = parse_stages(&cleaned.join(","))
+            .map_err(|e| format!("{e} (rate stages are DURATION:ITERATIONS_PER_SECOND)"))?;
+        Ok(RateSpec::Stages {
+            start: 0.0,
+            stages: stages
+                .iter()
+                .map(|s| RateStage {
+                    duration: s.duration,
+                    target: s.target as f64,
+                })
+                .collect(),
+        })
     }
 
     /// Iterations per second at `t` after the start.
     pub fn at(&self, t: Duration) -> f64 {
         match self {
             RateSpec::Constant(r) => *r,
-            RateSpec::Stages(stages) => {
-                let (from, stage, into) = locate(0, stages, t);
-                stage.map_or(from as f64, |s| value(from, s, into))
+            RateSpec::Stages { start, stages } => {
+                let mut from = *start;
+                let mut elapsed = Duration::ZERO;
+                for stage in stages {
+                    if t < elapsed + stage.duration {
+                        let f = (t - elapsed).as_secs_f64() / stage.duration.as_secs_f64();
+                        return from + (stage.target - from) * f;
+                    }
+                    elapsed += stage.duration;
+                    from = stage.target;
+                }
+                from
             }
         }
     }
@@ -87,14 +112,16 @@ impl RateSpec {
     pub fn peak(&self) -> f64 {
         match self {
             RateSpec::Constant(r) => *r,
-            RateSpec::Stages(stages) => stages.iter().map(|s| s.target).max().unwrap_or(0) as f64,
+            RateSpec::Stages { start, stages } => {
+                stages.iter().map(|s| s.target).fold(*start, f64::max)
+            }
         }
     }
 
     pub fn length(&self) -> Option<Duration> {
         match self {
             RateSpec::Constant(_) => None,
-            RateSpec::Stages(stages) => Some(stages.iter().map(|s| s.duration).sum()),
+            RateSpec::Stages { stages, .. } => Some(stages.iter().map(|s| s.duration).sum()),
         }
     }
 }

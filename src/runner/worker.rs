@@ -1,7 +1,6 @@
 //! Worker threads: one current-thread tokio runtime each, running its share of the users
 //! as local tasks, sending its metrics once a second.
 
-use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -13,23 +12,21 @@ use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::LocalSet;
 use tokio_util::sync::CancellationToken;
 
-use super::RunState;
 use super::arrivals::Arrivals;
 use super::controller::Controller;
 use super::schedule::Schedule;
+use super::{RunState, Scenario, ScenarioState};
 use crate::cli::Plan;
 use crate::http::{ClientFactory, ClientOptions};
-use crate::metrics::{FailureKind, Recorder, Snapshot};
+use crate::metrics::{FailureKind, Snapshot};
 use crate::script::{EngineConfig, Program};
-use crate::vu::{Session, User, Worker, drive, run_session};
+use crate::vu::{Cohort, Session, TaskTable, User, Worker, drive, run_session};
 
 /// What a worker thread is told about the run (the `Send` part of the plan).
 pub struct WorkerPlan {
     script_name: String,
     source: String,
-    tasks: Vec<(String, u32)>,
-    schedule: Schedule,
-    graceful_ramp_down: Duration,
+    scenarios: Vec<Scenario>,
     workers: usize,
     client: ClientOptions,
     engine: EngineConfig,
@@ -40,9 +37,7 @@ impl From<&Plan> for WorkerPlan {
         Self {
             script_name: p.script_name.clone(),
             source: p.source.clone(),
-            tasks: p.tasks.clone(),
-            schedule: p.schedule.clone(),
-            graceful_ramp_down: p.graceful_ramp_down,
+            scenarios: p.scenarios.clone(),
             workers: p.workers,
             client: p.settings.client.clone(),
             engine: p.engine.clone(),
@@ -52,8 +47,12 @@ impl From<&Plan> for WorkerPlan {
 
 /// A worker's message to the main thread.
 pub enum Report {
-    /// Metrics recorded up to `second` seconds into the run.
-    Interval { second: u64, snapshot: Snapshot },
+    /// Metrics recorded up to `second` seconds into the run, one snapshot per scenario
+    /// (in the plan's order).
+    Interval {
+        second: u64,
+        snapshots: Vec<Snapshot>,
+    },
     /// The worker's users have all finished; its last interval was sent.
     Done,
     /// The worker could not run (its message says why); the run is stopping.
@@ -65,14 +64,13 @@ fn build(
     run: &Arc<RunState>,
     setup: Option<serde_json::Value>,
 ) -> anyhow::Result<(Rc<Program>, Rc<Worker>)> {
-    let program = Program::new(&plan.script_name, &plan.source, &plan.tasks, &plan.engine)
+    let program = Program::new(&plan.script_name, &plan.source, &plan.engine)
         .context("the script compiled on the main thread but not on a worker")?;
     let setup_data = match setup {
         Some(v) => rhai::serde::to_dynamic(v).map_err(|e| anyhow::anyhow!("{e}"))?,
         None => Dynamic::UNIT,
     };
     let worker = Worker {
-        recorder: RefCell::new(Recorder::default()),
         run: run.clone(),
         clients: ClientFactory::new(&plan.client)?,
         setup_data,
@@ -113,7 +111,11 @@ pub fn run_session_here(
     cancel: CancellationToken,
 ) -> anyhow::Result<(SessionEnd, Snapshot)> {
     let (program, worker) = build(plan, run, setup)?;
-    let user = Rc::new(User::new(0, worker.clone()));
+    let cohort = Rc::new(Cohort::new(
+        Arc::new(ScenarioState::session(run)),
+        TaskTable::none(),
+    ));
+    let user = Rc::new(User::new(0, worker, cohort.clone()));
     let local = LocalSet::new();
     let end = local.block_on(&runtime()?, async move {
         tokio::select! {
@@ -124,7 +126,7 @@ pub fn run_session_here(
             () = cancel.cancelled() => SessionEnd::Cancelled,
         }
     });
-    let mut recorder = worker.recorder.borrow_mut();
+    let mut recorder = cohort.recorder.borrow_mut();
     if let SessionEnd::TimedOut = end {
         let hook = if session == Session::Setup {
             "setup()"
@@ -149,16 +151,18 @@ pub fn run_session_here(
 pub fn spawn_all(
     plan: &Arc<WorkerPlan>,
     run: &Arc<RunState>,
+    scenarios: &Arc<[Arc<ScenarioState>]>,
     setup: Option<serde_json::Value>,
     tx: UnboundedSender<Report>,
 ) -> anyhow::Result<Vec<JoinHandle<()>>> {
     (0..plan.workers)
         .map(|index| {
             let (plan, run, setup, tx) = (plan.clone(), run.clone(), setup.clone(), tx.clone());
+            let scenarios = scenarios.clone();
             std::thread::Builder::new()
                 .name(format!("stampede-worker-{index}"))
                 .spawn(move || {
-                    if let Err(e) = worker_main(index, &plan, &run, setup, &tx) {
+                    if let Err(e) = worker_main(index, &plan, &run, &scenarios, setup, &tx) {
                         let _ = tx.send(Report::Failed(format!("worker {index} failed: {e:#}")));
                         run.stop.cancel();
                     }
@@ -173,75 +177,131 @@ fn worker_main(
     index: usize,
     plan: &WorkerPlan,
     run: &Arc<RunState>,
+    states: &[Arc<ScenarioState>],
     setup: Option<serde_json::Value>,
     tx: &UnboundedSender<Report>,
 ) -> anyhow::Result<()> {
     let (program, worker) = build(plan, run, setup)?;
+    let cohorts = plan
+        .scenarios
+        .iter()
+        .zip(states)
+        .map(|(scenario, state)| {
+            let tasks = TaskTable::new(&scenario.tasks).with_context(|| {
+                format!("scenario `{}`: no task has a positive weight", scenario.name)
+            })?;
+            Ok(Rc::new(Cohort::new(state.clone(), tasks)))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let mut shapes = Vec::new();
+    for scenario in &plan.scenarios {
+        shapes.push(match scenario.schedule {
+            Schedule::Shape { .. } => Some(
+                crate::script::Shape::new(&plan.script_name, &plan.source, &plan.engine)
+                    .context("the shape compiled on the main thread but not on a worker")?,
+            ),
+            _ => None,
+        });
+    }
     let local = LocalSet::new();
-    let shape = match plan.schedule {
-        Schedule::Shape { .. } => Some(
-            crate::script::Shape::new(&plan.script_name, &plan.source, &plan.engine)
-                .context("the shape compiled on the main thread but not on a worker")?,
-        ),
-        _ => None,
-    };
     local.block_on(&runtime()?, async {
-        let ticker = tokio::task::spawn_local(tick(worker.clone(), tx.clone()));
-        match &plan.schedule {
+        let ticker = tokio::task::spawn_local(tick(run.clone(), cohorts.clone(), tx.clone()));
+        let mut scenarios = tokio::task::JoinSet::new();
+        for ((scenario, cohort), shape) in plan.scenarios.iter().zip(&cohorts).zip(shapes) {
+            let lane = Lane {
+                index,
+                workers: plan.workers,
+                scenario: scenario.clone(),
+                run: run.clone(),
+                program: program.clone(),
+                worker: worker.clone(),
+                cohort: cohort.clone(),
+            };
+            scenarios.spawn_local(lane.run(shape));
+        }
+        while scenarios.join_next().await.is_some() {}
+        ticker.abort();
+    });
+    let second = run.elapsed().as_secs_f64().ceil() as u64;
+    let snapshots = cohorts.iter().map(|c| c.recorder.borrow_mut().take()).collect();
+    let _ = tx.send(Report::Interval { second, snapshots });
+    Ok(())
+}
+
+/// One scenario on one worker: waits for its start time, runs its executor, and stops it
+/// at its own end (then aborts what still runs `graceful_stop` later).
+pub(super) struct Lane {
+    pub index: usize,
+    pub workers: usize,
+    pub scenario: Scenario,
+    pub run: Arc<RunState>,
+    pub program: Rc<Program>,
+    pub worker: Rc<Worker>,
+    pub cohort: Rc<Cohort>,
+}
+
+impl Lane {
+    async fn run(self, shape: Option<crate::script::Shape>) {
+        let state = self.cohort.scenario.clone();
+        let start = tokio::time::Instant::from_std(self.run.started) + self.scenario.start_time;
+        tokio::select! {
+            _ = tokio::time::sleep_until(start) => {}
+            _ = state.stop.cancelled() => return,
+        }
+        let clock = tokio::task::spawn_local(scenario_clock(
+            state,
+            self.scenario.ends_at().map(|d| tokio::time::Instant::from_std(self.run.started) + d),
+            self.scenario.graceful_stop,
+        ));
+        match self.scenario.schedule.clone() {
             Schedule::Rate {
                 rate,
                 pre_allocated,
                 max,
-            } => {
-                let (run, worker) = (run.clone(), worker.clone());
-                Arrivals::new(
-                    index,
-                    plan.workers,
-                    rate.clone(),
-                    *pre_allocated,
-                    *max,
-                    run,
-                    program,
-                    worker,
-                )
-                .run()
-                .await
-            }
-            _ => {
-                let mut controller = Controller::new(
-                    index,
-                    plan.workers,
-                    plan.schedule.clone(),
-                    plan.graceful_ramp_down,
-                    run.clone(),
-                    program,
-                    worker.clone(),
-                );
+            } => Arrivals::new(self, start, rate, pre_allocated, max).run().await,
+            schedule => {
+                let mut controller = Controller::new(self, start, schedule);
                 if let Some(shape) = shape {
                     controller = controller.shaped(shape);
                 }
                 controller.run().await
             }
         }
-        ticker.abort();
-    });
-    let second = run.elapsed().as_secs_f64().ceil() as u64;
-    let snapshot = worker.recorder.borrow_mut().take();
-    let _ = tx.send(Report::Interval { second, snapshot });
-    Ok(())
+        clock.abort();
+    }
+}
+
+/// Stops a scenario at its own end (if it has one), then aborts what still runs
+/// `graceful_stop` after it stopped, whatever stopped it.
+async fn scenario_clock(
+    state: Arc<ScenarioState>,
+    end: Option<tokio::time::Instant>,
+    graceful_stop: Duration,
+) {
+    match end {
+        Some(end) => tokio::select! {
+            _ = tokio::time::sleep_until(end) => state.stop.cancel(),
+            _ = state.stop.cancelled() => {}
+        },
+        None => state.stop.cancelled().await,
+    }
+    tokio::select! {
+        _ = tokio::time::sleep(graceful_stop) => state.hard_stop.cancel(),
+        _ = state.hard_stop.cancelled() => {}
+    }
 }
 
 /// Once a second, aligned to the run's start, hands the interval to the main thread.
-async fn tick(worker: Rc<Worker>, tx: UnboundedSender<Report>) {
-    let start = tokio::time::Instant::from_std(worker.run.started);
+async fn tick(run: Arc<RunState>, cohorts: Vec<Rc<Cohort>>, tx: UnboundedSender<Report>) {
+    let start = tokio::time::Instant::from_std(run.started);
     let mut interval =
         tokio::time::interval_at(start + Duration::from_secs(1), Duration::from_secs(1));
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         interval.tick().await;
-        let second = worker.run.elapsed().as_secs_f64().round() as u64;
-        let snapshot = worker.recorder.borrow_mut().take();
-        if tx.send(Report::Interval { second, snapshot }).is_err() {
+        let second = run.elapsed().as_secs_f64().round() as u64;
+        let snapshots = cohorts.iter().map(|c| c.recorder.borrow_mut().take()).collect();
+        if tx.send(Report::Interval { second, snapshots }).is_err() {
             return;
         }
     }

@@ -37,7 +37,7 @@ pub mod api {
     #[rhai_fn(return_raw, volatile)]
     pub fn check(condition: bool, name: &str) -> Result<bool, Box<EvalAltResult>> {
         super::user(|u| {
-            u.worker.recorder.borrow_mut().check(name, condition);
+            u.recorder().check(name, condition);
             condition
         })
     }

@@ -177,7 +177,7 @@ fn send(method: Method, url: &str, options: Option<Map>) -> Result<Response> {
     // `unfinished`, with how long it had waited: otherwise it would vanish, and a server
     // that never answers could pass a run.
     let waiting = IfAbandoned::new(|| {
-        if let Ok(mut recorder) = user.worker.recorder.try_borrow_mut() {
+        if let Ok(mut recorder) = user.cohort.recorder.try_borrow_mut() {
             let waited = client.started().map_or(Duration::ZERO, |t| t.elapsed());
             recorder.unfinished(method_name, &name, waited);
             record_retries(&mut recorder, client, method_name, &name);
@@ -187,7 +187,7 @@ fn send(method: Method, url: &str, options: Option<Map>) -> Result<Response> {
     waiting.done();
     let result = result?;
 
-    let mut recorder = user.worker.recorder.borrow_mut();
+    let mut recorder = user.recorder();
     if grouped {
         recorder.auto_grouped();
     }

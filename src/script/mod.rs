@@ -23,7 +23,6 @@ pub use response::Response;
 pub use shape::{Shape, ShapeError, Want};
 pub use signal::{Ending, Signal, describe, ending, location, raise, script_error};
 
-use crate::vu::TaskTable;
 
 /// Deep enough for real recursive helpers; the stack guard stops anything deeper before it
 /// can crash. Set explicitly because Rhai's debug-build default is tiny.
@@ -135,33 +134,23 @@ pub fn compile(engine: &Engine, name: &str, source: &str) -> Result<AST, SyntaxE
     })
 }
 
-/// One worker's copy of the scenario: engine, AST and task table (Rhai values are not
-/// `Send`, so each worker thread compiles its own; it takes milliseconds).
+/// One worker's copy of the script: engine and AST (Rhai values are not `Send`, so each
+/// worker thread compiles its own; it takes milliseconds).
 pub struct Program {
     pub engine: Engine,
     pub ast: AST,
-    pub tasks: TaskTable,
     pub hooks: Hooks,
     pub name: Rc<str>,
 }
 
 impl Program {
-    /// `tasks` are the validated weights from the plan.
-    pub fn new(
-        name: &str,
-        source: &str,
-        tasks: &[(String, u32)],
-        config: &EngineConfig,
-    ) -> Result<Self, SyntaxError> {
+    pub fn new(name: &str, source: &str, config: &EngineConfig) -> Result<Self, SyntaxError> {
         let engine = engine_with(config);
         let ast = compile(&engine, name, source)?;
         let hooks = Hooks::of(&ast);
-        let tasks = TaskTable::new(tasks)
-            .ok_or_else(|| SyntaxError(format!("{name}: no task has a positive weight")))?;
         Ok(Self {
             engine,
             ast,
-            tasks,
             hooks,
             name: Rc::from(name),
         })

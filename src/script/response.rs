@@ -56,7 +56,7 @@ impl Response {
             return Ok(());
         }
         crate::vu::with_user(|u| {
-            u.worker.recorder.borrow_mut().mark_failed(
+            u.recorder().mark_failed(
                 self.0.method.as_str(),
                 &self.0.name,
                 kind,

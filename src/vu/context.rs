@@ -16,7 +16,7 @@ use rhai::Dynamic;
 
 use crate::http::ClientFactory;
 use crate::metrics::Recorder;
-use crate::runner::RunState;
+use crate::runner::{RunState, ScenarioState};
 
 /// Which part of the script a user is running; decides what is allowed and how errors are
 /// attributed.
@@ -38,9 +38,27 @@ impl Phase {
     }
 }
 
+/// The users of one scenario on one worker: what they share and where they record. One
+/// recorder per scenario and worker, so each scenario's numbers are its own and recording
+/// stays a lock-free lookup.
+pub struct Cohort {
+    pub scenario: Arc<ScenarioState>,
+    pub tasks: super::TaskTable,
+    pub recorder: RefCell<Recorder>,
+}
+
+impl Cohort {
+    pub fn new(scenario: Arc<ScenarioState>, tasks: super::TaskTable) -> Self {
+        Self {
+            scenario,
+            tasks,
+            recorder: RefCell::new(Recorder::default()),
+        }
+    }
+}
+
 /// State of one worker thread shared by its users.
 pub struct Worker {
-    pub recorder: RefCell<Recorder>,
     pub run: Arc<RunState>,
     pub clients: ClientFactory,
     /// The value `setup()` returned, converted once per worker.
@@ -79,6 +97,8 @@ pub struct User {
     /// 1-based; 0 for the `setup`/`teardown` session and for `check`.
     pub id: u64,
     pub worker: Rc<Worker>,
+    /// Its scenario on this worker.
+    pub cohort: Rc<Cohort>,
     pub phase: Cell<Phase>,
     /// The task being run, for attributing script failures.
     pub task: RefCell<Rc<str>>,
@@ -101,7 +121,7 @@ pub struct User {
 }
 
 impl User {
-    pub fn new(id: u64, worker: Rc<Worker>) -> Self {
+    pub fn new(id: u64, worker: Rc<Worker>, cohort: Rc<Cohort>) -> Self {
         let rng = match worker.run.settings.seed {
             // Mix the user id in so users draw different but reproducible sequences.
             Some(seed) => SmallRng::seed_from_u64(seed ^ id.wrapping_mul(0x9E37_79B9_7F4A_7C15)),
@@ -109,8 +129,9 @@ impl User {
         };
         Self {
             id,
-            stop: worker.run.stop.child_token(),
+            stop: cohort.scenario.stop.child_token(),
             worker,
+            cohort,
             phase: Cell::new(Phase::Init),
             task: RefCell::new(Rc::from("")),
             iteration: Cell::new(0),
@@ -124,6 +145,11 @@ impl User {
 
     pub fn run(&self) -> &RunState {
         &self.worker.run
+    }
+
+    /// Where this user's measurements go: its scenario's recorder on this worker.
+    pub fn recorder(&self) -> std::cell::RefMut<'_, Recorder> {
+        self.cohort.recorder.borrow_mut()
     }
 
     /// Whether this is the `setup`/`teardown` session (or `check`'s probe), not a user.

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use rhai::{Dynamic, EvalAltResult};
 
-pub use context::{Phase, User, Worker, enter, with_user};
+pub use context::{Cohort, Phase, User, Worker, enter, with_user};
 pub use driver::drive;
 pub use pool::{Pool, Slot};
 pub use tasks::{TaskTable, WaitTime};
@@ -99,7 +99,6 @@ pub fn guard(operations: u64) -> Option<Dynamic> {
     let (stopping, slice_start, closing) = with_user(|u| {
         let phase = u.phase.get();
         let closing = phase.is_closing() || phase == Phase::Init;
-        let run = u.run();
         // Closing hooks may finish after the stop, but not after the hard stop. The
         // `setup` and `teardown` sessions (top-level code included) are not users: their
         // own timeouts (or a signal) end them, by dropping their fiber; `teardown` runs
@@ -107,7 +106,7 @@ pub fn guard(operations: u64) -> Option<Dynamic> {
         let stopping = if u.is_session() {
             false
         } else if closing {
-            run.hard_stop.is_cancelled()
+            u.cohort.scenario.hard_stop.is_cancelled()
         } else {
             u.stop.is_cancelled()
         };

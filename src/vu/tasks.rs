@@ -26,6 +26,11 @@ impl TaskTable {
         })
     }
 
+    /// A table for `setup`/`teardown`, which run no tasks.
+    pub fn none() -> Self {
+        Self::new(&[("(none)".into(), 1)]).expect("one positive weight")
+    }
+
     pub fn pick(&self, rng: &mut impl Rng) -> &Rc<str> {
         if self.names.len() == 1 {
             return &self.names[0];

@@ -90,7 +90,7 @@ pub fn run_session(program: &Program, session: Session) -> Option<Dynamic> {
                     return None;
                 }
             }
-            task_loop(&user, program, |task| call(Phase::Task, task).0);
+            task_loop(&user, |task| call(Phase::Task, task).0);
             if program.hooks.on_stop {
                 let (end, _) = call(Phase::OnStop, "on_stop");
                 record(&user, end);
@@ -101,9 +101,10 @@ pub fn run_session(program: &Program, session: Session) -> Option<Dynamic> {
 }
 
 /// Picks and runs tasks, waiting between them, until the run stops or a limit is reached.
-fn task_loop(user: &User, program: &Program, mut run_task: impl FnMut(&str) -> Ending) {
+fn task_loop(user: &User, mut run_task: impl FnMut(&str) -> Ending) {
     let run = user.run();
-    let per_user = run.settings.iterations_per_user;
+    let scenario = &user.cohort.scenario;
+    let per_user = scenario.iterations_per_user;
     loop {
         if user.stop.is_cancelled() || per_user.is_some_and(|n| user.iteration.get() >= n) {
             return;
@@ -116,20 +117,20 @@ fn task_loop(user: &User, program: &Program, mut run_task: impl FnMut(&str) -> E
                 return;
             };
             let late = tokio::time::Instant::now().saturating_duration_since(due);
-            user.worker.recorder.borrow_mut().lateness(late);
+            user.recorder().lateness(late);
         }
-        if !run.claim_iteration() {
+        if !scenario.claim_iteration(run) {
             return;
         }
-        let task = program.tasks.pick(&mut *user.rng.borrow_mut()).clone();
+        let task = user.cohort.tasks.pick(&mut *user.rng.borrow_mut()).clone();
         *user.task.borrow_mut() = task.clone();
         user.iteration.set(user.iteration.get() + 1);
-        user.worker.recorder.borrow_mut().iteration();
-        let started = run.settings.wait.needs_task_time().then(Instant::now);
+        user.recorder().iteration();
+        let started = scenario.wait.needs_task_time().then(Instant::now);
         // An iteration whose coroutine is dropped counts as interrupted, as one the stop
         // cut short does.
         let underway = IfAbandoned::new(|| {
-            if let Ok(mut recorder) = user.worker.recorder.try_borrow_mut() {
+            if let Ok(mut recorder) = user.cohort.recorder.try_borrow_mut() {
                 recorder.interrupted_iteration();
             }
         });
@@ -138,8 +139,8 @@ fn task_loop(user: &User, program: &Program, mut run_task: impl FnMut(&str) -> E
         let stopped = end == Ending::Stopped;
         match end {
             Ending::Completed => {}
-            Ending::Stopped => user.worker.recorder.borrow_mut().interrupted_iteration(),
-            _ => user.worker.recorder.borrow_mut().failed_iteration(),
+            Ending::Stopped => user.recorder().interrupted_iteration(),
+            _ => user.recorder().failed_iteration(),
         }
         user.phase.set(Phase::Task);
         record(user, end);
@@ -150,8 +151,7 @@ fn task_loop(user: &User, program: &Program, mut run_task: impl FnMut(&str) -> E
             continue; // the schedule, not a wait time, says when the next one starts
         }
         let task_time = started.map_or(Duration::ZERO, |s| s.elapsed());
-        let pause = run
-            .settings
+        let pause = scenario
             .wait
             .pause(task_time, &mut *user.rng.borrow_mut());
         if !pause.is_zero() && await_in_script(tokio::time::sleep(pause), true).is_err() {
@@ -168,8 +168,5 @@ fn record(user: &User, end: Ending) {
         Ending::Error(m) => (FailureKind::Script, m),
     };
     let at = user.location_name();
-    user.worker
-        .recorder
-        .borrow_mut()
-        .failure(kind, String::new(), at, message);
+    user.recorder().failure(kind, String::new(), at, message);
 }

@@ -1,0 +1,185 @@
+//! Scenarios: named parts of one run, each with its own executor (k6's names), tasks, start
+//! time and end. [`Scenario`] is the plan's plain data; [`ScenarioState`] is what every
+//! worker shares about one scenario while it runs (its stop signals, budget and counters).
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use super::{RunState, Schedule};
+use crate::vu::WaitTime;
+
+/// How a scenario starts users or iterations: k6's executors, plus Locust's shape function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Executor {
+    ConstantVus,
+    RampingVus,
+    PerVuIterations,
+    SharedIterations,
+    ConstantArrivalRate,
+    RampingArrivalRate,
+    /// `fn shape(elapsed)` decides the users over time.
+    Shape,
+    /// A script without `scenarios`: flags and top-level options decide.
+    Default,
+}
+
+impl Executor {
+    /// The names a script may write, as k6 spells them.
+    pub const NAMES: [&'static str; 7] = [
+        "constant-vus",
+        "ramping-vus",
+        "per-vu-iterations",
+        "shared-iterations",
+        "constant-arrival-rate",
+        "ramping-arrival-rate",
+        "shape",
+    ];
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Some(match name {
+            "constant-vus" => Self::ConstantVus,
+            "ramping-vus" => Self::RampingVus,
+            "per-vu-iterations" => Self::PerVuIterations,
+            "shared-iterations" => Self::SharedIterations,
+            "constant-arrival-rate" => Self::ConstantArrivalRate,
+            "ramping-arrival-rate" => Self::RampingArrivalRate,
+            "shape" => Self::Shape,
+            _ => return None,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::ConstantVus => "constant-vus",
+            Self::RampingVus => "ramping-vus",
+            Self::PerVuIterations => "per-vu-iterations",
+            Self::SharedIterations => "shared-iterations",
+            Self::ConstantArrivalRate => "constant-arrival-rate",
+            Self::RampingArrivalRate => "ramping-arrival-rate",
+            Self::Shape => "shape",
+            Self::Default => "default",
+        }
+    }
+}
+
+/// One scenario of the plan, fully decided before traffic.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    pub name: String,
+    pub executor: Executor,
+    /// Users (or arrivals) over time, counted from the scenario's own start.
+    pub schedule: Schedule,
+    /// (task, weight): its own list, its `exec` function alone, or the script's tasks.
+    pub tasks: Vec<(String, u32)>,
+    /// How long after the run's start the scenario begins.
+    pub start_time: Duration,
+    /// How long it runs from its start before it stops by itself; `None`: until its
+    /// schedule ends, its iterations are done, or the run stops.
+    pub duration: Option<Duration>,
+    /// After the scenario stops, how long its iterations may take to finish before they
+    /// are aborted (k6's `gracefulStop`).
+    pub graceful_stop: Duration,
+    pub graceful_ramp_down: Duration,
+    /// Iterations shared by all its users (`shared-iterations`).
+    pub iterations: Option<u64>,
+    /// Iterations each user runs (`per-vu-iterations`).
+    pub iterations_per_user: Option<u64>,
+    /// Its own wait time; `None`: the script's.
+    pub wait: Option<WaitTime>,
+    pub tags: BTreeMap<String, String>,
+    /// The scenario's users are numbered from `first_user + 1`, so `vu_id()` is unique in
+    /// the whole run.
+    pub first_user: u64,
+}
+
+impl Scenario {
+    /// When it ends by itself, measured from the run's start (`None`: it does not).
+    pub fn ends_at(&self) -> Option<Duration> {
+        let own = match (self.duration, self.schedule.length()) {
+            (Some(d), Some(l)) => Some(d.min(l)),
+            (d, l) => d.or(l),
+        };
+        own.map(|d| self.start_time + d)
+    }
+
+    /// Whether its users follow a schedule rather than wait times.
+    pub fn is_open(&self) -> bool {
+        matches!(self.schedule, Schedule::Rate { .. })
+    }
+}
+
+/// What every worker shares about one running scenario.
+pub struct ScenarioState {
+    pub index: usize,
+    pub name: String,
+    /// Set when the scenario should stop: with the run, or at its own end.
+    pub stop: CancellationToken,
+    /// Set its `graceful_stop` after its own end, or at the run's hard stop: what still
+    /// runs is aborted.
+    pub hard_stop: CancellationToken,
+    pub users_running: AtomicU64,
+    iterations_left: Option<AtomicU64>,
+    pub iterations_per_user: Option<u64>,
+    pub wait: WaitTime,
+}
+
+impl ScenarioState {
+    pub fn new(index: usize, scenario: &Scenario, run: &RunState) -> Self {
+        Self {
+            index,
+            name: scenario.name.clone(),
+            stop: run.stop.child_token(),
+            hard_stop: run.hard_stop.child_token(),
+            users_running: AtomicU64::new(0),
+            iterations_left: scenario.iterations.map(AtomicU64::new),
+            iterations_per_user: scenario
+                .iterations_per_user
+                .or(run.settings.iterations_per_user),
+            wait: scenario.wait.unwrap_or(run.settings.wait),
+        }
+    }
+
+    /// The state `setup`, `teardown` and `check`'s probe run under: no scenario.
+    pub fn session(run: &RunState) -> Self {
+        Self {
+            index: usize::MAX,
+            name: String::new(),
+            stop: run.stop.child_token(),
+            hard_stop: run.hard_stop.child_token(),
+            users_running: AtomicU64::new(0),
+            iterations_left: None,
+            iterations_per_user: None,
+            wait: WaitTime::None,
+        }
+    }
+
+    /// Takes one iteration from this scenario's budget and the run's; false when either is
+    /// spent.
+    pub fn claim_iteration(&self, run: &RunState) -> bool {
+        if let Some(left) = &self.iterations_left {
+            let claimed = left
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+                .is_ok();
+            if !claimed {
+                return false;
+            }
+        }
+        run.claim_iteration()
+    }
+
+    /// Whether its budget (or the run's) is spent.
+    pub fn iterations_spent(&self, run: &RunState) -> bool {
+        run.iterations_spent()
+            || self
+                .iterations_left
+                .as_ref()
+                .is_some_and(|n| n.load(Ordering::Relaxed) == 0)
+    }
+
+    pub fn users(&self) -> u64 {
+        self.users_running.load(Ordering::Relaxed)
+    }
+}
