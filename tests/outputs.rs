@@ -85,7 +85,7 @@ fn json_validates_against_the_schema_and_matches_the_server() {
     let run = run_with(&server, SCRIPT, &[]);
     assert_eq!(run.code, Some(0), "{}", run.stdout);
     let doc = json(&run);
-    let schema_path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/schema/result-v1.json");
+    let schema_path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/schema/result-v2.json");
     let schema: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(schema_path).unwrap()).unwrap();
     let validator = jsonschema::validator_for(&schema).unwrap();

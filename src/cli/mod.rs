@@ -119,6 +119,11 @@ pub struct RunFlags {
     /// [default: 10 × --pre-allocated-users, at most 10000].
     #[arg(long, value_name = "N")]
     pub max_users: Option<u64>,
+    /// With --rate: what an iteration does when every user of a full pool is busy: `drop`
+    /// it and count it (k6), or `queue` it for the next free user, its latency counted from
+    /// when it was due (wrk2) [default: drop].
+    #[arg(long, value_parser = crate::runner::WhenBusy::parse, value_name = "drop|queue")]
+    pub when_busy: Option<crate::runner::WhenBusy>,
     /// How long a user retired by a ramp may take to finish its iteration and on_stop
     /// before it is aborted [default: 30s].
     #[arg(long, value_parser = duration)]

@@ -278,7 +278,8 @@ impl ScriptOptions {
                         Ok(())
                     }
                     Err(each) => {
-                        problems.extend(each.into_iter().map(|e| format!("option `scenarios`: {e}")));
+                        problems
+                            .extend(each.into_iter().map(|e| format!("option `scenarios`: {e}")));
                         Ok(())
                     }
                 },

@@ -11,7 +11,9 @@ use rhai::{AST, Dynamic, Map, Scope};
 use super::{RunArgs, RunFlags, ScriptOptions};
 use crate::http::{ClientFactory, ClientOptions, DEFAULT_MAX_BODY, DEFAULT_TIMEOUT};
 use crate::report::{Outputs, Threshold};
-use crate::runner::{Executor, RateSpec, RunState, Scenario, ScenarioState, Schedule, UserSettings};
+use crate::runner::{
+    Executor, RateSpec, RunState, Scenario, ScenarioState, Schedule, UserSettings,
+};
 use crate::script::{self, EngineConfig, Hooks, Level, Limits, Lint, Logger, describe};
 use crate::vu::{User, WaitTime, Worker};
 
@@ -214,10 +216,10 @@ fn schedule(args: &RunFlags, o: &ScriptOptions) -> Result<Schedule, PlanError> {
             stages.is_some() || users.is_some() || rate.is_some(),
         );
     }
-    if args.pre_allocated_users.is_some() || args.max_users.is_some() {
+    if args.pre_allocated_users.is_some() || args.max_users.is_some() || args.when_busy.is_some() {
         return Err(PlanError::Flag {
             flag: "max-users",
-            message: "--pre-allocated-users and --max-users size the pool of --rate".into(),
+            message: "--pre-allocated-users, --max-users and --when-busy are for --rate".into(),
         });
     }
     if let Some(stages) = stages {
@@ -319,7 +321,10 @@ fn shape_peak(
 
 /// Whether a flag sets the load model, which replaces the script's `scenarios`.
 fn load_flags(args: &RunFlags) -> bool {
-    args.users.is_some() || args.spawn_rate.is_some() || args.stages.is_some() || args.rate.is_some()
+    args.users.is_some()
+        || args.spawn_rate.is_some()
+        || args.stages.is_some()
+        || args.rate.is_some()
 }
 
 /// The script's `scenarios`, built and numbered; `None` when it has none or a flag sets
@@ -408,6 +413,7 @@ fn arrival_rate(args: &RunFlags, spec: RateSpec, mixed: bool) -> Result<Schedule
         rate: spec,
         pre_allocated,
         max,
+        when_busy: args.when_busy.unwrap_or_default(),
     })
 }
 
@@ -519,6 +525,21 @@ impl Plan {
             .chain(&args.thresholds)
             .map(|t| crate::report::thresholds::parse(t))
             .collect::<Result<Vec<_>, _>>()?;
+        for t in &thresholds {
+            if let Some(wanted) = &t.scenario
+                && !scenarios.iter().any(|s| &s.name == wanted)
+            {
+                let known: Vec<_> = scenarios.iter().map(|s| s.name.as_str()).collect();
+                return Err(PlanError::Invalid {
+                    name: name.clone(),
+                    problems: vec![format!(
+                        "threshold `{}` names scenario `{wanted}`, which does not exist (scenarios: {})",
+                        t.text,
+                        known.join(", ")
+                    )],
+                });
+            }
+        }
         let outputs = Outputs {
             json: args.json.clone(),
             csv: args.csv.clone(),

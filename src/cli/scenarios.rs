@@ -8,7 +8,7 @@ use std::time::Duration;
 use rhai::{AST, Dynamic, Map};
 
 use super::options::{count, dyn_duration, positive_count, rate, weights};
-use crate::runner::{Executor, RateSpec, RateStage, Scenario, Schedule, Stage};
+use crate::runner::{Executor, RateSpec, RateStage, Scenario, Schedule, Stage, WhenBusy};
 use crate::vu::WaitTime;
 
 /// k6's default `gracefulStop`, `gracefulRampDown` and `maxDuration`.
@@ -40,6 +40,7 @@ fn keys(executor: Executor) -> &'static [&'static str] {
             "duration",
             "pre_allocated_users",
             "max_users",
+            "when_busy",
         ],
         Executor::RampingArrivalRate => &[
             "start_rate",
@@ -47,6 +48,7 @@ fn keys(executor: Executor) -> &'static [&'static str] {
             "stages",
             "pre_allocated_users",
             "max_users",
+            "when_busy",
         ],
         Executor::Shape => &["graceful_ramp_down"],
         Executor::Default => &[],
@@ -142,7 +144,11 @@ impl ScenarioSpec {
         self.values.get(key)
     }
 
-    fn read<T>(&self, key: &str, f: impl Fn(&Dynamic) -> Result<T, String>) -> Result<Option<T>, String> {
+    fn read<T>(
+        &self,
+        key: &str,
+        f: impl Fn(&Dynamic) -> Result<T, String>,
+    ) -> Result<Option<T>, String> {
         self.get(key)
             .map(|v| f(v).map_err(|e| format!("`{key}`: {e}")))
             .transpose()
@@ -215,7 +221,9 @@ impl ScenarioSpec {
                 hold(users, d)
             }
             Executor::ConstantArrivalRate | Executor::RampingArrivalRate => {
-                let unit = self.read("time_unit", positive)?.unwrap_or(Duration::from_secs(1));
+                let unit = self
+                    .read("time_unit", positive)?
+                    .unwrap_or(Duration::from_secs(1));
                 let per_second = |r: f64| r / unit.as_secs_f64();
                 let rate = if executor == Executor::ConstantArrivalRate {
                     duration = Some(self.need("duration", positive)?);
@@ -244,7 +252,9 @@ impl ScenarioSpec {
                     );
                 }
                 let pre_allocated = self.need("pre_allocated_users", positive_count)?;
-                let max = self.read("max_users", positive_count)?.unwrap_or(pre_allocated);
+                let max = self
+                    .read("max_users", positive_count)?
+                    .unwrap_or(pre_allocated);
                 if max < pre_allocated {
                     return Err(format!(
                         "`max_users` ({max}) must not be less than `pre_allocated_users` ({pre_allocated})"
@@ -254,6 +264,9 @@ impl ScenarioSpec {
                     rate,
                     pre_allocated,
                     max,
+                    when_busy: self
+                        .read("when_busy", |v| WhenBusy::parse(&v.to_string()))?
+                        .unwrap_or_default(),
                 }
             }
             Executor::Shape => {
@@ -362,7 +375,9 @@ fn whole(x: f64) -> Result<u64, String> {
     if x.fract() == 0.0 && x >= 0.0 {
         Ok(x as u64)
     } else {
-        Err(format!("a stage's `target` must be a whole number of users, got {x}"))
+        Err(format!(
+            "a stage's `target` must be a whole number of users, got {x}"
+        ))
     }
 }
 
@@ -395,8 +410,13 @@ fn stage_list(v: &Dynamic) -> Result<Vec<RateStage>, String> {
             let (mut duration, mut target) = (None, None);
             for (key, v) in map.iter() {
                 match key.as_str() {
-                    "duration" => duration = Some(dyn_duration(v).map_err(|e| format!("stage {i}: {e}"))?),
-                    "target" => target = Some(non_negative(v).map_err(|e| format!("stage {i}: `target` {e}"))?),
+                    "duration" => {
+                        duration = Some(dyn_duration(v).map_err(|e| format!("stage {i}: {e}"))?)
+                    }
+                    "target" => {
+                        target =
+                            Some(non_negative(v).map_err(|e| format!("stage {i}: `target` {e}"))?)
+                    }
                     other => {
                         return Err(format!(
                             "stage {i}: unknown key `{other}` (known: duration, target)"
@@ -420,9 +440,12 @@ fn wait_time(v: &Dynamic) -> Result<WaitTime, String> {
 
 /// `#{ team: "checkout" }`: names to text.
 fn tags(v: &Dynamic) -> Result<BTreeMap<String, String>, String> {
-    let map = v
-        .read_lock::<Map>()
-        .ok_or_else(|| format!("expected a map like #{{ team: \"checkout\" }}, got {}", v.type_name()))?;
+    let map = v.read_lock::<Map>().ok_or_else(|| {
+        format!(
+            "expected a map like #{{ team: \"checkout\" }}, got {}",
+            v.type_name()
+        )
+    })?;
     Ok(map
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))

@@ -85,6 +85,11 @@ pub struct RequestStats {
     pub latency: Histogram<u64>,
     /// Exact sum, for an exact mean (microseconds).
     pub total_us: u64,
+    /// Where iterations follow a schedule (arrival rates, `constant_pacing`): latency from
+    /// when the request would have been sent had its iteration started on time, so a stall
+    /// that delayed later iterations counts against them too (wrk2's corrected latency).
+    /// Microseconds; `None` when nothing was on a schedule.
+    pub corrected: Option<Histogram<u64>>,
 }
 
 impl RequestStats {
@@ -98,6 +103,7 @@ impl RequestStats {
             retries: 0,
             latency: new_histogram(),
             total_us: 0,
+            corrected: None,
         }
     }
 
@@ -111,6 +117,12 @@ impl RequestStats {
         self.latency
             .add(&other.latency)
             .expect("auto-resizing histograms always merge");
+        if let Some(c) = &other.corrected {
+            self.corrected
+                .get_or_insert_with(new_histogram)
+                .add(c)
+                .expect("auto-resizing histograms always merge");
+        }
     }
 
     fn reset(&mut self) {
@@ -120,6 +132,9 @@ impl RequestStats {
         self.retries = 0;
         self.total_us = 0;
         self.latency.reset();
+        if let Some(c) = &mut self.corrected {
+            c.reset();
+        }
     }
 }
 
@@ -156,6 +171,14 @@ impl Unfinished {
     pub fn merge(&mut self, other: Unfinished) {
         self.requests += other.requests;
         self.longest_wait_s = self.longest_wait_s.max(other.longest_wait_s);
+    }
+}
+
+/// Records `us` in an auto-resizing histogram. `saturating_record` alone would not resize:
+/// it clamps to the range the histogram has so far (a new one's is 1–2 µs).
+fn record_us(h: &mut Histogram<u64>, us: u64) {
+    if h.record(us).is_err() {
+        h.saturating_record(us);
     }
 }
 
@@ -244,14 +267,26 @@ impl Recorder {
         s.requests += 1;
         s.bytes += bytes;
         s.total_us = s.total_us.saturating_add(us);
-        if s.latency.record(us).is_err() {
-            s.latency.saturating_record(us);
-        }
+        record_us(&mut s.latency, us);
         if let Some((kind, message)) = failure {
             s.failures += 1;
             let (method, name) = (s.method.clone(), s.name.clone());
             self.failure(kind, method, name, message);
         }
+    }
+
+    /// Records the corrected latency of a request on a schedule (see
+    /// [`RequestStats::corrected`]); its service time is recorded by [`Recorder::request`].
+    pub fn corrected(&mut self, method: &str, name: &str, from_intended: Duration) {
+        let us = u64::try_from(from_intended.as_micros())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        record_us(
+            self.slot(method, name)
+                .corrected
+                .get_or_insert_with(new_histogram),
+            us,
+        );
     }
 
     /// Adds `n` retried attempts to (method, name); called only when there were some.
@@ -312,6 +347,10 @@ impl Recorder {
         self.dropped_iterations += 1;
     }
 
+    pub fn dropped_iterations(&mut self, n: u64) {
+        self.dropped_iterations += n;
+    }
+
     pub fn interrupted_iteration(&mut self) {
         self.interrupted_iterations += 1;
     }
@@ -319,9 +358,7 @@ impl Recorder {
     /// An arrival-rate iteration started `late` after it was due.
     pub fn lateness(&mut self, late: Duration) {
         let us = u64::try_from(late.as_micros()).unwrap_or(u64::MAX);
-        self.lateness
-            .get_or_insert_with(new_histogram)
-            .saturating_record(us);
+        record_us(self.lateness.get_or_insert_with(new_histogram), us);
     }
 
     /// Records a request abandoned after waiting `waited` without a response: a failed
@@ -404,6 +441,21 @@ mod tests {
         assert_eq!(s.checks[0].1, CheckCount { pass: 1, fail: 1 });
         let empty = r.take();
         assert!(empty.requests.is_empty() && empty.failures.is_empty());
+    }
+
+    #[test]
+    fn schedule_histograms_resize_rather_than_clamp() {
+        let mut r = Recorder::default();
+        for i in 1..=100u64 {
+            r.request("GET", "/a", Duration::from_micros(1000 + i), 0, None);
+            r.corrected("GET", "/a", Duration::from_micros(2000 + i));
+            r.lateness(Duration::from_micros(5000 + i));
+        }
+        let s = r.take();
+        let c = s.requests[0].corrected.as_ref().unwrap();
+        assert_eq!((c.len(), c.min() / 10, c.max() / 10), (100, 200, 210));
+        let late = s.lateness.unwrap();
+        assert_eq!((late.min() / 10, late.max() / 10), (500, 510));
     }
 
     #[test]

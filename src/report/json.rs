@@ -1,5 +1,7 @@
 //! `--json FILE`: the whole result, with each latency histogram serialized (HdrHistogram V2,
-//! base64) so separate runs can later be merged exactly. Schema: `docs/schema/result-v1.json`.
+//! base64) so separate runs can later be merged exactly. Schema: `docs/schema/result-v2.json`
+//! (version 2 added `scenarios`, `corrected` latency and per-second iterations; every field
+//! of version 1 is still there with the same meaning).
 
 use std::io::{self, Write};
 
@@ -8,10 +10,10 @@ use hdrhistogram::serialization::{Serializer, V2Serializer};
 use serde::Serialize;
 
 use super::{Format, Report, Row, RunInfo, Verdict};
-use crate::metrics::{CheckCount, FailureKind, RequestStats, Second, Unfinished};
+use crate::metrics::{CheckCount, FailureKind, RequestStats, Second, Totals, Unfinished};
 
 /// Bumped on any incompatible change to the file's shape.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 pub struct Json;
 
@@ -25,6 +27,25 @@ struct Document<'a> {
     spawn_s: f64,
     interrupted: bool,
     setup_failed: bool,
+    #[serde(flatten)]
+    whole: Part<'a>,
+    thresholds: &'a [Verdict],
+    /// Each scenario's own numbers (they add up to the run's, but for `setup` and
+    /// `teardown`, which belong to none).
+    scenarios: Vec<ScenarioPart<'a>>,
+}
+
+#[derive(Serialize)]
+struct ScenarioPart<'a> {
+    #[serde(flatten)]
+    info: &'a super::ScenarioInfo,
+    #[serde(flatten)]
+    part: Part<'a>,
+}
+
+/// The numbers of the whole run, or of one scenario.
+#[derive(Serialize)]
+struct Part<'a> {
     iterations: u64,
     /// Iterations that ended failed: a request's `expect`, `fail()`, a script error.
     failed_iterations: u64,
@@ -41,7 +62,6 @@ struct Document<'a> {
     aggregated: Request,
     failures: Vec<Failure<'a>>,
     checks: Vec<Check<'a>>,
-    thresholds: &'a [Verdict],
     series: Vec<&'a Second>,
 }
 
@@ -51,6 +71,8 @@ struct Request {
     row: Row,
     /// HdrHistogram V2 (uncompressed) of latencies in microseconds, base64.
     histogram: String,
+    /// The same for the latency from the intended start, when there is one.
+    corrected_histogram: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -91,9 +113,13 @@ struct Check<'a> {
 
 /// The base64 text of `s`'s histogram in HdrHistogram's V2 format.
 pub fn encode_histogram(s: &RequestStats) -> String {
+    encode(&s.latency)
+}
+
+fn encode(h: &hdrhistogram::Histogram<u64>) -> String {
     let mut bytes = Vec::new();
     V2Serializer::new()
-        .serialize(&s.latency, &mut bytes)
+        .serialize(h, &mut bytes)
         .expect("serializing to memory cannot fail");
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
@@ -102,22 +128,13 @@ fn request(s: &RequestStats, seconds: f64) -> Request {
     Request {
         row: Row::of(s, seconds),
         histogram: encode_histogram(s),
+        corrected_histogram: s.corrected.as_ref().filter(|h| !h.is_empty()).map(encode),
     }
 }
 
-impl Format for Json {
-    fn write(&self, report: &Report, out: &mut dyn Write) -> io::Result<()> {
-        let totals = &report.outcome.totals;
-        let seconds = report.seconds();
-        let failures = totals.failures();
-        let doc = Document {
-            schema: "stampede-result",
-            version: SCHEMA_VERSION,
-            run: report.info,
-            duration_s: seconds,
-            spawn_s: report.outcome.spawned_after.as_secs_f64(),
-            interrupted: report.outcome.interrupted,
-            setup_failed: report.outcome.setup_failed,
+impl<'a> Part<'a> {
+    fn of(totals: &'a Totals, seconds: f64) -> Self {
+        Self {
             iterations: totals.iterations,
             failed_iterations: totals.failed_iterations,
             dropped_iterations: totals.dropped_iterations,
@@ -127,14 +144,15 @@ impl Format for Json {
             unfinished: totals.unfinished,
             requests: totals.requests().map(|s| request(s, seconds)).collect(),
             aggregated: request(&totals.aggregated(), seconds),
-            failures: failures
-                .iter()
+            failures: totals
+                .failures()
+                .into_iter()
                 .map(|(k, n)| Failure {
                     kind: k.kind,
                     method: &k.method,
                     name: &k.name,
                     message: &k.message,
-                    count: *n,
+                    count: n,
                 })
                 .collect(),
             checks: totals
@@ -145,8 +163,32 @@ impl Format for Json {
                     count: *count,
                 })
                 .collect(),
-            thresholds: &report.verdicts,
             series: totals.series().collect(),
+        }
+    }
+}
+
+impl Format for Json {
+    fn write(&self, report: &Report, out: &mut dyn Write) -> io::Result<()> {
+        let totals = &report.outcome.totals;
+        let seconds = report.seconds();
+        let doc = Document {
+            schema: "stampede-result",
+            version: SCHEMA_VERSION,
+            run: report.info,
+            duration_s: seconds,
+            spawn_s: report.outcome.spawned_after.as_secs_f64(),
+            interrupted: report.outcome.interrupted,
+            setup_failed: report.outcome.setup_failed,
+            whole: Part::of(totals, seconds),
+            thresholds: &report.verdicts,
+            scenarios: report
+                .scenarios()
+                .map(|(info, totals)| ScenarioPart {
+                    info,
+                    part: Part::of(totals, seconds),
+                })
+                .collect(),
         };
         serde_json::to_writer_pretty(&mut *out, &doc)?;
         writeln!(out)

@@ -85,10 +85,14 @@ impl RunInfo {
     pub fn new(plan: &crate::cli::Plan) -> Self {
         // The top-level description is that of a script without scenarios.
         let implicit = match plan.scenarios.as_slice() {
-            [only] if matches!(
-                only.executor,
-                crate::runner::Executor::Default | crate::runner::Executor::Shape
-            ) => Some(&only.schedule),
+            [only]
+                if matches!(
+                    only.executor,
+                    crate::runner::Executor::Default | crate::runner::Executor::Shape
+                ) =>
+            {
+                Some(&only.schedule)
+            }
             _ => None,
         };
         Self {
@@ -138,8 +142,13 @@ pub struct Report<'a> {
 
 impl<'a> Report<'a> {
     pub fn new(info: &'a RunInfo, outcome: &'a Outcome, thresholds: &[Threshold]) -> Self {
-        let verdicts =
-            thresholds::evaluate(thresholds, &outcome.totals, outcome.elapsed.as_secs_f64());
+        let names: Vec<&str> = info.scenarios.iter().map(|s| s.name.as_str()).collect();
+        let verdicts = thresholds::evaluate(
+            thresholds,
+            &outcome.totals,
+            &names,
+            outcome.elapsed.as_secs_f64(),
+        );
         Self {
             info,
             outcome,
@@ -157,7 +166,11 @@ impl<'a> Report<'a> {
 
     /// One row per (method, name), then the `Aggregated` row, as every table shows them.
     pub fn rows(&self) -> Vec<Row> {
-        let totals = &self.outcome.totals;
+        self.rows_of(&self.outcome.totals)
+    }
+
+    /// The same rows for one part of the run (a scenario's totals).
+    pub fn rows_of(&self, totals: &crate::metrics::Totals) -> Vec<Row> {
         let all = totals.aggregated();
         totals
             .requests()
@@ -165,7 +178,27 @@ impl<'a> Report<'a> {
             .map(|s| Row::of(s, self.seconds()))
             .collect()
     }
+
+    /// Whether the script has `scenarios` of its own (not the one implicit scenario), so
+    /// the reports show a row per scenario.
+    pub fn has_scenarios(&self) -> bool {
+        !matches!(self.info.plan.as_slice(), [only] if !only.is_explicit())
+    }
+
+    /// Each scenario's description with its totals, in the plan's order.
+    pub fn scenarios(&self) -> impl Iterator<Item = (&ScenarioInfo, &crate::metrics::Totals)> {
+        let empty: &crate::metrics::Totals = &EMPTY;
+        self.info
+            .scenarios
+            .iter()
+            .enumerate()
+            .map(move |(i, info)| (info, self.outcome.totals.scenarios.get(i).unwrap_or(empty)))
+    }
 }
+
+/// The totals of a scenario that recorded nothing (it never started).
+static EMPTY: std::sync::LazyLock<crate::metrics::Totals> =
+    std::sync::LazyLock::new(crate::metrics::Totals::default);
 
 /// The percentiles every format shows, in this order; one source of truth.
 pub const PERCENTILES: [(&str, f64); 5] = [
@@ -193,6 +226,30 @@ pub struct Row {
     /// Same order as [`PERCENTILES`].
     pub percentiles_ms: Vec<f64>,
     pub max_ms: f64,
+    /// On a schedule (arrival rates, `constant_pacing`): latency from the intended start,
+    /// corrected for coordinated omission; `None` otherwise.
+    pub corrected: Option<Corrected>,
+}
+
+/// Percentiles of the latency from the intended start, in milliseconds.
+#[derive(Debug, Clone, Serialize)]
+pub struct Corrected {
+    /// Same order as [`PERCENTILES`].
+    pub percentiles_ms: Vec<f64>,
+    pub max_ms: f64,
+}
+
+impl Corrected {
+    fn of(h: &hdrhistogram::Histogram<u64>) -> Self {
+        let ms = |us: u64| us as f64 / 1000.0;
+        Self {
+            percentiles_ms: PERCENTILES
+                .iter()
+                .map(|(_, q)| ms(h.value_at_quantile(*q)))
+                .collect(),
+            max_ms: ms(h.max()),
+        }
+    }
 }
 
 impl Row {
@@ -213,6 +270,11 @@ impl Row {
                 .map(|(_, q)| ms(s.latency.value_at_quantile(*q)))
                 .collect(),
             max_ms: ms(s.latency.max()),
+            corrected: s
+                .corrected
+                .as_ref()
+                .filter(|h| !h.is_empty())
+                .map(Corrected::of),
         }
     }
 

@@ -46,6 +46,96 @@ fn requests_table(report: &Report) -> Table {
     t
 }
 
+/// Latency from the intended start next to the service time, for the requests that ran
+/// on a schedule; `None` when none did.
+/// With scenarios, each scenario's rows: the service time of the same requests whose
+/// corrected latency is shown (requests of a name may also run off schedule elsewhere).
+fn corrected_table(report: &Report) -> Option<Table> {
+    let mut header = vec!["Method", "Name", "Latency"];
+    header.extend(PERCENTILES.iter().map(|(n, _)| *n));
+    header.push("max");
+    let mut t = table(&header);
+    let rows: Vec<(String, super::Row)> = if report.has_scenarios() {
+        report
+            .scenarios()
+            .flat_map(|(info, totals)| {
+                report
+                    .rows_of(totals)
+                    .into_iter()
+                    .map(move |r| (format!("{}: ", info.name), r))
+            })
+            .collect()
+    } else {
+        report
+            .rows()
+            .into_iter()
+            .map(|r| (String::new(), r))
+            .collect()
+    };
+    for (prefix, row) in rows {
+        let Some(c) = &row.corrected else { continue };
+        let name = format!("{prefix}{}", row.name);
+        let mut service = vec![row.method.clone(), name, "service".into()];
+        service.extend(row.percentiles_ms.iter().map(|v| super::fmt_ms(*v)));
+        service.push(super::fmt_ms(row.max_ms));
+        t.add_row(service);
+        let mut corrected = vec![String::new(), String::new(), "from intended start".into()];
+        corrected.extend(c.percentiles_ms.iter().map(|v| super::fmt_ms(*v)));
+        corrected.push(super::fmt_ms(c.max_ms));
+        t.add_row(corrected);
+    }
+    right_align(&mut t, 3);
+    (t.row_count() > 0).then_some(t)
+}
+
+/// One row per scenario: what it ran and what it measured.
+fn scenarios_table(report: &Report) -> Table {
+    let mut t = table(&[
+        "Scenario",
+        "Executor",
+        "Users",
+        "Iterations",
+        "Failed",
+        "Dropped",
+        "Interrupted",
+        "Requests",
+        "Fails",
+        "p95",
+        "p99",
+    ]);
+    for (info, totals) in report.scenarios() {
+        let all = totals.aggregated();
+        let q = |q: f64| {
+            if all.requests == 0 {
+                "-".to_string()
+            } else {
+                super::fmt_ms(all.latency.value_at_quantile(q) as f64 / 1000.0)
+            }
+        };
+        let name = if info.tags.is_empty() {
+            info.name.clone()
+        } else {
+            let tags: Vec<String> = info.tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            format!("{} ({})", info.name, tags.join(", "))
+        };
+        t.add_row(vec![
+            name,
+            info.executor.to_string(),
+            info.users.to_string(),
+            totals.iterations.to_string(),
+            totals.failed_iterations.to_string(),
+            totals.dropped_iterations.to_string(),
+            totals.interrupted_iterations.to_string(),
+            all.requests.to_string(),
+            all.failures.to_string(),
+            q(0.95),
+            q(0.99),
+        ]);
+    }
+    right_align(&mut t, 2);
+    t
+}
+
 fn failures_table(totals: &Totals) -> Table {
     let mut t = table(&["Count", "Kind", "Where", "Message"]);
     for (key, n) in totals.failures() {
@@ -144,7 +234,7 @@ pub fn write(out: &mut dyn Write, report: &Report) -> io::Result<()> {
             text.join(", "),
             outcome.users
         )?;
-    } else if outcome.users > 1 {
+    } else if outcome.users > 1 && !report.has_scenarios() {
         writeln!(
             out,
             "All {} users were started {:.2}s after the start.",
@@ -163,8 +253,20 @@ pub fn write(out: &mut dyn Write, report: &Report) -> io::Result<()> {
             "setup() {why}, so no user ran; see the failures below."
         )?;
     }
+    if report.has_scenarios() {
+        writeln!(out, "\nScenarios (latency in ms)")?;
+        writeln!(out, "{}", scenarios_table(report))?;
+    }
     writeln!(out, "\nRequests (latency in ms)")?;
     writeln!(out, "{}", requests_table(report))?;
+    if let Some(t) = corrected_table(report) {
+        writeln!(
+            out,
+            "\nOn a schedule: latency from when each request would have been sent had its \
+             iteration started on time (corrected for coordinated omission), in ms"
+        )?;
+        writeln!(out, "{t}")?;
+    }
     if totals.auto_grouped > 0 {
         writeln!(
             out,

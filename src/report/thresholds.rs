@@ -3,7 +3,11 @@
 //! Syntax: `[SCOPE:] METRIC OP VALUE`, for example `p95 < 250ms`, `p99.9 < 1s`,
 //! `failure_rate < 1%`, `rps > 100`, `checks > 99%`, `GET /cities/[id]: p95 < 200ms`.
 //! Without a scope a threshold applies to the whole run; a scope names a request (`NAME` or
-//! `METHOD NAME`) or, for `checks`, a check.
+//! `METHOD NAME`) or, for `checks`, a check. A scope may start with `scenario=NAME` (k6's
+//! `{scenario:NAME}`): the threshold then applies to that scenario's numbers only, e.g.
+//! `scenario=buyers: dropped_iterations < 1` or `scenario=buyers GET /cart: p95 < 300ms`.
+//! `corrected_pN` is a percentile of the latency from the intended start (arrival rates,
+//! `constant_pacing`): corrected for coordinated omission.
 
 use std::fmt;
 
@@ -16,6 +20,9 @@ use crate::metrics::{RequestStats, Totals};
 pub enum Metric {
     /// A latency percentile, 0–100 (`p95`, `p99.9`; `med` is `p50`).
     Percentile(f64),
+    /// A percentile of the latency from the intended start (`corrected_p99`;
+    /// `corrected_max` is `corrected_p100`).
+    Corrected(f64),
     Min,
     Max,
     Avg,
@@ -41,7 +48,7 @@ impl Metric {
     fn is_latency(self) -> bool {
         matches!(
             self,
-            Self::Percentile(_) | Self::Min | Self::Max | Self::Avg
+            Self::Percentile(_) | Self::Corrected(_) | Self::Min | Self::Max | Self::Avg
         )
     }
 
@@ -80,6 +87,8 @@ impl Op {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Threshold {
     pub text: String,
+    /// `scenario=NAME`: only that scenario's numbers.
+    pub scenario: Option<String>,
     pub scope: Option<String>,
     pub metric: Metric,
     pub op: Op,
@@ -109,6 +118,11 @@ fn metric(word: &str) -> Result<Metric, String> {
         "requests" => Metric::Requests,
         "rps" | "req_rate" => Metric::Rps,
         "checks" => Metric::Checks,
+        "corrected_max" => Metric::Corrected(100.0),
+        c if c.starts_with("corrected_p") => match metric(&c["corrected_".len()..])? {
+            Metric::Percentile(q) => Metric::Corrected(q),
+            _ => unreachable!("a word starting with p is a percentile"),
+        },
         p if p.starts_with('p') => {
             let q: f64 = p[1..]
                 .parse()
@@ -120,7 +134,7 @@ fn metric(word: &str) -> Result<Metric, String> {
         }
         other => {
             return Err(format!(
-                "unknown metric `{other}` (known: pN, min, max, avg, med, failure_rate, failures, failed_iterations, iteration_failure_rate, dropped_iterations, requests, rps, checks)"
+                "unknown metric `{other}` (known: pN, corrected_pN, corrected_max, min, max, avg, med, failure_rate, failures, failed_iterations, iteration_failure_rate, dropped_iterations, requests, rps, checks)"
             ));
         }
     })
@@ -188,6 +202,16 @@ pub fn parse(text: &str) -> Result<Threshold, ThresholdError> {
         Some(i) => (Some(left[..i].trim().to_owned()), left[i + 1..].trim()),
         None => (None, left),
     };
+    let (scenario, scope) = match scope.as_deref().and_then(|s| s.strip_prefix("scenario=")) {
+        Some(rest) => {
+            let (name, request) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+            if name.is_empty() {
+                return Err(fail("`scenario=` needs a scenario's name".into()));
+            }
+            (Some(name.to_owned()), Some(request.trim().to_owned()))
+        }
+        None => (None, scope),
+    };
     let metric = metric(metric_word).map_err(fail)?;
     if matches!(
         metric,
@@ -195,12 +219,13 @@ pub fn parse(text: &str) -> Result<Threshold, ThresholdError> {
     ) && scope.as_deref().is_some_and(|s| !s.is_empty())
     {
         return Err(fail(format!(
-            "`{metric_word}` is counted for the whole run; it takes no scope"
+            "`{metric_word}` is counted for the whole run or a scenario; its only scope is `scenario=NAME`"
         )));
     }
     let limit = limit(metric, value).map_err(fail)?;
     Ok(Threshold {
         text: text.trim().to_owned(),
+        scenario,
         scope: scope.filter(|s| !s.is_empty()),
         metric,
         op,
@@ -298,6 +323,10 @@ fn measure(t: &Threshold, totals: &Totals, seconds: f64) -> Option<f64> {
     Some(match t.metric {
         Metric::Percentile(q) if q >= 100.0 => ms(s.latency.max()),
         Metric::Percentile(q) => ms(s.latency.value_at_quantile(q / 100.0)),
+        Metric::Corrected(q) => {
+            let h = s.corrected.as_ref().filter(|h| !h.is_empty())?;
+            ms(h.value_at_quantile((q / 100.0).min(1.0)))
+        }
         Metric::Min => ms(s.latency.min()),
         Metric::Max => ms(s.latency.max()),
         Metric::Avg => ms(s.total_us) / s.requests as f64,
@@ -314,12 +343,25 @@ fn measure(t: &Threshold, totals: &Totals, seconds: f64) -> Option<f64> {
     })
 }
 
-/// Evaluates every threshold against the run's totals.
-pub fn evaluate(thresholds: &[Threshold], totals: &Totals, seconds: f64) -> Vec<Verdict> {
+/// Evaluates every threshold against the run's totals (a scenario's, for one scoped to
+/// it); `scenarios` are the scenarios' names, in the order of `totals.scenarios`.
+pub fn evaluate(
+    thresholds: &[Threshold],
+    totals: &Totals,
+    scenarios: &[&str],
+    seconds: f64,
+) -> Vec<Verdict> {
     thresholds
         .iter()
         .map(|t| {
-            let measured = measure(t, totals, seconds);
+            let part = match &t.scenario {
+                None => Some(totals),
+                Some(name) => scenarios
+                    .iter()
+                    .position(|s| s == name)
+                    .and_then(|i| totals.scenarios.get(i)),
+            };
+            let measured = part.and_then(|part| measure(t, part, seconds));
             Verdict {
                 threshold: t.clone(),
                 passed: measured.is_some_and(|m| t.op.holds(m, t.limit)),
@@ -348,6 +390,26 @@ mod tests {
         let t = parse("GET /cities/[id]: p95 < 200ms").unwrap();
         assert_eq!(t.scope.as_deref(), Some("GET /cities/[id]"));
         assert_eq!(t.op, Op::Lt);
+        let t = parse("scenario=buyers: dropped_iterations < 1").unwrap();
+        assert_eq!(
+            (t.scenario.as_deref(), t.scope, t.metric),
+            (Some("buyers"), None, Metric::DroppedIterations)
+        );
+        let t = parse("scenario=buyers GET /cart: corrected_p99.9 < 2s").unwrap();
+        assert_eq!(
+            (t.scenario.as_deref(), t.scope.as_deref(), t.metric, t.limit),
+            (
+                Some("buyers"),
+                Some("GET /cart"),
+                Metric::Corrected(99.9),
+                2000.0
+            )
+        );
+        assert_eq!(
+            parse("corrected_max < 1s").unwrap().metric,
+            Metric::Corrected(100.0)
+        );
+        assert!(parse("GET /x: dropped_iterations < 1").is_err());
     }
 
     #[test]

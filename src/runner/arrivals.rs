@@ -19,7 +19,8 @@ fn secs(s: f64) -> Duration {
     crate::duration::from_secs(s).unwrap_or(crate::duration::MAX)
 }
 
-use crate::vu::{Pool, Session, Slot, User, drive, run_session};
+use super::schedule::WhenBusy;
+use crate::vu::{Given, Pool, Session, Slot, User, drive, run_session};
 
 pub struct Arrivals {
     /// Iterations per second over time, for the whole run.
@@ -46,7 +47,13 @@ fn share(total: u64, index: usize, workers: usize) -> u64 {
 }
 
 impl Arrivals {
-    pub fn new(lane: Lane, start: Instant, rate: RateSpec, pre_allocated: u64, max: u64) -> Self {
+    pub fn new(
+        lane: Lane,
+        start: Instant,
+        rate: RateSpec,
+        (pre_allocated, max): (u64, u64),
+        when_busy: WhenBusy,
+    ) -> Self {
         let (index, workers) = (lane.index, lane.workers);
         let mine = share(max, index, workers);
         let first = index as u64;
@@ -57,7 +64,7 @@ impl Arrivals {
             pre_allocated: share(pre_allocated, index, workers).min(mine),
             start,
             lane,
-            pool: Rc::new(Pool::default()),
+            pool: Rc::new(Pool::new(when_busy == WhenBusy::Queue)),
             starting: Vec::new(),
             users: JoinSet::new(),
         }
@@ -86,14 +93,15 @@ impl Arrivals {
         true
     }
 
-    /// One arrival, due at `due`: to an idle user, or dropped (and the pool grows when no
-    /// user is still starting).
+    /// One arrival, due at `due`: to an idle user, or queued, or dropped; without an idle
+    /// user the pool grows when no user is still starting.
     fn arrive(&mut self, due: Instant) {
-        if !self.pool.give(due) {
+        let given = self.pool.give(due);
+        if given == Given::Busy {
             self.lane.cohort.recorder.borrow_mut().dropped_iteration();
-            if self.starting() == 0 {
-                self.grow();
-            }
+        }
+        if given != Given::Started && self.starting() == 0 {
+            self.grow();
         }
     }
 
@@ -104,7 +112,7 @@ impl Arrivals {
             tokio::select! {
                 _ = tokio::time::sleep_until(wake) => break,
                 Some(_) = self.users.join_next(), if !self.users.is_empty() => {}
-                _ = self.lane.cohort.scenario.stop.cancelled() => return false,
+                _ = self.lane.cohort.scenario.finish.cancelled() => return false,
             }
         }
         let exhausted = self.users.is_empty() && self.numbers.clone().next().is_none();
@@ -160,7 +168,7 @@ impl Arrivals {
     }
 
     fn stopped(&self) -> bool {
-        self.lane.cohort.scenario.stop.is_cancelled()
+        self.lane.cohort.scenario.finish.is_cancelled()
     }
 
     /// How many users are still starting.
@@ -178,18 +186,24 @@ impl Arrivals {
         // The schedule starts once the pre-allocated users are ready (as k6 initialises its
         // VUs before the test): iterations due while they start would all be dropped.
         let state = self.lane.cohort.scenario.clone();
-        while self.starting() > 0 && !state.stop.is_cancelled() {
+        while self.starting() > 0 && !state.finish.is_cancelled() {
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_millis(1)) => {}
-                _ = state.stop.cancelled() => {}
+                _ = state.finish.cancelled() => {}
             }
         }
         match self.rate.clone() {
             RateSpec::Constant(r) => self.constant(r * self.fraction).await,
             RateSpec::Stages { .. } => self.ramping().await,
         }
-        // No more arrivals: the users waiting for one end (and run on_stop).
-        self.pool.close();
+        // No more arrivals: the users waiting for one end (and run on_stop); iterations
+        // still queued never start.
+        let never = self.pool.close();
+        self.lane
+            .cohort
+            .recorder
+            .borrow_mut()
+            .dropped_iterations(never);
         super::controller::wind_down(&mut self.users, &mut Vec::new(), &state).await;
     }
 }

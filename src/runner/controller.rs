@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::shaped::Shaped;
 use super::worker::Lane;
-use super::{RunState, Schedule, ScenarioState};
+use super::{RunState, ScenarioState, Schedule};
 use crate::vu::{Session, User, drive, run_session};
 
 /// A running user the controller may retire.
@@ -106,7 +106,7 @@ impl Controller {
         let far = Instant::now() + crate::duration::MAX;
         let state = self.lane.cohort.scenario.clone();
         loop {
-            if state.stop.is_cancelled() {
+            if state.finish.is_cancelled() {
                 break;
             }
             if state.iterations_spent(&self.lane.run) && self.users.is_empty() {
@@ -115,7 +115,7 @@ impl Controller {
             let now = Instant::now();
             let t = now - start;
             let Some((target, change)) = self.target(t) else {
-                // The shape ended its scenario: the same stop as the scenario's end.
+                // The shape ended its scenario: the same stop as the run time's.
                 state.stop.cancel();
                 break;
             };
@@ -137,7 +137,7 @@ impl Controller {
                         self.ended(number, serial);
                     }
                 }
-                _ = state.stop.cancelled() => break,
+                _ = state.finish.cancelled() => break,
             }
         }
         wind_down(&mut self.users, &mut self.retiring, &state).await;

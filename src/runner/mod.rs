@@ -21,8 +21,8 @@ pub use limits::{LimitError, ensure_map_count, raise_nofile};
 pub use observer::{Observer, Quiet};
 pub use scenario::{Executor, Scenario, ScenarioState};
 pub use schedule::{
-    RateSpec, RateStage, Schedule, Stage, StageError, Stages, check as schedule_check, parse_rate,
-    parse_stages,
+    RateSpec, RateStage, Schedule, Stage, StageError, Stages, WhenBusy, check as schedule_check,
+    parse_rate, parse_stages,
 };
 pub use state::{RunState, Shutdown, UniqueIds, UserSettings};
 

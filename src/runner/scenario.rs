@@ -96,8 +96,12 @@ pub struct Scenario {
 }
 
 impl Scenario {
-    /// When it ends by itself, measured from the run's start (`None`: it does not).
+    /// When it ends by itself, measured from the run's start (`None`: it does not; a
+    /// script without scenarios ends with the run).
     pub fn ends_at(&self) -> Option<Duration> {
+        if !self.is_explicit() {
+            return None;
+        }
         let own = match (self.duration, self.schedule.length()) {
             (Some(d), Some(l)) => Some(d.min(l)),
             (d, l) => d.or(l),
@@ -105,9 +109,10 @@ impl Scenario {
         own.map(|d| self.start_time + d)
     }
 
-    /// Whether its users follow a schedule rather than wait times.
-    pub fn is_open(&self) -> bool {
-        matches!(self.schedule, Schedule::Rate { .. })
+    /// Whether it is one of the script's `scenarios` (not the implicit one of a script
+    /// without them): then it ends by itself, letting iterations under way finish.
+    pub fn is_explicit(&self) -> bool {
+        !matches!(self.executor, Executor::Default | Executor::Shape) || self.name != "default"
     }
 }
 
@@ -115,8 +120,12 @@ impl Scenario {
 pub struct ScenarioState {
     pub index: usize,
     pub name: String,
-    /// Set when the scenario should stop: with the run, or at its own end.
+    /// Set when the scenario should stop: with the run, or `graceful_stop` after its own
+    /// end. Users finish their request, skip the rest of the iteration and run `on_stop`.
     pub stop: CancellationToken,
+    /// Set at its own end (and with `stop`): no new iteration starts; those under way may
+    /// finish within `graceful_stop` (k6's semantics for a scenario's end).
+    pub finish: CancellationToken,
     /// Set its `graceful_stop` after its own end, or at the run's hard stop: what still
     /// runs is aborted.
     pub hard_stop: CancellationToken,
@@ -128,10 +137,12 @@ pub struct ScenarioState {
 
 impl ScenarioState {
     pub fn new(index: usize, scenario: &Scenario, run: &RunState) -> Self {
+        let stop = run.stop.child_token();
         Self {
             index,
             name: scenario.name.clone(),
-            stop: run.stop.child_token(),
+            stop: stop.clone(),
+            finish: stop.child_token(),
             hard_stop: run.hard_stop.child_token(),
             users_running: AtomicU64::new(0),
             iterations_left: scenario.iterations.map(AtomicU64::new),
@@ -144,10 +155,12 @@ impl ScenarioState {
 
     /// The state `setup`, `teardown` and `check`'s probe run under: no scenario.
     pub fn session(run: &RunState) -> Self {
+        let stop = run.stop.child_token();
         Self {
             index: usize::MAX,
             name: String::new(),
-            stop: run.stop.child_token(),
+            stop: stop.clone(),
+            finish: stop.child_token(),
             hard_stop: run.hard_stop.child_token(),
             users_running: AtomicU64::new(0),
             iterations_left: None,

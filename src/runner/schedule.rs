@@ -26,6 +26,7 @@ pub enum Schedule {
         rate: RateSpec,
         pre_allocated: u64,
         max: u64,
+        when_busy: WhenBusy,
     },
     /// The script's `fn shape(elapsed)` says, once a second, how many users to run (and how
     /// fast to get there), or that the run ends; `peak` is the most it asked for when it was
@@ -48,6 +49,27 @@ pub enum StageError {
 /// Stages as one flag value (clap would read a `Vec` as repeated values).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Stages(pub Vec<Stage>);
+
+/// What an arrival does when every user of a full pool is busy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WhenBusy {
+    /// It is dropped and counted (k6).
+    #[default]
+    Drop,
+    /// It waits for the next user to become free and starts late; its latency counts from
+    /// when it was due (wrk2's `-R`), so a stall shows in the corrected percentiles.
+    Queue,
+}
+
+impl WhenBusy {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        match text {
+            "drop" => Ok(Self::Drop),
+            "queue" => Ok(Self::Queue),
+            other => Err(format!("`{other}`: expected \"drop\" or \"queue\"")),
+        }
+    }
+}
 
 /// One stage of an arrival rate: move linearly to `target` iterations per second over
 /// `duration`.

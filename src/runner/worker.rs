@@ -188,7 +188,10 @@ fn worker_main(
         .zip(states)
         .map(|(scenario, state)| {
             let tasks = TaskTable::new(&scenario.tasks).with_context(|| {
-                format!("scenario `{}`: no task has a positive weight", scenario.name)
+                format!(
+                    "scenario `{}`: no task has a positive weight",
+                    scenario.name
+                )
             })?;
             Ok(Rc::new(Cohort::new(state.clone(), tasks)))
         })
@@ -223,7 +226,10 @@ fn worker_main(
         ticker.abort();
     });
     let second = run.elapsed().as_secs_f64().ceil() as u64;
-    let snapshots = cohorts.iter().map(|c| c.recorder.borrow_mut().take()).collect();
+    let snapshots = cohorts
+        .iter()
+        .map(|c| c.recorder.borrow_mut().take())
+        .collect();
     let _ = tx.send(Report::Interval { second, snapshots });
     Ok(())
 }
@@ -246,11 +252,13 @@ impl Lane {
         let start = tokio::time::Instant::from_std(self.run.started) + self.scenario.start_time;
         tokio::select! {
             _ = tokio::time::sleep_until(start) => {}
-            _ = state.stop.cancelled() => return,
+            _ = state.finish.cancelled() => return,
         }
         let clock = tokio::task::spawn_local(scenario_clock(
             state,
-            self.scenario.ends_at().map(|d| tokio::time::Instant::from_std(self.run.started) + d),
+            self.scenario
+                .ends_at()
+                .map(|d| tokio::time::Instant::from_std(self.run.started) + d),
             self.scenario.graceful_stop,
         ));
         match self.scenario.schedule.clone() {
@@ -258,7 +266,12 @@ impl Lane {
                 rate,
                 pre_allocated,
                 max,
-            } => Arrivals::new(self, start, rate, pre_allocated, max).run().await,
+                when_busy,
+            } => {
+                Arrivals::new(self, start, rate, (pre_allocated, max), when_busy)
+                    .run()
+                    .await
+            }
             schedule => {
                 let mut controller = Controller::new(self, start, schedule);
                 if let Some(shape) = shape {
@@ -271,8 +284,8 @@ impl Lane {
     }
 }
 
-/// Stops a scenario at its own end (if it has one), then aborts what still runs
-/// `graceful_stop` after it stopped, whatever stopped it.
+/// Ends a scenario at its own end (if it has one): no new iterations. `graceful_stop`
+/// after it ended, whatever ended it, what still runs is stopped and aborted.
 async fn scenario_clock(
     state: Arc<ScenarioState>,
     end: Option<tokio::time::Instant>,
@@ -280,13 +293,16 @@ async fn scenario_clock(
 ) {
     match end {
         Some(end) => tokio::select! {
-            _ = tokio::time::sleep_until(end) => state.stop.cancel(),
-            _ = state.stop.cancelled() => {}
+            _ = tokio::time::sleep_until(end) => state.finish.cancel(),
+            _ = state.finish.cancelled() => {}
         },
-        None => state.stop.cancelled().await,
+        None => state.finish.cancelled().await,
     }
     tokio::select! {
-        _ = tokio::time::sleep(graceful_stop) => state.hard_stop.cancel(),
+        _ = tokio::time::sleep(graceful_stop) => {
+            state.stop.cancel();
+            state.hard_stop.cancel();
+        }
         _ = state.hard_stop.cancelled() => {}
     }
 }
@@ -300,7 +316,10 @@ async fn tick(run: Arc<RunState>, cohorts: Vec<Rc<Cohort>>, tx: UnboundedSender<
     loop {
         interval.tick().await;
         let second = run.elapsed().as_secs_f64().round() as u64;
-        let snapshots = cohorts.iter().map(|c| c.recorder.borrow_mut().take()).collect();
+        let snapshots = cohorts
+            .iter()
+            .map(|c| c.recorder.borrow_mut().take())
+            .collect();
         if tx.send(Report::Interval { second, snapshots }).is_err() {
             return;
         }

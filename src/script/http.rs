@@ -195,6 +195,9 @@ fn send(method: Method, url: &str, options: Option<Map>) -> Result<Response> {
     let exchange = match result {
         Ok(x) => x,
         Err(e) => {
+            if let Some(late) = user.late.get() {
+                recorder.corrected(method_name, &name, e.elapsed + late);
+            }
             recorder.request(method_name, &name, e.elapsed, 0, Some((e.kind, e.message)));
             return Err(raise(Signal::RequestFailed));
         }
@@ -221,6 +224,10 @@ fn send(method: Method, url: &str, options: Option<Map>) -> Result<Response> {
         exchange.body.len() as u64,
         failure,
     );
+    if let Some(late) = user.late.get() {
+        // On a schedule: the response time from when the iteration was meant to start.
+        recorder.corrected(method_name, &name, exchange.elapsed + late);
+    }
     drop(recorder);
     if !ok && expect.is_some() {
         return Err(raise(Signal::RequestFailed));

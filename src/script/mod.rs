@@ -23,7 +23,6 @@ pub use response::Response;
 pub use shape::{Shape, ShapeError, Want};
 pub use signal::{Ending, Signal, describe, ending, location, raise, script_error};
 
-
 /// Deep enough for real recursive helpers; the stack guard stops anything deeper before it
 /// can crash. Set explicitly because Rhai's debug-build default is tiny.
 pub const MAX_CALL_LEVELS: usize = 256;

@@ -56,12 +56,8 @@ impl Response {
             return Ok(());
         }
         crate::vu::with_user(|u| {
-            u.recorder().mark_failed(
-                self.0.method.as_str(),
-                &self.0.name,
-                kind,
-                message,
-            )
+            u.recorder()
+                .mark_failed(self.0.method.as_str(), &self.0.name, kind, message)
         })
         .map_err(|e| super::script_error(e.to_string()))
     }

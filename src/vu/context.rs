@@ -118,6 +118,9 @@ pub struct User {
     /// Under an arrival rate: the pool this user takes its iterations from, and its place
     /// in it. `None`: the user paces itself (wait times).
     pub pooled: Option<(Rc<super::Pool>, Rc<super::Slot>)>,
+    /// While an iteration on a schedule runs (an arrival rate, `constant_pacing`): how late
+    /// it started after it was meant to, added to its requests' corrected latency.
+    pub late: Cell<Option<std::time::Duration>>,
 }
 
 impl User {
@@ -140,6 +143,7 @@ impl User {
             headers: RefCell::new(HeaderMap::new()),
             slice_start: Cell::new(Instant::now()),
             pooled: None,
+            late: Cell::new(None),
         }
     }
 

@@ -48,7 +48,8 @@ pub async fn drive<R: 'static>(user: Rc<User>, body: impl FnOnce() -> R + 'stati
 
 fn record(user: &User, message: String) {
     let at = user.location_name();
-    user.recorder().failure(FailureKind::Script, String::new(), at, message);
+    user.recorder()
+        .failure(FailureKind::Script, String::new(), at, message);
 }
 
 /// Awaits a suspension. Think time is cut short when the run stops. Requests are not

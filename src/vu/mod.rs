@@ -15,7 +15,7 @@ use rhai::{Dynamic, EvalAltResult};
 
 pub use context::{Cohort, Phase, User, Worker, enter, with_user};
 pub use driver::drive;
-pub use pool::{Pool, Slot};
+pub use pool::{Given, Pool, Slot};
 pub use tasks::{TaskTable, WaitTime};
 pub use user::{Session, run_session};
 

@@ -105,8 +105,13 @@ fn task_loop(user: &User, mut run_task: impl FnMut(&str) -> Ending) {
     let run = user.run();
     let scenario = &user.cohort.scenario;
     let per_user = scenario.iterations_per_user;
+    // Under `constant_pacing`: when the next iteration is meant to start.
+    let mut intended: Option<Instant> = None;
     loop {
-        if user.stop.is_cancelled() || per_user.is_some_and(|n| user.iteration.get() >= n) {
+        if user.stop.is_cancelled()
+            || scenario.finish.is_cancelled()
+            || per_user.is_some_and(|n| user.iteration.get() >= n)
+        {
             return;
         }
         if let Some((pool, slot)) = &user.pooled {
@@ -118,6 +123,7 @@ fn task_loop(user: &User, mut run_task: impl FnMut(&str) -> Ending) {
             };
             let late = tokio::time::Instant::now().saturating_duration_since(due);
             user.recorder().lateness(late);
+            user.late.set(Some(late));
         }
         if !scenario.claim_iteration(run) {
             return;
@@ -127,6 +133,14 @@ fn task_loop(user: &User, mut run_task: impl FnMut(&str) -> Ending) {
         user.iteration.set(user.iteration.get() + 1);
         user.recorder().iteration();
         let started = scenario.wait.needs_task_time().then(Instant::now);
+        if let (Some(start), crate::vu::WaitTime::ConstantPacing(period)) = (started, scenario.wait)
+        {
+            // Locust's pacing: each iteration is meant to start a period after the last
+            // one started; one that starts later (the last one was slow) is that late.
+            let late = intended.map_or(Duration::ZERO, |i| start.saturating_duration_since(i));
+            user.late.set(Some(late));
+            intended = Some(start + Duration::from_secs_f64(period));
+        }
         // An iteration whose coroutine is dropped counts as interrupted, as one the stop
         // cut short does.
         let underway = IfAbandoned::new(|| {
@@ -136,6 +150,7 @@ fn task_loop(user: &User, mut run_task: impl FnMut(&str) -> Ending) {
         });
         let end = run_task(&task);
         underway.done();
+        user.late.set(None);
         let stopped = end == Ending::Stopped;
         match end {
             Ending::Completed => {}
@@ -151,10 +166,19 @@ fn task_loop(user: &User, mut run_task: impl FnMut(&str) -> Ending) {
             continue; // the schedule, not a wait time, says when the next one starts
         }
         let task_time = started.map_or(Duration::ZERO, |s| s.elapsed());
-        let pause = scenario
-            .wait
-            .pause(task_time, &mut *user.rng.borrow_mut());
-        if !pause.is_zero() && await_in_script(tokio::time::sleep(pause), true).is_err() {
+        let pause = scenario.wait.pause(task_time, &mut *user.rng.borrow_mut());
+        if pause.is_zero() {
+            continue;
+        }
+        // The pause ends early when the scenario ends: no iteration follows it.
+        let finish = &scenario.finish;
+        let pause = async {
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
+                _ = finish.cancelled() => {}
+            }
+        };
+        if await_in_script(pause, true).is_err() {
             return;
         }
     }
