@@ -139,7 +139,14 @@ fn execute(
     let fail_on_error = plan.fail_on_error;
     let bench_line = plan.bench_line;
     let mut terminal = Terminal {
-        live: crate::report::live::Live::new(plan.quiet, plan.run_time),
+        live: crate::report::live::Live::new(
+            plan.quiet,
+            plan.run_time,
+            match plan.scenarios.as_slice() {
+                [only] if !only.is_explicit() => Vec::new(),
+                all => all.to_vec(),
+            },
+        ),
         info: &info,
         thresholds: &thresholds,
         outputs: &outputs,

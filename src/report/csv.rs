@@ -1,16 +1,18 @@
-//! `--csv PREFIX`: `PREFIX_stats.csv`, `PREFIX_failures.csv`, `PREFIX_history.csv`, with the
-//! columns documented in `docs/outputs.md`. Latencies in milliseconds.
+//! `--csv PREFIX`: `PREFIX_stats.csv`, `PREFIX_failures.csv`, `PREFIX_history.csv` and
+//! `PREFIX_scenarios.csv`, with the columns documented in `docs/outputs/csv.md`. Latencies
+//! in milliseconds.
 
 use std::io::{self, Write};
 
 use super::{Format, PERCENTILES, Report};
 
-/// The three files, by suffix.
+/// The four files, by suffix.
 pub fn files() -> Vec<(&'static str, Box<dyn Format>)> {
     vec![
         ("stats", Box::new(Stats)),
         ("failures", Box::new(Failures)),
         ("history", Box::new(History)),
+        ("scenarios", Box::new(Scenarios)),
     ]
 }
 
@@ -104,6 +106,81 @@ impl Format for History {
                     opt(n.p99_ms),
                 ])
                 .map_err(to_io)?;
+            }
+        }
+        w.flush()
+    }
+}
+
+/// Per scenario, per (method, name) plus an `Aggregated` row, with the scenario's executor
+/// and tags as columns (tags as `key=value` pairs joined by `;`). The iteration counts are
+/// the scenario's, on its `Aggregated` row. The corrected columns are filled where the
+/// scenario ran on a schedule.
+struct Scenarios;
+
+impl Format for Scenarios {
+    fn write(&self, report: &Report, out: &mut dyn Write) -> io::Result<()> {
+        let mut w = writer(out);
+        let mut header: Vec<String> = [
+            "scenario",
+            "executor",
+            "tags",
+            "method",
+            "name",
+            "requests",
+            "failures",
+            "rps",
+        ]
+        .map(String::from)
+        .to_vec();
+        header.extend(PERCENTILES.iter().map(|(n, _)| format!("{n}_ms")));
+        header.push("max_ms".into());
+        header.extend(PERCENTILES.iter().map(|(n, _)| format!("corrected_{n}_ms")));
+        header.extend(
+            [
+                "iterations",
+                "failed_iterations",
+                "dropped_iterations",
+                "interrupted_iterations",
+            ]
+            .map(String::from),
+        );
+        w.write_record(&header).map_err(to_io)?;
+        let ms = |v: &f64| format!("{v:.3}");
+        for (info, totals) in report.scenarios() {
+            let tags: Vec<String> = info.tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            for r in report.rows_of(totals) {
+                let aggregated = r.method.is_empty() && r.name == "Aggregated";
+                let mut rec = vec![
+                    info.name.clone(),
+                    info.executor.to_string(),
+                    tags.join(";"),
+                    r.method,
+                    r.name,
+                    r.requests.to_string(),
+                    r.failures.to_string(),
+                    format!("{:.3}", r.rps),
+                ];
+                rec.extend(r.percentiles_ms.iter().map(ms));
+                rec.push(ms(&r.max_ms));
+                match &r.corrected {
+                    Some(c) => rec.extend(c.percentiles_ms.iter().map(ms)),
+                    None => rec.extend(PERCENTILES.iter().map(|_| String::new())),
+                }
+                let counts = [
+                    totals.iterations,
+                    totals.failed_iterations,
+                    totals.dropped_iterations,
+                    totals.interrupted_iterations,
+                ];
+                rec.extend(counts.iter().map(|n| {
+                    if aggregated {
+                        n.to_string()
+                    } else {
+                        String::new()
+                    }
+                }));
+                w.write_record(&rec).map_err(to_io)?;
             }
         }
         w.flush()

@@ -15,13 +15,71 @@ pub struct Html;
 
 const WIDTH: u32 = 720;
 const HEIGHT: u32 = 260;
-const COLORS: [RGBColor; 3] = [
+const COLORS: [RGBColor; 6] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(214, 39, 40),
+    RGBColor(44, 160, 44),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
 ];
 
 type Series<'a> = (&'a str, Vec<(f64, f64)>);
+
+/// Per scenario: the users of each on one chart, and for each what its schedule wanted
+/// against what it achieved (iterations per second for an arrival rate, users otherwise).
+fn scenario_charts(report: &Report) -> String {
+    let mut out = String::new();
+    let parts: Vec<_> = report.scenarios().collect();
+    let users: Vec<Series> = parts
+        .iter()
+        .map(|(info, totals)| {
+            let series: Vec<&Second> = totals.series().collect();
+            (
+                info.name.as_str(),
+                points(&series, |s| Some(s.users as f64)),
+            )
+        })
+        .collect();
+    out.push_str(&line_chart("Users per scenario", "users", &users));
+    for ((info, totals), plan) in parts.iter().zip(&report.info.plan) {
+        let series: Vec<&Second> = totals.series().collect();
+        let end = series.last().map_or(0, |s| s.second);
+        // The schedule over the second ending at each mark, as the achieved row covers.
+        let wanted = |f: &dyn Fn(std::time::Duration) -> f64| -> Vec<(f64, f64)> {
+            (1..=end)
+                .filter_map(|second| {
+                    let t = std::time::Duration::from_secs(second)
+                        .checked_sub(plan.start_time)?
+                        .saturating_sub(std::time::Duration::from_millis(500));
+                    Some((second as f64, f(t)))
+                })
+                .collect()
+        };
+        let title = format!("{}: target and achieved", info.name);
+        let chart = match &plan.schedule {
+            crate::runner::Schedule::Rate { rate, .. } => line_chart(
+                &title,
+                "iterations/s",
+                &[
+                    ("achieved", points(&series, |s| Some(s.iterations as f64))),
+                    ("target", wanted(&|t| rate.at(t))),
+                ],
+            ),
+            crate::runner::Schedule::Shape { .. } => continue,
+            schedule => line_chart(
+                &title,
+                "users",
+                &[
+                    ("achieved", points(&series, |s| Some(s.users as f64))),
+                    ("target", wanted(&|t| schedule.target_at(t) as f64)),
+                ],
+            ),
+        };
+        out.push_str(&chart);
+    }
+    out
+}
 
 /// A line chart over the run's seconds, drawn by plotters into an SVG string.
 fn line_chart(title: &str, y_label: &str, series: &[Series]) -> String {
@@ -222,6 +280,10 @@ impl Format for Html {
             }
             h.push_str("</ul>");
         }
+        if report.has_scenarios() {
+            h.push_str("<h2>Scenarios (latency in ms)</h2>");
+            table(&mut h, &super::SCENARIO_COLUMNS, report.scenario_rows());
+        }
         h.push_str("<h2>Requests (latency in ms)</h2>");
         let mut header = vec!["Method", "Name", "Requests", "Fails", "Req/s", "Min", "Avg"];
         header.extend(PERCENTILES.iter().map(|(n, _)| *n));
@@ -279,6 +341,9 @@ impl Format for Html {
             ],
         ));
         h.push_str(&distribution_chart(report));
+        if report.has_scenarios() {
+            h.push_str(&scenario_charts(report));
+        }
         h.push_str("</div></body></html>\n");
         out.write_all(h.as_bytes())
     }

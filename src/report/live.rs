@@ -8,6 +8,7 @@ use std::time::Duration;
 use crossterm::{cursor, queue, terminal};
 
 use crate::metrics::Totals;
+use crate::runner::{Scenario, Schedule};
 
 enum Mode {
     Terminal,
@@ -17,6 +18,8 @@ enum Mode {
 
 pub struct Live {
     mode: Mode,
+    /// The script's scenarios (empty for a script without them): a line each.
+    scenarios: Vec<Scenario>,
     planned: Option<Duration>,
     every: u64,
     last: Option<u64>,
@@ -27,7 +30,8 @@ pub struct Live {
 const BUSIEST: usize = 3;
 
 impl Live {
-    pub fn new(quiet: bool, planned: Option<Duration>) -> Self {
+    /// `scenarios`: the script's own, each shown on a line of its own (empty: none).
+    pub fn new(quiet: bool, planned: Option<Duration>, scenarios: Vec<Scenario>) -> Self {
         let mode = if quiet {
             Mode::Quiet
         } else if std::io::stderr().is_terminal() {
@@ -38,6 +42,7 @@ impl Live {
         let every = if matches!(mode, Mode::Terminal) { 1 } else { 5 };
         Self {
             mode,
+            scenarios,
             planned,
             every,
             last: None,
@@ -73,10 +78,14 @@ impl Live {
         if totals.unfinished.requests > 0 {
             status.push_str(&format!(" | unfinished {}", totals.unfinished.requests));
         }
+        let lines = scenario_lines(elapsed, &self.scenarios, totals);
         let mut err = std::io::stderr().lock();
         match self.mode {
             Mode::Lines => {
                 let _ = writeln!(err, "{status}");
+                for line in &lines {
+                    let _ = writeln!(err, "{line}");
+                }
             }
             Mode::Terminal => {
                 let mut busiest: Vec<_> = latest.by_name.iter().collect();
@@ -89,7 +98,10 @@ impl Live {
                 self.clear(&mut err);
                 let _ = writeln!(err, "{status}");
                 let _ = writeln!(err, "  busiest: {}", names.join(" · "));
-                self.drawn = 2;
+                for line in &lines {
+                    let _ = writeln!(err, "{line}");
+                }
+                self.drawn = 2 + lines.len() as u16;
                 let _ = err.flush();
             }
             Mode::Quiet => {}
@@ -115,4 +127,55 @@ impl Live {
             let _ = err.flush();
         }
     }
+}
+
+/// One line per scenario: where it is (waiting, its progress, done), its users, and its
+/// iterations in the last complete second against what its schedule wants.
+fn scenario_lines(elapsed: Duration, scenarios: &[Scenario], totals: &Totals) -> Vec<String> {
+    scenarios
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let latest = totals
+                .scenarios
+                .get(i)
+                .and_then(Totals::latest)
+                .unwrap_or_default();
+            let dropped = totals.scenarios.get(i).map_or(0, |t| t.dropped_iterations);
+            let head = format!("  {} ({})", s.name, s.executor.name());
+            let Some(into) = elapsed.checked_sub(s.start_time) else {
+                let wait = (s.start_time - elapsed).as_secs();
+                return format!("{head}: starts in {wait}s");
+            };
+            let progress = match s.ends_at() {
+                Some(end) if elapsed >= end => "ending".to_string(),
+                Some(end) => {
+                    let total = (end - s.start_time).as_secs_f64().max(0.001);
+                    format!("{:.0}%", 100.0 * into.as_secs_f64() / total)
+                }
+                None => format!("{}s", into.as_secs()),
+            };
+            let target = match &s.schedule {
+                Schedule::Rate { rate, .. } => format!(
+                    "{} it/s (target {:.0}/s)",
+                    latest.iterations,
+                    rate.at(into)
+                ),
+                Schedule::Shape { .. } => format!("{} it/s", latest.iterations),
+                schedule => format!(
+                    "{} it/s, target {} users",
+                    latest.iterations,
+                    schedule.target_at(into)
+                ),
+            };
+            let mut line = format!(
+                "{head} {progress}: users {} | {target}",
+                latest.users
+            );
+            if dropped > 0 {
+                line.push_str(&format!(" | dropped {dropped}"));
+            }
+            line
+        })
+        .collect()
 }

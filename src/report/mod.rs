@@ -196,6 +196,60 @@ impl<'a> Report<'a> {
     }
 }
 
+/// The columns of [`Report::scenario_rows`].
+pub const SCENARIO_COLUMNS: [&str; 11] = [
+    "Scenario",
+    "Executor",
+    "Users",
+    "Iterations",
+    "Failed",
+    "Dropped",
+    "Interrupted",
+    "Requests",
+    "Fails",
+    "p95",
+    "p99",
+];
+
+impl Report<'_> {
+    /// One row of cells per scenario (the summary's and the HTML report's table): the
+    /// scenario with its tags, what it ran, its counts and latency in ms.
+    pub fn scenario_rows(&self) -> Vec<Vec<String>> {
+        self.scenarios()
+            .map(|(info, totals)| {
+                let all = totals.aggregated();
+                let q = |q: f64| {
+                    if all.requests == 0 {
+                        "-".to_string()
+                    } else {
+                        fmt_ms(all.latency.value_at_quantile(q) as f64 / 1000.0)
+                    }
+                };
+                let name = if info.tags.is_empty() {
+                    info.name.clone()
+                } else {
+                    let tags: Vec<String> =
+                        info.tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                    format!("{} ({})", info.name, tags.join(", "))
+                };
+                vec![
+                    name,
+                    info.executor.to_string(),
+                    info.users.to_string(),
+                    totals.iterations.to_string(),
+                    totals.failed_iterations.to_string(),
+                    totals.dropped_iterations.to_string(),
+                    totals.interrupted_iterations.to_string(),
+                    all.requests.to_string(),
+                    all.failures.to_string(),
+                    q(0.95),
+                    q(0.99),
+                ]
+            })
+            .collect()
+    }
+}
+
 /// The totals of a scenario that recorded nothing (it never started).
 static EMPTY: std::sync::LazyLock<crate::metrics::Totals> =
     std::sync::LazyLock::new(crate::metrics::Totals::default);

@@ -90,47 +90,9 @@ fn corrected_table(report: &Report) -> Option<Table> {
 
 /// One row per scenario: what it ran and what it measured.
 fn scenarios_table(report: &Report) -> Table {
-    let mut t = table(&[
-        "Scenario",
-        "Executor",
-        "Users",
-        "Iterations",
-        "Failed",
-        "Dropped",
-        "Interrupted",
-        "Requests",
-        "Fails",
-        "p95",
-        "p99",
-    ]);
-    for (info, totals) in report.scenarios() {
-        let all = totals.aggregated();
-        let q = |q: f64| {
-            if all.requests == 0 {
-                "-".to_string()
-            } else {
-                super::fmt_ms(all.latency.value_at_quantile(q) as f64 / 1000.0)
-            }
-        };
-        let name = if info.tags.is_empty() {
-            info.name.clone()
-        } else {
-            let tags: Vec<String> = info.tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            format!("{} ({})", info.name, tags.join(", "))
-        };
-        t.add_row(vec![
-            name,
-            info.executor.to_string(),
-            info.users.to_string(),
-            totals.iterations.to_string(),
-            totals.failed_iterations.to_string(),
-            totals.dropped_iterations.to_string(),
-            totals.interrupted_iterations.to_string(),
-            all.requests.to_string(),
-            all.failures.to_string(),
-            q(0.95),
-            q(0.99),
-        ]);
+    let mut t = table(&super::SCENARIO_COLUMNS);
+    for row in report.scenario_rows() {
+        t.add_row(row);
     }
     right_align(&mut t, 2);
     t
