@@ -122,14 +122,7 @@ impl Format for Scenarios {
     fn write(&self, report: &Report, out: &mut dyn Write) -> io::Result<()> {
         let mut w = writer(out);
         let mut header: Vec<String> = [
-            "scenario",
-            "executor",
-            "tags",
-            "method",
-            "name",
-            "requests",
-            "failures",
-            "rps",
+            "scenario", "executor", "tags", "method", "name", "requests", "failures", "rps",
         ]
         .map(String::from)
         .to_vec();

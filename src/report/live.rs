@@ -156,11 +156,9 @@ fn scenario_lines(elapsed: Duration, scenarios: &[Scenario], totals: &Totals) ->
                 None => format!("{}s", into.as_secs()),
             };
             let target = match &s.schedule {
-                Schedule::Rate { rate, .. } => format!(
-                    "{} it/s (target {:.0}/s)",
-                    latest.iterations,
-                    rate.at(into)
-                ),
+                Schedule::Rate { rate, .. } => {
+                    format!("{} it/s (target {:.0}/s)", latest.iterations, rate.at(into))
+                }
                 Schedule::Shape { .. } => format!("{} it/s", latest.iterations),
                 schedule => format!(
                     "{} it/s, target {} users",
@@ -168,10 +166,7 @@ fn scenario_lines(elapsed: Duration, scenarios: &[Scenario], totals: &Totals) ->
                     schedule.target_at(into)
                 ),
             };
-            let mut line = format!(
-                "{head} {progress}: users {} | {target}",
-                latest.users
-            );
+            let mut line = format!("{head} {progress}: users {} | {target}", latest.users);
             if dropped > 0 {
                 line.push_str(&format!(" | dropped {dropped}"));
             }

@@ -59,7 +59,13 @@ impl Arrivals {
         let first = index as u64;
         Self {
             rate,
-            fraction: 1.0 / workers as f64,
+            // The rate follows the users: a worker with none of the pool (fewer users than
+            // workers) takes none of the rate, rather than losing its share uncounted.
+            fraction: if max == 0 {
+                0.0
+            } else {
+                mine as f64 / max as f64
+            },
             numbers: (first..first + mine * workers as u64).step_by(workers),
             pre_allocated: share(pre_allocated, index, workers).min(mine),
             start,
@@ -193,6 +199,7 @@ impl Arrivals {
             }
         }
         match self.rate.clone() {
+            _ if self.fraction == 0.0 => {}
             RateSpec::Constant(r) => self.constant(r * self.fraction).await,
             RateSpec::Stages { .. } => self.ramping().await,
         }
