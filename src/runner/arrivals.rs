@@ -38,6 +38,8 @@ pub struct Arrivals {
     /// slow start would turn every drop into one more user starting.
     starting: Vec<Rc<Slot>>,
     users: JoinSet<()>,
+    /// Wakes the dispatcher when the next arrival is due, to the microsecond.
+    timer: super::precise::PreciseTimer,
 }
 
 /// This worker's share of `total` when `workers` split it: the first ones take one more.
@@ -73,6 +75,7 @@ impl Arrivals {
             pool: Rc::new(Pool::new(when_busy == WhenBusy::Queue)),
             starting: Vec::new(),
             users: JoinSet::new(),
+            timer: super::precise::PreciseTimer::new(),
         }
     }
 
@@ -116,7 +119,7 @@ impl Arrivals {
     async fn wait(&mut self, wake: Instant) -> bool {
         loop {
             tokio::select! {
-                _ = tokio::time::sleep_until(wake) => break,
+                () = self.timer.sleep_until(wake) => break,
                 Some(_) = self.users.join_next(), if !self.users.is_empty() => {}
                 _ = self.lane.cohort.scenario.finish.cancelled() => return false,
             }
@@ -125,9 +128,13 @@ impl Arrivals {
         !(self.lane.cohort.scenario.iterations_spent(&self.lane.run) || exhausted)
     }
 
-    /// A constant rate: arrivals exactly `1 / per_second` apart. A late wake-up dispatches
-    /// every iteration already due at once: arrivals do not wait for the generator any more
-    /// than for the server.
+    /// A constant rate: arrivals exactly `1 / per_second` apart, each dispatched when it is
+    /// due (the timer is precise to microseconds). A late wake-up dispatches every
+    /// iteration already due at once: arrivals do not wait for the generator any more than
+    /// for the server. Waking for each arrival costs CPU that batching them on tokio's
+    /// millisecond ticks did not (at 10,000/s: 37 µs an iteration against 22–24 µs), and
+    /// buys start lateness p99 of 0.04 ms against 1.1–1.4 ms: the lateness is added to
+    /// every corrected latency, and at rates the generator sustains the CPU is there.
     async fn constant(&mut self, per_second: f64) {
         let interval = secs(1.0 / per_second);
         let mut due = Instant::now();
@@ -169,7 +176,7 @@ impl Arrivals {
             } else {
                 f64::INFINITY
             };
-            wake = now + secs(ahead.clamp(0.001, 0.05));
+            wake = now + secs(ahead.clamp(0.000_02, 0.05));
         }
     }
 

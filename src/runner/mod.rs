@@ -5,6 +5,7 @@ mod arrivals;
 mod controller;
 mod limits;
 mod observer;
+mod precise;
 mod scenario;
 mod schedule;
 mod shaped;

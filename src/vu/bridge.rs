@@ -6,7 +6,8 @@
 //! the worker's tokio runtime and resumes the fiber with the result. To the script it is an
 //! ordinary call; to tokio it is an ordinary task.
 //!
-//! This is the only module in stampede that uses `unsafe`. The invariants it relies on:
+//! This is the one module in stampede whose `unsafe` is about more than registering a
+//! file descriptor (`runner/precise.rs`). The invariants it relies on:
 //!
 //! 1. `ACTIVE` holds a pointer to a fiber's [`Yielder`] only while that fiber is executing on
 //!    this thread: it is set when the fiber starts or is resumed and restored (by a drop
