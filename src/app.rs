@@ -2,7 +2,8 @@
 
 use std::io::Write;
 
-use crate::cli::{Cli, Command, DemoArgs, Plan, PlanError};
+use crate::cli::{Cli, Command, DemoArgs, PlanError};
+use crate::plan::Plan;
 use crate::report::summary::Summary;
 use crate::report::{Format, Outputs, Report, RunInfo, Threshold};
 use crate::runner::{Outcome, Shutdown};
@@ -33,8 +34,8 @@ pub mod exit {
 pub fn run(cli: Cli, shutdown: &Shutdown) -> anyhow::Result<u8> {
     match cli.command {
         Command::Run(args) => {
-            let plan = Plan::build(&args)?;
-            execute(plan, shutdown, |_, _| Ok(()))
+            let (plan, reporting) = crate::cli::build(&args)?;
+            execute(plan, reporting, shutdown, |_, _| Ok(()))
         }
         Command::Check { script } => {
             let probe = crate::cli::check(&script)?;
@@ -74,7 +75,7 @@ fn demo(args: DemoArgs, shutdown: &Shutdown) -> anyhow::Result<u8> {
     let server = crate::demo::spawn(0, args.race)?;
     let mut flags = args.flags;
     flags.host = Some(server.url());
-    let plan = Plan::from_source(
+    let (plan, reporting) = crate::cli::from_source(
         &flags,
         crate::demo::CITIES_SCRIPT_NAME.into(),
         crate::demo::CITIES_SCRIPT.into(),
@@ -90,7 +91,7 @@ fn demo(args: DemoArgs, shutdown: &Shutdown) -> anyhow::Result<u8> {
             .map(|d| humantime::format_duration(d).to_string())
             .unwrap_or_else(|| "until Ctrl-C".into()),
     );
-    execute(plan, shutdown, |report, out| {
+    execute(plan, reporting, shutdown, |report, out| {
         explain_demo(report, out, &server, args.race)
     })
 }
@@ -130,17 +131,21 @@ fn explain_demo(
 /// written before it too, so a `teardown` that hangs cannot keep them from existing.
 fn execute(
     plan: Plan,
+    reporting: crate::report::Reporting,
     shutdown: &Shutdown,
     after: impl FnOnce(&Report, &mut dyn Write) -> std::io::Result<()>,
 ) -> anyhow::Result<u8> {
     let info = RunInfo::new(&plan);
-    let thresholds = plan.thresholds.clone();
-    let outputs = plan.outputs.clone();
-    let fail_on_error = plan.fail_on_error;
-    let bench_line = plan.bench_line;
+    let crate::report::Reporting {
+        thresholds,
+        fail_on_error,
+        outputs,
+        quiet,
+        bench_line,
+    } = reporting;
     let mut terminal = Terminal {
         live: crate::report::live::Live::new(
-            plan.quiet,
+            quiet,
             plan.run_time,
             match plan.scenarios.as_slice() {
                 [only] if !only.is_explicit() => Vec::new(),

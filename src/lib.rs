@@ -10,6 +10,7 @@ pub mod demo;
 pub mod duration;
 pub mod http;
 pub mod metrics;
+pub mod plan;
 pub mod report;
 pub mod runner;
 pub mod script;

@@ -218,7 +218,7 @@ fn secrets_stay_out_of_logs_and_every_report() {
     for entry in std::fs::read_dir(dir.path()).unwrap() {
         texts.push(std::fs::read_to_string(entry.unwrap().path()).unwrap());
     }
-    assert_eq!(texts.len(), 2 + 6, "log, json, html and three csv files");
+    assert_eq!(texts.len(), 2 + 7, "log, json, html and four csv files");
     let log = std::fs::read_to_string(p("log.txt")).unwrap();
     assert!(
         log.contains("denied with 401"),

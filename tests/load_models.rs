@@ -6,7 +6,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{failures_of, run};
-use stampede::runner::{RateSpec, Stages, parse_stages};
+use stampede::plan::{RateSpec, Stages, parse_stages};
 
 /// Runs `file` with `args` and expects exit 2 with `says` in the message.
 fn usage_error(file: &tempfile::NamedTempFile, host: &str, args: &[&str], says: &str) {
@@ -186,7 +186,8 @@ fn bad_arrival_rates_are_usage_errors() {
             ],
             "max-users",
         ),
-        (vec!["--max-users", "2"], "size the pool of --rate"),
+        (vec!["--max-users", "2"], "are for --rate"),
+        (vec!["--when-busy", "queue"], "are for --rate"),
     ] {
         usage_error(&file, &server.url, &args, says);
     }

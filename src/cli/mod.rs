@@ -11,12 +11,13 @@ use clap::{Args, Parser, Subcommand};
 
 pub use options::{ScriptOptions, duration};
 
-fn stages_flag(text: &str) -> Result<crate::runner::Stages, String> {
-    crate::runner::parse_stages(text)
-        .map(crate::runner::Stages)
+fn stages_flag(text: &str) -> Result<crate::plan::Stages, String> {
+    crate::plan::parse_stages(text)
+        .map(crate::plan::Stages)
         .map_err(|e| e.to_string())
 }
-pub use plan::{Plan, PlanError, Probe, check, probe};
+pub use crate::plan::Plan;
+pub use plan::{PlanError, Probe, build, check, from_source, probe};
 
 use crate::script::Level;
 
@@ -104,13 +105,13 @@ pub struct RunFlags {
     /// users over 30 s, holds them a minute and ramps down over 10 s. The run lasts as long
     /// as the stages unless --run-time is shorter.
     #[arg(long, value_parser = stages_flag, value_name = "STAGES")]
-    pub stages: Option<crate::runner::Stages>,
+    pub stages: Option<crate::plan::Stages>,
     /// Start iterations at a rate whatever the responses take (the open model): constant,
     /// e.g. 200/s, 12000/m, 5/100ms (k6's `constant-arrival-rate`), or through stages from
     /// 0, e.g. "30s:200/s,1m:200/s,10s:0" (`ramping-arrival-rate`). Each iteration goes to
     /// an idle user of a pool; with none idle it is dropped and counted. Instead of --users.
-    #[arg(long, value_parser = crate::runner::RateSpec::parse, value_name = "RATE")]
-    pub rate: Option<crate::runner::RateSpec>,
+    #[arg(long, value_parser = crate::plan::RateSpec::parse, value_name = "RATE")]
+    pub rate: Option<crate::plan::RateSpec>,
     /// With --rate: users started before the first iteration [default: one per iteration
     /// per second, between 1 and 1000].
     #[arg(long, value_name = "N")]
@@ -122,8 +123,8 @@ pub struct RunFlags {
     /// With --rate: what an iteration does when every user of a full pool is busy: `drop`
     /// it and count it (k6), or `queue` it for the next free user, its latency counted from
     /// when it was due (wrk2) [default: drop].
-    #[arg(long, value_parser = crate::runner::WhenBusy::parse, value_name = "drop|queue")]
-    pub when_busy: Option<crate::runner::WhenBusy>,
+    #[arg(long, value_parser = crate::plan::WhenBusy::parse, value_name = "drop|queue")]
+    pub when_busy: Option<crate::plan::WhenBusy>,
     /// How long a user retired by a ramp may take to finish its iteration and on_stop
     /// before it is aborted [default: 30s].
     #[arg(long, value_parser = duration)]

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use rhai::{Dynamic, Map};
 
-use crate::runner::{Stage, StageError};
+use crate::plan::{Stage, StageError};
 use crate::vu::WaitTime;
 
 /// Every option a script may set; anything else is reported, so typos do not pass silently.
@@ -207,7 +207,7 @@ pub(super) fn stages(v: &Dynamic) -> Result<Vec<Stage>, String> {
             }
         })
         .collect::<Result<Vec<_>, _>>()?;
-    crate::runner::schedule_check(0, &stages).map_err(|e: StageError| e.to_string())?;
+    crate::plan::schedule_check(0, &stages).map_err(|e: StageError| e.to_string())?;
     Ok(stages)
 }
 

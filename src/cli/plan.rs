@@ -10,10 +10,9 @@ use rhai::{AST, Dynamic, Map, Scope};
 
 use super::{RunArgs, RunFlags, ScriptOptions};
 use crate::http::{ClientFactory, ClientOptions, DEFAULT_MAX_BODY, DEFAULT_TIMEOUT};
-use crate::report::{Outputs, Threshold};
-use crate::runner::{
-    Executor, RateSpec, RunState, Scenario, ScenarioState, Schedule, UserSettings,
-};
+use crate::plan::{Executor, Plan, RateSpec, Scenario, Schedule, UserSettings};
+use crate::report::{Outputs, Reporting};
+use crate::runner::{RunState, ScenarioState};
 use crate::script::{self, EngineConfig, Hooks, Level, Limits, Lint, Logger, describe};
 use crate::vu::{User, WaitTime, Worker};
 
@@ -168,35 +167,6 @@ fn script_dir(path: &Path) -> PathBuf {
 pub fn check(path: &Path) -> Result<Probe, PlanError> {
     let (name, source) = read(path)?;
     probe(&name, &source, Some(script_dir(path)))
-}
-
-/// A run, fully decided.
-pub struct Plan {
-    pub script_name: String,
-    pub source: String,
-    pub hooks: Hooks,
-    pub settings: UserSettings,
-    /// The most users the scenarios may run at once (the sum of their peaks).
-    pub users: u64,
-    /// Users started per second by a script without scenarios; 0 otherwise.
-    pub spawn_rate: f64,
-    pub run_time: Option<Duration>,
-    pub iterations: Option<u64>,
-    pub stop_timeout: Duration,
-    /// What runs: the script's `scenarios`, or one implicit scenario (`default`) from the
-    /// flags and top-level options.
-    pub scenarios: Vec<Scenario>,
-    pub setup_timeout: Duration,
-    pub teardown_timeout: Duration,
-    /// Value limits and the import folder, for every worker's engine.
-    pub engine: EngineConfig,
-    pub workers: usize,
-    pub log: Logger,
-    pub quiet: bool,
-    pub thresholds: Vec<Threshold>,
-    pub fail_on_error: bool,
-    pub outputs: Outputs,
-    pub bench_line: bool,
 }
 
 /// Users over time, from `--users`/`--spawn-rate` or `--stages` (flags first, then options);
@@ -417,20 +387,48 @@ fn arrival_rate(args: &RunFlags, spec: RateSpec, mixed: bool) -> Result<Schedule
     })
 }
 
+/// `stampede run`: the plan and what its reports are asked for, from the flags and the
+/// script.
+pub fn build(args: &RunArgs) -> Result<(Plan, Reporting), PlanError> {
+    let (name, source) = read(&args.script)?;
+    decide(&args.flags, name, source, Some(script_dir(&args.script)))
+}
+
+/// Like [`build`] with the script given as text (the demo's embedded scenario);
+/// `import_dir` is where its imports resolve from (`None`: it may not import).
+pub fn from_source(
+    args: &RunFlags,
+    name: String,
+    source: String,
+    import_dir: Option<PathBuf>,
+) -> Result<(Plan, Reporting), PlanError> {
+    decide(args, name, source, import_dir)
+}
+
 impl Plan {
+    /// [`build`]'s plan alone (tests and embedders that read no reports).
     pub fn build(args: &RunArgs) -> Result<Plan, PlanError> {
-        let (name, source) = read(&args.script)?;
-        Self::from_source(&args.flags, name, source, Some(script_dir(&args.script)))
+        build(args).map(|(plan, _)| plan)
     }
 
-    /// Like [`Plan::build`] with the script given as text (the demo's embedded scenario);
-    /// `import_dir` is where its imports resolve from (`None`: it may not import).
+    /// [`from_source`]'s plan alone.
     pub fn from_source(
         args: &RunFlags,
         name: String,
         source: String,
         import_dir: Option<PathBuf>,
     ) -> Result<Plan, PlanError> {
+        decide(args, name, source, import_dir).map(|(plan, _)| plan)
+    }
+}
+
+fn decide(
+    args: &RunFlags,
+    name: String,
+    source: String,
+    import_dir: Option<PathBuf>,
+) -> Result<(Plan, Reporting), PlanError> {
+    {
         let probe = probe(&name, &source, import_dir.clone())?;
         let o = probe.options.clone();
         let engine = EngineConfig {
@@ -556,7 +554,7 @@ impl Plan {
                 Logger::new(args.log_level, Box::new(std::io::LineWriter::new(file)))
             }
         };
-        Ok(Plan {
+        let plan = Plan {
             script_name: name,
             source,
             hooks: probe.hooks,
@@ -589,11 +587,14 @@ impl Plan {
             engine,
             workers: workers.min(users as usize).max(1),
             log,
-            quiet: args.quiet,
+        };
+        let reporting = Reporting {
             thresholds,
             fail_on_error: args.fail_on_error,
-            bench_line: args.bench_line,
             outputs,
-        })
+            quiet: args.quiet,
+            bench_line: args.bench_line,
+        };
+        Ok((plan, reporting))
     }
 }

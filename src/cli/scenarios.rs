@@ -8,7 +8,7 @@ use std::time::Duration;
 use rhai::{AST, Dynamic, Map};
 
 use super::options::{count, dyn_duration, positive_count, rate, weights};
-use crate::runner::{Executor, RateSpec, RateStage, Scenario, Schedule, Stage, WhenBusy};
+use crate::plan::{Executor, RateSpec, RateStage, Scenario, Schedule, Stage, WhenBusy};
 use crate::vu::WaitTime;
 
 /// k6's default `gracefulStop`, `gracefulRampDown` and `maxDuration`.

@@ -58,7 +58,7 @@ fn scenario_charts(report: &Report) -> String {
         };
         let title = format!("{}: target and achieved", info.name);
         let chart = match &plan.schedule {
-            crate::runner::Schedule::Rate { rate, .. } => line_chart(
+            crate::plan::Schedule::Rate { rate, .. } => line_chart(
                 &title,
                 "iterations/s",
                 &[
@@ -66,7 +66,7 @@ fn scenario_charts(report: &Report) -> String {
                     ("target", wanted(&|t| rate.at(t))),
                 ],
             ),
-            crate::runner::Schedule::Shape { .. } => continue,
+            crate::plan::Schedule::Shape { .. } => continue,
             schedule => line_chart(
                 &title,
                 "users",

@@ -8,7 +8,7 @@ use std::time::Duration;
 use crossterm::{cursor, queue, terminal};
 
 use crate::metrics::Totals;
-use crate::runner::{Scenario, Schedule};
+use crate::plan::{Scenario, Schedule};
 
 enum Mode {
     Terminal,

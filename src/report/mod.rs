@@ -25,6 +25,19 @@ pub trait Format {
     fn write(&self, report: &Report, out: &mut dyn Write) -> io::Result<()>;
 }
 
+/// What the reports of a run are asked for: decided with the [`Plan`](crate::plan::Plan),
+/// kept apart from it because the runner does not read it.
+#[derive(Debug, Clone, Default)]
+pub struct Reporting {
+    pub thresholds: Vec<Threshold>,
+    pub fail_on_error: bool,
+    pub outputs: Outputs,
+    /// No live view.
+    pub quiet: bool,
+    /// `BENCH requests=N failures=N` at the end of stdout, for the peer rig.
+    pub bench_line: bool,
+}
+
 /// How the run was set up, for the report headers.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunInfo {
@@ -49,7 +62,7 @@ pub struct RunInfo {
     pub scenarios: Vec<ScenarioInfo>,
     /// The scenarios as planned, for targets over time.
     #[serde(skip)]
-    pub plan: Vec<crate::runner::Scenario>,
+    pub plan: Vec<crate::plan::Scenario>,
 }
 
 /// One scenario, as reported.
@@ -66,14 +79,14 @@ pub struct ScenarioInfo {
 }
 
 impl ScenarioInfo {
-    fn of(s: &crate::runner::Scenario) -> Self {
+    fn of(s: &crate::plan::Scenario) -> Self {
         Self {
             name: s.name.clone(),
             executor: s.executor.name(),
             start_time_s: s.start_time.as_secs_f64(),
             users: s.schedule.peak(),
             arrival_rate: match &s.schedule {
-                crate::runner::Schedule::Rate { rate, .. } => Some(rate.peak()),
+                crate::plan::Schedule::Rate { rate, .. } => Some(rate.peak()),
                 _ => None,
             },
             tags: s.tags.clone(),
@@ -82,13 +95,13 @@ impl ScenarioInfo {
 }
 
 impl RunInfo {
-    pub fn new(plan: &crate::cli::Plan) -> Self {
+    pub fn new(plan: &crate::plan::Plan) -> Self {
         // The top-level description is that of a script without scenarios.
         let implicit = match plan.scenarios.as_slice() {
             [only]
                 if matches!(
                     only.executor,
-                    crate::runner::Executor::Default | crate::runner::Executor::Shape
+                    crate::plan::Executor::Default | crate::plan::Executor::Shape
                 ) =>
             {
                 Some(&only.schedule)
@@ -101,7 +114,7 @@ impl RunInfo {
             users: plan.users,
             spawn_rate: plan.spawn_rate,
             stages: match implicit {
-                Some(crate::runner::Schedule::Stages { stages, .. }) => Some(
+                Some(crate::plan::Schedule::Stages { stages, .. }) => Some(
                     stages
                         .iter()
                         .map(|s| StageInfo {
@@ -112,9 +125,9 @@ impl RunInfo {
                 ),
                 _ => None,
             },
-            shape: matches!(implicit, Some(crate::runner::Schedule::Shape { .. })),
+            shape: matches!(implicit, Some(crate::plan::Schedule::Shape { .. })),
             arrival_rate: match implicit {
-                Some(crate::runner::Schedule::Rate { rate, .. }) => Some(rate.peak()),
+                Some(crate::plan::Schedule::Rate { rate, .. }) => Some(rate.peak()),
                 _ => None,
             },
             run_time_s: plan.run_time.map(|d| d.as_secs_f64()),

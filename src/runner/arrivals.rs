@@ -11,15 +11,15 @@ use std::time::Duration;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use super::RateSpec;
 use super::worker::Lane;
+use crate::plan::RateSpec;
 
 /// Seconds as a duration, capped rather than panicking on an absurdly small rate.
 fn secs(s: f64) -> Duration {
     crate::duration::from_secs(s).unwrap_or(crate::duration::MAX)
 }
 
-use super::schedule::WhenBusy;
+use crate::plan::WhenBusy;
 use crate::vu::{Given, Pool, Session, Slot, User, drive, run_session};
 
 pub struct Arrivals {

@@ -19,7 +19,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::shaped::Shaped;
 use super::worker::Lane;
-use super::{RunState, ScenarioState, Schedule};
+use super::{RunState, ScenarioState};
+use crate::plan::Schedule;
 use crate::vu::{Session, User, drive, run_session};
 
 /// A running user the controller may retire.

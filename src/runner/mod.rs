@@ -7,7 +7,6 @@ mod limits;
 mod observer;
 mod precise;
 mod scenario;
-mod schedule;
 mod shaped;
 mod state;
 mod worker;
@@ -20,15 +19,11 @@ use tokio_util::sync::CancellationToken;
 
 pub use limits::{LimitError, ensure_map_count, raise_nofile};
 pub use observer::{Observer, Quiet};
-pub use scenario::{Executor, Scenario, ScenarioState};
-pub use schedule::{
-    RateSpec, RateStage, Schedule, Stage, StageError, Stages, WhenBusy, check as schedule_check,
-    parse_rate, parse_stages,
-};
-pub use state::{RunState, Shutdown, UniqueIds, UserSettings};
+pub use scenario::ScenarioState;
+pub use state::{RunState, Shutdown, UniqueIds};
 
-use crate::cli::Plan;
 use crate::metrics::Totals;
+use crate::plan::Plan;
 use crate::vu::Session;
 use worker::{Report, SessionEnd, WorkerPlan, run_session_here};
 

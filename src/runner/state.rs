@@ -5,22 +5,8 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
-use crate::http::ClientOptions;
+use crate::plan::UserSettings;
 use crate::script::Logger;
-use crate::vu::WaitTime;
-
-/// What every virtual user needs to know about the run, fixed before traffic starts.
-#[derive(Debug, Clone)]
-pub struct UserSettings {
-    /// Base URL that relative request paths resolve against (no trailing slash).
-    pub host: Option<String>,
-    /// How the users' HTTP clients behave (timeout, TLS verification, body limit).
-    pub client: ClientOptions,
-    pub seed: Option<u64>,
-    pub iterations_per_user: Option<u64>,
-    pub wait: WaitTime,
-    pub stack_size: usize,
-}
 
 /// How a run is asked to stop from outside: a signal (SIGINT, SIGTERM) caught by the binary,
 /// later the web UI. A handle, not a global, so tests and embedders own their own. Asking

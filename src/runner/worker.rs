@@ -14,11 +14,12 @@ use tokio_util::sync::CancellationToken;
 
 use super::arrivals::Arrivals;
 use super::controller::Controller;
-use super::schedule::Schedule;
-use super::{RunState, Scenario, ScenarioState};
-use crate::cli::Plan;
+use super::{RunState, ScenarioState};
 use crate::http::{ClientFactory, ClientOptions};
 use crate::metrics::{FailureKind, Snapshot};
+use crate::plan::Plan;
+use crate::plan::Scenario;
+use crate::plan::Schedule;
 use crate::script::{EngineConfig, Program};
 use crate::vu::{Cohort, Session, TaskTable, User, Worker, drive, run_session};
 

@@ -1,0 +1,54 @@
+//! A run, fully decided: plain data that the command line (or an embedder) builds and the
+//! runner and the reports read. Nothing here parses flags or runs anything.
+
+mod scenario;
+mod schedule;
+
+use std::time::Duration;
+
+pub use scenario::{Executor, Scenario};
+pub use schedule::{
+    RateSpec, RateStage, Schedule, Stage, StageError, Stages, WhenBusy, check as schedule_check,
+    parse_rate, parse_stages,
+};
+
+use crate::http::ClientOptions;
+use crate::script::{EngineConfig, Hooks, Logger};
+use crate::vu::WaitTime;
+
+/// What every virtual user needs to know about the run, fixed before traffic starts.
+#[derive(Debug, Clone)]
+pub struct UserSettings {
+    /// Base URL that relative request paths resolve against (no trailing slash).
+    pub host: Option<String>,
+    /// How the users' HTTP clients behave (timeout, TLS verification, body limit).
+    pub client: ClientOptions,
+    pub seed: Option<u64>,
+    pub iterations_per_user: Option<u64>,
+    pub wait: WaitTime,
+    pub stack_size: usize,
+}
+
+/// A run, fully decided.
+pub struct Plan {
+    pub script_name: String,
+    pub source: String,
+    pub hooks: Hooks,
+    pub settings: UserSettings,
+    /// The most users the scenarios may run at once (the sum of their peaks).
+    pub users: u64,
+    /// Users started per second by a script without scenarios; 0 otherwise.
+    pub spawn_rate: f64,
+    pub run_time: Option<Duration>,
+    pub iterations: Option<u64>,
+    pub stop_timeout: Duration,
+    /// What runs: the script's `scenarios`, or one implicit scenario (`default`) from the
+    /// flags and top-level options.
+    pub scenarios: Vec<Scenario>,
+    pub setup_timeout: Duration,
+    pub teardown_timeout: Duration,
+    /// Value limits and the import folder, for every worker's engine.
+    pub engine: EngineConfig,
+    pub workers: usize,
+    pub log: Logger,
+}
