@@ -10,11 +10,11 @@ use rhai::{AST, Dynamic, Map, Scope};
 
 use super::{RunArgs, RunFlags, ScriptOptions};
 use crate::http::{ClientFactory, ClientOptions, DEFAULT_MAX_BODY, DEFAULT_TIMEOUT};
-use crate::plan::{Executor, Plan, RateSpec, Scenario, Schedule, UserSettings};
+use crate::plan::{Executor, Plan, RateSpec, Scenario, Schedule};
 use crate::report::{Outputs, Reporting};
-use crate::runner::{RunState, ScenarioState};
 use crate::script::{self, EngineConfig, Hooks, Level, Limits, Lint, Logger, describe};
-use crate::vu::{User, WaitTime, Worker};
+use crate::vu::{RunState, ScenarioState};
+use crate::vu::{User, UserSettings, WaitTime, Worker};
 
 /// Everything wrong before traffic starts; the process exits with code 2.
 #[derive(Debug, thiserror::Error)]
@@ -88,7 +88,7 @@ pub fn probe(name: &str, source: &str, import_dir: Option<PathBuf>) -> Result<Pr
         settings,
         None,
         Logger::stderr(Level::Info),
-        &Default::default(),
+        Default::default(),
     ));
     let cohort = Rc::new(crate::vu::Cohort::new(
         Arc::new(ScenarioState::session(&run)),

@@ -12,22 +12,8 @@ pub use schedule::{
     parse_rate, parse_stages,
 };
 
-use crate::http::ClientOptions;
 use crate::script::{EngineConfig, Hooks, Logger};
-use crate::vu::WaitTime;
-
-/// What every virtual user needs to know about the run, fixed before traffic starts.
-#[derive(Debug, Clone)]
-pub struct UserSettings {
-    /// Base URL that relative request paths resolve against (no trailing slash).
-    pub host: Option<String>,
-    /// How the users' HTTP clients behave (timeout, TLS verification, body limit).
-    pub client: ClientOptions,
-    pub seed: Option<u64>,
-    pub iterations_per_user: Option<u64>,
-    pub wait: WaitTime,
-    pub stack_size: usize,
-}
+use crate::vu::UserSettings;
 
 /// A run, fully decided.
 pub struct Plan {

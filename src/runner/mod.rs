@@ -6,7 +6,6 @@ mod controller;
 mod limits;
 mod observer;
 mod precise;
-mod scenario;
 mod shaped;
 mod state;
 mod worker;
@@ -17,10 +16,10 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+pub use crate::vu::{RunState, ScenarioState, UniqueIds};
 pub use limits::{LimitError, ensure_map_count, raise_nofile};
 pub use observer::{Observer, Quiet};
-pub use scenario::ScenarioState;
-pub use state::{RunState, Shutdown, UniqueIds};
+pub use state::Shutdown;
 
 use crate::metrics::Totals;
 use crate::plan::Plan;
@@ -58,14 +57,17 @@ pub fn run(
         plan.settings.clone(),
         plan.iterations,
         plan.log.clone(),
-        shutdown,
+        shutdown.child(),
     ));
     let worker_plan = Arc::new(WorkerPlan::from(&plan));
     let scenarios: Arc<[Arc<ScenarioState>]> = plan
         .scenarios
         .iter()
         .enumerate()
-        .map(|(i, s)| Arc::new(ScenarioState::new(i, s, &run)))
+        .map(|(i, s)| {
+            let budget = (s.iterations, s.iterations_per_user);
+            Arc::new(ScenarioState::new(i, &s.name, budget, s.wait, &run))
+        })
         .collect();
     let mut totals = Totals::default();
 

@@ -14,9 +14,9 @@ use rand::SeedableRng;
 use rand::rngs::SmallRng;
 use rhai::Dynamic;
 
+use super::{RunState, ScenarioState};
 use crate::http::ClientFactory;
 use crate::metrics::Recorder;
-use crate::runner::{RunState, ScenarioState};
 
 /// Which part of the script a user is running; decides what is allowed and how errors are
 /// attributed.
