@@ -7,7 +7,7 @@ use crate::plan::Plan;
 use crate::report::summary::Summary;
 use crate::report::{Format, Outputs, Report, RunInfo, Threshold};
 use crate::runner::{Outcome, Shutdown};
-use crate::{report, runner, script};
+use crate::{report, runner};
 
 /// Exit codes, documented in `--help` and the README. Each means one thing.
 pub mod exit {
@@ -64,7 +64,7 @@ pub fn run(cli: Cli, shutdown: &Shutdown) -> anyhow::Result<u8> {
             Ok(exit::OK)
         }
         Command::ApiDocs => {
-            print!("{}", script::api_reference());
+            print!("{}", crate::api::api_reference());
             Ok(exit::OK)
         }
     }

@@ -4,6 +4,7 @@
 //! [`http`] → [`metrics`] → [`report`]. Nothing downstream reaches back upstream except the
 //! stop signal.
 
+pub mod api;
 pub mod app;
 pub mod cli;
 pub mod demo;

@@ -3,7 +3,7 @@
 
 #[test]
 fn script_api_reference_is_up_to_date() {
-    let generated = stampede::script::api_reference();
+    let generated = stampede::api::api_reference();
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/script-api.md");
     let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
     assert!(
@@ -14,8 +14,8 @@ fn script_api_reference_is_up_to_date() {
 
 #[test]
 fn every_rhai_example_in_the_reference_compiles() {
-    let doc = stampede::script::api_reference();
-    let engine = stampede::script::engine();
+    let doc = stampede::api::api_reference();
+    let engine = stampede::api::engine();
     let mut examples = 0;
     for block in doc.split("```rhai\n").skip(1) {
         let code = block.split("```").next().unwrap();

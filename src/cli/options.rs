@@ -314,7 +314,7 @@ mod tests {
         assert_eq!(size("64MiB").unwrap(), 64 << 20);
         assert_eq!(size("10 MB").unwrap(), 10_000_000);
         assert!(size("lots").is_err());
-        let engine = crate::script::engine();
+        let engine = crate::api::engine();
         let map: Map = engine
             .eval(r#"#{ max_body: "512KiB", insecure: true }"#)
             .unwrap();
@@ -330,7 +330,7 @@ mod tests {
 
     #[test]
     fn unknown_and_bad_options_are_named() {
-        let engine = crate::script::engine();
+        let engine = crate::api::engine();
         let map: Map = engine
             .eval(r#"#{ users: 5, run_tmie: "3s", spawn_rate: -1, tasks: #{ a: 2 } }"#)
             .unwrap();

@@ -68,7 +68,7 @@ pub const STACK_SIZE: usize = 1024 * 1024;
 /// `options` map, and lints its functions. `import_dir` is the script's folder, which
 /// `import` resolves from.
 pub fn probe(name: &str, source: &str, import_dir: Option<PathBuf>) -> Result<Probe, PlanError> {
-    let mut engine = script::engine_with(&EngineConfig {
+    let mut engine = crate::api::engine_with(&EngineConfig {
         limits: Limits::default(),
         import_dir,
     });
@@ -265,7 +265,7 @@ fn shape_peak(
         name: name.to_owned(),
         problems: vec![problem],
     };
-    let shape = script::Shape::new(name, source, engine)?;
+    let shape = crate::api::Shape::new(name, source, engine)?;
     let horizon = args
         .run_time
         .or(o.run_time)

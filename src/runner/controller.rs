@@ -71,7 +71,7 @@ impl Controller {
     }
 
     /// Follows the script's `shape` rather than the schedule.
-    pub fn shaped(mut self, shape: crate::script::Shape) -> Self {
+    pub fn shaped(mut self, shape: crate::api::Shape) -> Self {
         self.shaped = Some(Shaped::new(shape, self.schedule.peak()));
         self
     }

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::script::{Shape, ShapeError, Want};
+use crate::api::{Shape, ShapeError, Want};
 
 /// How often the shape is asked, as Locust ticks its shapes.
 const TICK: Duration = Duration::from_secs(1);

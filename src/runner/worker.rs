@@ -65,7 +65,7 @@ fn build(
     run: &Arc<RunState>,
     setup: Option<serde_json::Value>,
 ) -> anyhow::Result<(Rc<Program>, Rc<Worker>)> {
-    let program = Program::new(&plan.script_name, &plan.source, &plan.engine)
+    let program = crate::api::program(&plan.script_name, &plan.source, &plan.engine)
         .context("the script compiled on the main thread but not on a worker")?;
     let setup_data = match setup {
         Some(v) => rhai::serde::to_dynamic(v).map_err(|e| anyhow::anyhow!("{e}"))?,
@@ -201,7 +201,7 @@ fn worker_main(
     for scenario in &plan.scenarios {
         shapes.push(match scenario.schedule {
             Schedule::Shape { .. } => Some(
-                crate::script::Shape::new(&plan.script_name, &plan.source, &plan.engine)
+                crate::api::Shape::new(&plan.script_name, &plan.source, &plan.engine)
                     .context("the shape compiled on the main thread but not on a worker")?,
             ),
             _ => None,
@@ -248,7 +248,7 @@ pub(super) struct Lane {
 }
 
 impl Lane {
-    async fn run(self, shape: Option<crate::script::Shape>) {
+    async fn run(self, shape: Option<crate::api::Shape>) {
         let state = self.cohort.scenario.clone();
         let start = tokio::time::Instant::from_std(self.run.started) + self.scenario.start_time;
         tokio::select! {

@@ -1,26 +1,19 @@
-//! The scripting layer: the Rhai engine with stampede's API, compiling with readable
-//! errors, and the per-worker compiled [`Program`].
+//! The scripting language layer: compiling with readable errors, the lint, how a script
+//! call ends ([`Signal`], [`Ending`]), the log sink, value limits, and the compiled
+//! [`Program`]. It knows nothing of virtual users: the functions scripts call, which act on
+//! the current user, are registered by `crate::api`, which builds the engines.
 
-mod api;
-mod docs;
-mod http;
-mod json;
 mod lint;
 mod log;
-mod response;
-mod shape;
 mod signal;
 
 use std::path::PathBuf;
 use std::rc::Rc;
 
-use rhai::{AST, Engine, exported_module};
+use rhai::{AST, Engine};
 
 pub use self::log::{Level, Logger};
-pub use docs::api_reference;
 pub use lint::{HOOKS, Hooks, Lint, SHAPE, lint};
-pub use response::Response;
-pub use shape::{Shape, ShapeError, Want};
 pub use signal::{Ending, Signal, describe, ending, location, raise, script_error};
 
 /// Deep enough for real recursive helpers; the stack guard stops anything deeper before it
@@ -66,51 +59,10 @@ pub struct EngineConfig {
     pub import_dir: Option<PathBuf>,
 }
 
-/// The engine with default limits and no imports (`check`'s probe of an options map, docs).
-pub fn engine() -> Engine {
-    engine_with(&EngineConfig::default())
-}
-
-/// The engine every script runs on: stampede's API registered, the guard installed.
-pub fn engine_with(config: &EngineConfig) -> Engine {
-    let mut engine = Engine::new();
-    engine.set_max_call_levels(MAX_CALL_LEVELS);
-    engine.set_max_expr_depths(128, 64);
-    engine.set_max_string_size(config.limits.string);
-    engine.set_max_array_size(config.limits.array);
-    engine.set_max_map_size(config.limits.map);
-    match &config.import_dir {
-        Some(dir) => engine.set_module_resolver(
-            rhai::module_resolvers::FileModuleResolver::new_with_path(dir),
-        ),
-        None => engine.set_module_resolver(rhai::module_resolvers::DummyModuleResolver::new()),
-    };
-    engine.register_global_module(exported_module!(api::api).into());
-    engine.register_global_module(exported_module!(response::response_api).into());
-    engine.register_static_module("http", exported_module!(http::http_api).into());
-    engine.register_static_module("log", exported_module!(log::log_api).into());
-    engine.register_type_with_name::<crate::vu::WaitTime>("WaitTime");
-    engine.on_progress(crate::vu::guard);
-    // `debug` is a reserved word in Rhai; read it as a plain name so `log::debug(…)` parses.
-    // Rhai's own `debug(…)` still works: it is resolved by name when called.
-    #[allow(deprecated)] // Rhai marks this hook "volatile", not deprecated.
-    engine.on_parse_token(|token, _, _| match token {
-        rhai::Token::Reserved(s) if &*s == "debug" => rhai::Token::Identifier(s),
-        other => other,
-    });
-    engine.on_print(|s| {
-        let _ = crate::vu::with_user(|u| u.run().log.log(Level::Info, u.id, s));
-    });
-    engine.on_debug(|s, _, _| {
-        let _ = crate::vu::with_user(|u| u.run().log.log(Level::Debug, u.id, s));
-    });
-    engine
-}
-
 /// A script that did not compile, shown as `file:line:column: message` with the line.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
-pub struct SyntaxError(String);
+pub struct SyntaxError(pub String);
 
 /// Compiles `source`; `name` is how the file is shown in errors.
 pub fn compile(engine: &Engine, name: &str, source: &str) -> Result<AST, SyntaxError> {
@@ -140,18 +92,4 @@ pub struct Program {
     pub ast: AST,
     pub hooks: Hooks,
     pub name: Rc<str>,
-}
-
-impl Program {
-    pub fn new(name: &str, source: &str, config: &EngineConfig) -> Result<Self, SyntaxError> {
-        let engine = engine_with(config);
-        let ast = compile(&engine, name, source)?;
-        let hooks = Hooks::of(&ast);
-        Ok(Self {
-            engine,
-            ast,
-            hooks,
-            name: Rc::from(name),
-        })
-    }
 }

@@ -7,7 +7,7 @@ use crate::vu::WaitTime;
 
 /// Runs `f` with the current user, or fails the call with a clear message.
 fn user<R>(f: impl FnOnce(&std::rc::Rc<crate::vu::User>) -> R) -> Result<R, Box<EvalAltResult>> {
-    crate::vu::with_user(f).map_err(|e| super::script_error(e.to_string()))
+    crate::vu::with_user(f).map_err(|e| crate::script::script_error(e.to_string()))
 }
 
 fn random_alnum(rng: &mut impl rand::Rng, n: usize) -> String {
@@ -21,7 +21,7 @@ fn random_alnum(rng: &mut impl rand::Rng, n: usize) -> String {
 pub fn seconds(v: &Dynamic) -> Result<f64, Box<EvalAltResult>> {
     v.as_float()
         .or_else(|_| v.as_int().map(|i| i as f64))
-        .map_err(|t| super::script_error(format!("expected a number of seconds, got {t}")))
+        .map_err(|t| crate::script::script_error(format!("expected a number of seconds, got {t}")))
 }
 
 #[export_module]

@@ -8,8 +8,9 @@ use http::header::{CONTENT_TYPE, HeaderName, HeaderValue};
 use rhai::plugin::*;
 use rhai::{Dynamic, EvalAltResult, Map};
 
-use super::{Response, Signal, raise, script_error};
+use super::Response;
 use crate::http::{Prepared, Target, set_header};
+use crate::script::{Signal, raise, script_error};
 use std::rc::Rc;
 
 use crate::metrics::FailureKind;
@@ -86,7 +87,7 @@ impl Options {
                     })
                 }
                 "timeout" => {
-                    let s = super::api::seconds(&value)?;
+                    let s = super::core::seconds(&value)?;
                     o.timeout = Some(
                         crate::duration::positive(s)
                             .map_err(|e| script_error(format!("request option `timeout`: {e}")))?,

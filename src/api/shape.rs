@@ -6,7 +6,8 @@
 
 use rhai::{AST, CallFnOptions, Dynamic, Engine, Map, Scope};
 
-use super::{EngineConfig, SHAPE, SyntaxError, compile, describe, engine_with};
+use super::engine_with;
+use crate::script::{EngineConfig, SHAPE, SyntaxError, compile, describe};
 
 /// Operations one call may take: a shape is a few comparisons, not a computation.
 const MAX_OPERATIONS: u64 = 1_000_000;

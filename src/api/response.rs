@@ -59,7 +59,7 @@ impl Response {
             u.recorder()
                 .mark_failed(self.0.method.as_str(), &self.0.name, kind, message)
         })
-        .map_err(|e| super::script_error(e.to_string()))
+        .map_err(|e| crate::script::script_error(e.to_string()))
     }
 
     fn text(&self) -> String {
@@ -157,7 +157,7 @@ pub mod response_api {
     /// ```
     #[rhai_fn(return_raw, pure)]
     pub fn json(r: &mut Response) -> Result<Dynamic, Box<EvalAltResult>> {
-        match crate::script::json::parse(&r.0.body) {
+        match crate::api::json::parse(&r.0.body) {
             Ok(v) => Ok(v),
             Err(e) => {
                 r.mark_failed(FailureKind::Body, format!("invalid JSON: {e}"))?;

@@ -1,0 +1,76 @@
+//! The functions scripts call (`http::get`, `check`, `vu_id`, `log::info` …), which act on
+//! the current virtual user, and the engines that carry them: every engine a script runs
+//! on is built here. The language layer (`crate::script`) and the users (`crate::vu`) do
+//! not depend on this module; it depends on both.
+
+mod core;
+mod docs;
+mod http;
+pub(crate) mod json;
+mod log;
+mod response;
+mod shape;
+
+use std::rc::Rc;
+
+use rhai::{Engine, exported_module};
+
+pub use docs::api_reference;
+pub use response::Response;
+pub use shape::{Shape, ShapeError, Want};
+
+use crate::script::{EngineConfig, Hooks, Level, MAX_CALL_LEVELS, Program, SyntaxError, compile};
+
+/// The engine with default limits and no imports (`check`'s probe of an options map, docs).
+pub fn engine() -> Engine {
+    engine_with(&EngineConfig::default())
+}
+
+/// The engine every script runs on: stampede's API registered, the guard installed.
+pub fn engine_with(config: &EngineConfig) -> Engine {
+    let mut engine = Engine::new();
+    engine.set_max_call_levels(MAX_CALL_LEVELS);
+    engine.set_max_expr_depths(128, 64);
+    engine.set_max_string_size(config.limits.string);
+    engine.set_max_array_size(config.limits.array);
+    engine.set_max_map_size(config.limits.map);
+    match &config.import_dir {
+        Some(dir) => engine.set_module_resolver(
+            rhai::module_resolvers::FileModuleResolver::new_with_path(dir),
+        ),
+        None => engine.set_module_resolver(rhai::module_resolvers::DummyModuleResolver::new()),
+    };
+    engine.register_global_module(exported_module!(core::api).into());
+    engine.register_global_module(exported_module!(response::response_api).into());
+    engine.register_static_module("http", exported_module!(http::http_api).into());
+    engine.register_static_module("log", exported_module!(log::log_api).into());
+    engine.register_type_with_name::<crate::vu::WaitTime>("WaitTime");
+    engine.on_progress(crate::vu::guard);
+    // `debug` is a reserved word in Rhai; read it as a plain name so `log::debug(…)` parses.
+    // Rhai's own `debug(…)` still works: it is resolved by name when called.
+    #[allow(deprecated)] // Rhai marks this hook "volatile", not deprecated.
+    engine.on_parse_token(|token, _, _| match token {
+        rhai::Token::Reserved(s) if &*s == "debug" => rhai::Token::Identifier(s),
+        other => other,
+    });
+    engine.on_print(|s| {
+        let _ = crate::vu::with_user(|u| u.run().log.log(Level::Info, u.id, s));
+    });
+    engine.on_debug(|s, _, _| {
+        let _ = crate::vu::with_user(|u| u.run().log.log(Level::Debug, u.id, s));
+    });
+    engine
+}
+
+/// Compiles one worker's copy of the script on an engine of its own.
+pub fn program(name: &str, source: &str, config: &EngineConfig) -> Result<Program, SyntaxError> {
+    let engine = engine_with(config);
+    let ast = compile(&engine, name, source)?;
+    let hooks = Hooks::of(&ast);
+    Ok(Program {
+        engine,
+        ast,
+        hooks,
+        name: Rc::from(name),
+    })
+}
