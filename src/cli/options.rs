@@ -8,63 +8,6 @@ use rhai::{Dynamic, Map};
 use crate::plan::{Stage, StageError};
 use crate::vu::WaitTime;
 
-/// Every option a script may set; anything else is reported, so typos do not pass silently.
-pub const KNOWN: &[&str] = &[
-    "host",
-    "users",
-    "spawn_rate",
-    "run_time",
-    "iterations",
-    "iterations_per_user",
-    "tasks",
-    "wait_time",
-    "timeout",
-    "insecure",
-    "max_body",
-    "stop_timeout",
-    "setup_timeout",
-    "teardown_timeout",
-    "seed",
-    "thresholds",
-    "max_string",
-    "max_array",
-    "max_map",
-    "stages",
-    "graceful_ramp_down",
-    "scenarios",
-];
-
-/// Options as the script declared them; command-line flags override each one.
-#[derive(Debug, Default, Clone)]
-pub struct ScriptOptions {
-    pub host: Option<String>,
-    pub users: Option<u64>,
-    pub spawn_rate: Option<f64>,
-    pub run_time: Option<Duration>,
-    pub iterations: Option<u64>,
-    pub iterations_per_user: Option<u64>,
-    pub tasks: Option<BTreeMap<String, i64>>,
-    pub wait_time: Option<WaitTime>,
-    pub timeout: Option<Duration>,
-    pub insecure: Option<bool>,
-    pub max_body: Option<u64>,
-    pub stop_timeout: Option<Duration>,
-    pub setup_timeout: Option<Duration>,
-    pub teardown_timeout: Option<Duration>,
-    pub seed: Option<u64>,
-    /// Script value limits: bytes in a string, elements in an array, entries in a map.
-    pub max_string: Option<usize>,
-    pub max_array: Option<usize>,
-    pub max_map: Option<usize>,
-    /// k6's top-level `stages` shortcut: a `ramping-vus` ramp from 0 users.
-    pub stages: Option<Vec<Stage>>,
-    pub graceful_ramp_down: Option<Duration>,
-    /// `scenarios`: k6's scenarios, each with its executor.
-    pub scenarios: Option<Vec<super::scenarios::ScenarioSpec>>,
-    /// Threshold texts, scoped ones written `scope: metric op value`.
-    pub thresholds: Vec<String>,
-}
-
 /// Parses a duration given as `"1m30s"`-style text or a number of seconds (clap's parser
 /// for every duration flag).
 pub fn duration(text: &str) -> Result<Duration, String> {
@@ -224,68 +167,86 @@ pub(super) fn weights(v: &Dynamic) -> Result<BTreeMap<String, i64>, String> {
         .collect()
 }
 
+/// Declares every script option once, with its type and how its value is read: the
+/// struct, the list of known names and the map reader are generated from this. (The flags
+/// that override them are clap's, declared in `cli/mod.rs`; the merge is `flag.or(option)`.)
+macro_rules! script_options {
+    ($( $(#[$doc:meta])* $name:ident : $ty:ty = $read:expr ),* $(,)?) => {
+        /// Options as the script declared them; command-line flags override each one.
+        #[derive(Debug, Default, Clone)]
+        pub struct ScriptOptions {
+            $( $(#[$doc])* pub $name: Option<$ty>, )*
+        }
+
+        /// Every option a script may set; anything else is reported, so typos do not pass
+        /// silently.
+        pub const KNOWN: &[&str] = &[ $( stringify!($name) ),* ];
+
+        impl ScriptOptions {
+            /// Reads one option; `None` for a name that is not one.
+            fn read(&mut self, key: &str, v: &Dynamic) -> Option<Result<(), String>> {
+                let read: Result<(), String> = match key {
+                    $( stringify!($name) => {
+                        let parse: fn(&Dynamic) -> Result<$ty, String> = $read;
+                        parse(v).map(|x| self.$name = Some(x))
+                    } )*
+                    _ => return None,
+                };
+                Some(read)
+            }
+        }
+    };
+}
+
+script_options! {
+    host: String = |v| Ok(v.to_string()),
+    users: u64 = count,
+    spawn_rate: f64 = rate,
+    run_time: Duration = dyn_duration,
+    iterations: u64 = count,
+    iterations_per_user: u64 = count,
+    tasks: BTreeMap<String, i64> = weights,
+    wait_time: WaitTime = wait_time,
+    timeout: Duration = dyn_timeout,
+    insecure: bool = |v| v.as_bool().map_err(|_| "expected true or false".to_string()),
+    max_body: u64 = dyn_size,
+    stop_timeout: Duration = dyn_duration,
+    setup_timeout: Duration = dyn_timeout,
+    teardown_timeout: Duration = dyn_timeout,
+    seed: u64 = count,
+    /// Script value limits: bytes in a string, elements in an array, entries in a map.
+    max_string: usize = |v| match dyn_size(v)? {
+        0 => Err("must be at least 1 byte".into()),
+        n => Ok(to_usize(n)),
+    },
+    max_array: usize = |v| positive_count(v).map(to_usize),
+    max_map: usize = |v| positive_count(v).map(to_usize),
+    /// k6's top-level `stages` shortcut: a `ramping-vus` ramp from 0 users.
+    stages: Vec<Stage> = stages,
+    graceful_ramp_down: Duration = dyn_duration,
+    /// `scenarios`: k6's scenarios, each with its executor.
+    scenarios: Vec<super::scenarios::ScenarioSpec> =
+        |v| super::scenarios::parse(v).map_err(|each| each.join("; ")),
+    /// Threshold texts, scoped ones written `scope: metric op value`.
+    thresholds: Vec<String> = thresholds,
+}
+
+fn wait_time(v: &Dynamic) -> Result<WaitTime, String> {
+    v.clone()
+        .try_cast::<WaitTime>()
+        .ok_or_else(|| "expected between(a, b), constant(s) or constant_pacing(s)".to_string())
+}
+
 impl ScriptOptions {
     /// Reads the options map; returns every problem found, each naming its option.
     pub fn from_map(map: &Map) -> Result<Self, Vec<String>> {
         let mut o = ScriptOptions::default();
         let mut problems = Vec::new();
         for (key, v) in map {
-            let r: Result<(), String> = match key.as_str() {
-                "host" => {
-                    o.host = Some(v.to_string());
-                    Ok(())
-                }
-                "users" => count(v).map(|n| o.users = Some(n)),
-                "spawn_rate" => rate(v).map(|r| o.spawn_rate = Some(r)),
-                "run_time" => dyn_duration(v).map(|d| o.run_time = Some(d)),
-                "iterations" => count(v).map(|n| o.iterations = Some(n)),
-                "iterations_per_user" => count(v).map(|n| o.iterations_per_user = Some(n)),
-                "tasks" => weights(v).map(|w| o.tasks = Some(w)),
-                "wait_time" => v
-                    .clone()
-                    .try_cast::<WaitTime>()
-                    .map(|w| o.wait_time = Some(w))
-                    .ok_or_else(|| {
-                        "expected between(a, b), constant(s) or constant_pacing(s)".to_string()
-                    }),
-                "timeout" => dyn_timeout(v).map(|d| o.timeout = Some(d)),
-                "max_body" => dyn_size(v).map(|n| o.max_body = Some(n)),
-                "insecure" => v
-                    .as_bool()
-                    .map(|b| o.insecure = Some(b))
-                    .map_err(|_| "expected true or false".to_string()),
-                "stop_timeout" => dyn_duration(v).map(|d| o.stop_timeout = Some(d)),
-                "setup_timeout" => dyn_timeout(v).map(|d| o.setup_timeout = Some(d)),
-                "teardown_timeout" => dyn_timeout(v).map(|d| o.teardown_timeout = Some(d)),
-                "seed" => count(v).map(|n| o.seed = Some(n)),
-                "max_string" => dyn_size(v)
-                    .and_then(|n| {
-                        if n == 0 {
-                            Err("must be at least 1 byte".into())
-                        } else {
-                            Ok(n)
-                        }
-                    })
-                    .map(|n| o.max_string = Some(to_usize(n))),
-                "max_array" => positive_count(v).map(|n| o.max_array = Some(to_usize(n))),
-                "max_map" => positive_count(v).map(|n| o.max_map = Some(to_usize(n))),
-                "thresholds" => thresholds(v).map(|t| o.thresholds = t),
-                "stages" => stages(v).map(|s| o.stages = Some(s)),
-                "graceful_ramp_down" => dyn_duration(v).map(|d| o.graceful_ramp_down = Some(d)),
-                "scenarios" => match super::scenarios::parse(v) {
-                    Ok(s) => {
-                        o.scenarios = Some(s);
-                        Ok(())
-                    }
-                    Err(each) => {
-                        problems
-                            .extend(each.into_iter().map(|e| format!("option `scenarios`: {e}")));
-                        Ok(())
-                    }
-                },
-                _ => Err(format!("unknown option (known: {})", KNOWN.join(", "))),
-            };
-            if let Err(e) = r {
+            let read = o
+                .read(key, v)
+                .unwrap_or_else(|| Err(format!("unknown option (known: {})", KNOWN.join(", "))));
+            if let Err(e) = read {
                 problems.push(format!("option `{key}`: {e}"));
             }
         }

@@ -520,6 +520,7 @@ fn decide(
         let thresholds = o
             .thresholds
             .iter()
+            .flatten()
             .chain(&args.thresholds)
             .map(|t| crate::report::thresholds::parse(t))
             .collect::<Result<Vec<_>, _>>()?;
