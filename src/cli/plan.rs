@@ -254,7 +254,7 @@ fn shape_schedule(
 
 /// The most users `fn shape` asks for, calling it for every second of the run (or its
 /// first hour); its errors and a shape that never asks for a user are reported.
-fn shape_peak(
+pub(super) fn shape_peak(
     args: &RunFlags,
     o: &ScriptOptions,
     name: &str,
@@ -290,63 +290,11 @@ fn shape_peak(
 }
 
 /// Whether a flag sets the load model, which replaces the script's `scenarios`.
-fn load_flags(args: &RunFlags) -> bool {
+pub(super) fn load_flags(args: &RunFlags) -> bool {
     args.users.is_some()
         || args.spawn_rate.is_some()
         || args.stages.is_some()
         || args.rate.is_some()
-}
-
-/// The script's `scenarios`, built and numbered; `None` when it has none or a flag sets
-/// the load model instead.
-fn scenarios(
-    args: &RunFlags,
-    probe: &Probe,
-    engine: &EngineConfig,
-) -> Result<Option<Vec<Scenario>>, PlanError> {
-    let o = &probe.options;
-    let Some(specs) = o.scenarios.as_ref().filter(|_| !load_flags(args)) else {
-        return Ok(None);
-    };
-    let invalid = |problems| PlanError::Invalid {
-        name: probe.name.clone(),
-        problems,
-    };
-    if o.users.is_some() || o.spawn_rate.is_some() || o.stages.is_some() {
-        return Err(invalid(vec![
-            "options `users`, `spawn_rate` and `stages` set the one implicit scenario; \
-             with `scenarios`, give each scenario its own"
-                .into(),
-        ]));
-    }
-    let shape_peak = if probe.hooks.shape {
-        Some(shape_peak(args, o, &probe.name, &probe.source, engine)?)
-    } else {
-        None
-    };
-    let cx = super::scenarios::Context {
-        ast: &probe.ast,
-        tasks: &probe.lint.tasks,
-        has_shape: probe.hooks.shape,
-        shape_peak,
-    };
-    let mut built = Vec::new();
-    let mut problems = Vec::new();
-    let mut first_user = 0;
-    for spec in specs {
-        match spec.build(&cx, first_user) {
-            Ok(s) => {
-                first_user += s.schedule.peak();
-                built.push(s);
-            }
-            Err(e) => problems.push(e),
-        }
-    }
-    if problems.is_empty() {
-        Ok(Some(built))
-    } else {
-        Err(invalid(problems))
-    }
 }
 
 /// `--rate`: the open model, with its pool of users.
@@ -439,7 +387,7 @@ fn decide(
             },
             import_dir,
         };
-        let explicit = scenarios(args, &probe, &engine)?;
+        let explicit = super::scenarios::from_probe(args, &probe, &engine)?;
         let stop_timeout = args
             .stop_timeout
             .or(o.stop_timeout)

@@ -8,7 +8,9 @@ use std::time::Duration;
 use rhai::{AST, Dynamic, Map};
 
 use super::options::{count, dyn_duration, positive_count, rate, weights};
+use super::{PlanError, Probe, RunFlags};
 use crate::plan::{Executor, RateSpec, RateStage, Scenario, Schedule, Stage, WhenBusy};
+use crate::script::EngineConfig;
 use crate::vu::WaitTime;
 
 /// k6's default `gracefulStop`, `gracefulRampDown` and `maxDuration`.
@@ -450,4 +452,66 @@ fn tags(v: &Dynamic) -> Result<BTreeMap<String, String>, String> {
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect())
+}
+
+/// The script's `scenarios`, built and numbered; `None` when it has none or a flag sets
+/// the load model instead.
+pub fn from_probe(
+    args: &RunFlags,
+    probe: &Probe,
+    engine: &EngineConfig,
+) -> Result<Option<Vec<Scenario>>, PlanError> {
+    let o = &probe.options;
+    let Some(specs) = o
+        .scenarios
+        .as_ref()
+        .filter(|_| !super::plan::load_flags(args))
+    else {
+        return Ok(None);
+    };
+    let invalid = |problems| PlanError::Invalid {
+        name: probe.name.clone(),
+        problems,
+    };
+    if o.users.is_some() || o.spawn_rate.is_some() || o.stages.is_some() {
+        return Err(invalid(vec![
+            "options `users`, `spawn_rate` and `stages` set the one implicit scenario; \
+             with `scenarios`, give each scenario its own"
+                .into(),
+        ]));
+    }
+    let shape_peak = if probe.hooks.shape {
+        Some(super::plan::shape_peak(
+            args,
+            o,
+            &probe.name,
+            &probe.source,
+            engine,
+        )?)
+    } else {
+        None
+    };
+    let cx = Context {
+        ast: &probe.ast,
+        tasks: &probe.lint.tasks,
+        has_shape: probe.hooks.shape,
+        shape_peak,
+    };
+    let mut built = Vec::new();
+    let mut problems = Vec::new();
+    let mut first_user = 0;
+    for spec in specs {
+        match spec.build(&cx, first_user) {
+            Ok(s) => {
+                first_user += s.schedule.peak();
+                built.push(s);
+            }
+            Err(e) => problems.push(e),
+        }
+    }
+    if problems.is_empty() {
+        Ok(Some(built))
+    } else {
+        Err(invalid(problems))
+    }
 }
