@@ -40,6 +40,9 @@ pub struct Arrivals {
     users: JoinSet<()>,
     /// Wakes the dispatcher when the next arrival is due, to the microsecond.
     timer: super::precise::PreciseTimer,
+    /// Resolves when the scenario ends: made once, not on every wake-up (each would lock
+    /// the token every worker's dispatcher of the scenario shares).
+    finished: std::pin::Pin<Box<tokio_util::sync::WaitForCancellationFutureOwned>>,
 }
 
 /// This worker's share of `total` when `workers` split it: the first ones take one more.
@@ -57,6 +60,7 @@ impl Arrivals {
         when_busy: WhenBusy,
     ) -> Self {
         let (index, workers) = (lane.index, lane.workers);
+        let finished = Box::pin(lane.cohort.scenario.finish.clone().cancelled_owned());
         let mine = share(max, index, workers);
         let first = index as u64;
         Self {
@@ -76,6 +80,7 @@ impl Arrivals {
             starting: Vec::new(),
             users: JoinSet::new(),
             timer: super::precise::PreciseTimer::new(),
+            finished,
         }
     }
 
@@ -121,7 +126,7 @@ impl Arrivals {
             tokio::select! {
                 () = self.timer.sleep_until(wake) => break,
                 Some(_) = self.users.join_next(), if !self.users.is_empty() => {}
-                _ = self.lane.cohort.scenario.finish.cancelled() => return false,
+                () = &mut self.finished => return false,
             }
         }
         let exhausted = self.users.is_empty() && self.numbers.clone().next().is_none();
@@ -140,7 +145,7 @@ impl Arrivals {
         let mut due = Instant::now();
         while self.wait(due).await {
             let now = Instant::now();
-            while due <= now && !self.stopped() {
+            while due <= now {
                 self.arrive(due);
                 due += interval;
             }
@@ -163,7 +168,7 @@ impl Arrivals {
             let rate_now = self.rate.at(t) * self.fraction;
             let step = (t - t_prev).as_secs_f64();
             let credit = credit_prev + (rate_prev + rate_now) / 2.0 * step;
-            while (next as f64) < credit && !self.stopped() {
+            while (next as f64) < credit {
                 let into = (next as f64 - credit_prev).max(0.0) / (credit - credit_prev) * step;
                 self.arrive(start + t_prev + secs(into));
                 next += 1;
@@ -178,10 +183,6 @@ impl Arrivals {
             };
             wake = now + secs(ahead.clamp(0.000_02, 0.05));
         }
-    }
-
-    fn stopped(&self) -> bool {
-        self.lane.cohort.scenario.finish.is_cancelled()
     }
 
     /// How many users are still starting.

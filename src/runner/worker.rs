@@ -294,7 +294,7 @@ async fn scenario_clock(
 ) {
     match end {
         Some(end) => tokio::select! {
-            _ = tokio::time::sleep_until(end) => state.finish.cancel(),
+            _ = tokio::time::sleep_until(end) => state.end(),
             _ = state.finish.cancelled() => {}
         },
         None => state.finish.cancelled().await,

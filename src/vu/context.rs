@@ -115,6 +115,10 @@ pub struct User {
     /// own when a ramp retires it. It finishes its request, skips the rest of its task,
     /// runs `on_stop` and ends.
     pub stop: tokio_util::sync::CancellationToken,
+    /// Set when its scenario ends (a child of the scenario's `finish`, so waiting on it
+    /// does not take the lock every user of the scenario shares): a pause between
+    /// iterations ends early, as no iteration follows it.
+    pub finish: tokio_util::sync::CancellationToken,
     /// Under an arrival rate: the pool this user takes its iterations from, and its place
     /// in it. `None`: the user paces itself (wait times).
     pub pooled: Option<(Rc<super::Pool>, Rc<super::Slot>)>,
@@ -133,6 +137,7 @@ impl User {
         Self {
             id,
             stop: cohort.scenario.stop.child_token(),
+            finish: cohort.scenario.finish.child_token(),
             worker,
             cohort,
             phase: Cell::new(Phase::Init),

@@ -145,6 +145,10 @@ pub struct ScenarioState {
     /// Set at its own end (and with `stop`): no new iteration starts; those under way may
     /// finish within `graceful_stop` (k6's semantics for a scenario's end).
     pub finish: CancellationToken,
+    /// Set with `finish` by [`ScenarioState::end`]: what a user checks before each
+    /// iteration, an atomic load where a token's check takes a lock shared by every user
+    /// of the scenario (a stop of the whole run reaches the user through its own token).
+    ending: std::sync::atomic::AtomicBool,
     /// Set its `graceful_stop` after its own end, or at the run's hard stop: what still
     /// runs is aborted.
     pub hard_stop: CancellationToken,
@@ -170,6 +174,7 @@ impl ScenarioState {
             name: name.to_owned(),
             stop: stop.clone(),
             finish: stop.child_token(),
+            ending: Default::default(),
             hard_stop: run.hard_stop.child_token(),
             users_running: AtomicU64::new(0),
             iterations_left: iterations.map(AtomicU64::new),
@@ -186,12 +191,24 @@ impl ScenarioState {
             name: String::new(),
             stop: stop.clone(),
             finish: stop.child_token(),
+            ending: Default::default(),
             hard_stop: run.hard_stop.child_token(),
             users_running: AtomicU64::new(0),
             iterations_left: None,
             iterations_per_user: None,
             wait: WaitTime::None,
         }
+    }
+
+    /// The scenario's own end: no new iterations.
+    pub fn end(&self) {
+        self.ending.store(true, Ordering::Relaxed);
+        self.finish.cancel();
+    }
+
+    /// Whether [`ScenarioState::end`] was called.
+    pub fn is_ending(&self) -> bool {
+        self.ending.load(Ordering::Relaxed)
     }
 
     /// Takes one iteration from this scenario's budget and the run's; false when either is

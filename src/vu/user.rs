@@ -109,7 +109,7 @@ fn task_loop(user: &User, mut run_task: impl FnMut(&str) -> Ending) {
     let mut intended: Option<Instant> = None;
     loop {
         if user.stop.is_cancelled()
-            || scenario.finish.is_cancelled()
+            || scenario.is_ending()
             || per_user.is_some_and(|n| user.iteration.get() >= n)
         {
             return;
@@ -171,7 +171,7 @@ fn task_loop(user: &User, mut run_task: impl FnMut(&str) -> Ending) {
             continue;
         }
         // The pause ends early when the scenario ends: no iteration follows it.
-        let finish = &scenario.finish;
+        let finish = &user.finish;
         let pause = async {
             tokio::select! {
                 _ = tokio::time::sleep(pause) => {}
