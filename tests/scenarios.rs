@@ -235,6 +235,50 @@ fn a_shape_scenario_runs_beside_others_and_flags_replace_the_scenarios() {
     assert!(log.users("a").len() <= 2);
 }
 
+#[test]
+fn a_shape_that_returns_a_rate_drives_arrivals() {
+    let (url, log) = start_server();
+    // 30 iterations a second for a second, then 10 for a second, then the end: 40 in all.
+    let out = common::run(
+        r#"
+        fn shape(elapsed) {
+            if elapsed < 1.0 { #{ rate: 30 } } else if elapsed < 2.0 { #{ rate: 10 } } else { () }
+        }
+        fn t() { http::get(`/s/rated?vu=${vu_id()}`); }
+        "#,
+        &url,
+        |_| {},
+    );
+    let hits = log.of("rated");
+    assert!((37..=43).contains(&hits.len()), "{} iterations", hits.len());
+    let first = hits.iter().map(|h| h.at).min().unwrap();
+    let in_first_second = hits
+        .iter()
+        .filter(|h| h.at < first + Duration::from_secs(1))
+        .count();
+    assert!(
+        (27..=32).contains(&in_first_second),
+        "30 in the first second: {in_first_second}"
+    );
+    assert_eq!(out.totals.dropped_iterations, 0);
+    assert!(out.elapsed < Duration::from_secs(5), "{:?}", out.elapsed);
+    // The iterations ran on a schedule, so they have a latency from the intended start.
+    let stats = out.totals.get("GET", "/s/rated").unwrap();
+    assert_eq!(
+        stats.corrected.as_ref().map(|h| h.len()),
+        Some(stats.requests)
+    );
+
+    // A shape that mixes users and rates is refused before traffic.
+    let (code, err, _) = run_bin(
+        "fn shape(t) { if t < 1.0 { 2 } else { #{ rate: 5 } } }\nfn t() { http::get(\"/s/x\"); }",
+        &url,
+        &[],
+    );
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("one shape drives one model"), "{err}");
+}
+
 /// Runs the binary on `source` and returns (exit code, stderr).
 fn run_bin(source: &str, host: &str, args: &[&str]) -> (Option<i32>, String, String) {
     let file = common::script(source);

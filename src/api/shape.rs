@@ -18,6 +18,20 @@ pub struct Want {
     pub users: u64,
     /// Users started (or stopped) per second on the way there; `None`: all at once.
     pub spawn_rate: Option<f64>,
+    /// `#{ rate: 200 }`: iterations started per second instead of users (the open model);
+    /// `users` is then 0.
+    pub rate: Option<f64>,
+}
+
+impl Want {
+    /// `users` users, started at once.
+    pub fn users(users: u64) -> Self {
+        Self {
+            users,
+            spawn_rate: None,
+            rate: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -71,6 +85,31 @@ impl Shape {
                 .and_then(|n| u64::try_from(n).ok())
                 .ok_or_else(|| fail(format!("`{what}` must be a whole number >= 0, got {v}")))
         };
+        let number = |v: &Dynamic, what: &str| -> Result<f64, ShapeError> {
+            let r = v
+                .as_float()
+                .or_else(|_| v.as_int().map(|i| i as f64))
+                .map_err(|_| fail(format!("`{what}` must be a number, got {v}")))?;
+            if r.is_finite() && r >= 0.0 {
+                Ok(r)
+            } else {
+                Err(fail(format!("`{what}` must be 0 or more, got {r}")))
+            }
+        };
+        if let Some(map) = value.read_lock::<Map>()
+            && let Some(rate) = map.get("rate")
+        {
+            if let Some(key) = map.keys().find(|k| k.as_str() != "rate") {
+                return Err(fail(format!(
+                    "unknown key `{key}` with `rate` (a shape returns #{{ rate }} or #{{ users, spawn_rate }})"
+                )));
+            }
+            return Ok(Some(Want {
+                users: 0,
+                spawn_rate: None,
+                rate: Some(number(rate, "rate")?),
+            }));
+        }
         if let Some(map) = value.read_lock::<Map>() {
             let users = map
                 .get("users")
@@ -94,15 +133,16 @@ impl Shape {
                 .find(|k| !["users", "spawn_rate"].contains(&k.as_str()))
             {
                 return Err(fail(format!(
-                    "unknown key `{key}` (known: users, spawn_rate)"
+                    "unknown key `{key}` (known: users, spawn_rate; or rate alone)"
                 )));
             }
-            return Ok(Some(Want { users, spawn_rate }));
+            return Ok(Some(Want {
+                users,
+                spawn_rate,
+                rate: None,
+            }));
         }
-        Ok(Some(Want {
-            users: count(&value, "the result")?,
-            spawn_rate: None,
-        }))
+        Ok(Some(Want::users(count(&value, "the result")?)))
     }
 }
 
@@ -123,21 +163,18 @@ mod tests {
                    else { () }
                }"#,
         );
-        assert_eq!(
-            s.at(0.0).unwrap(),
-            Some(Want {
-                users: 5,
-                spawn_rate: None
-            })
-        );
+        assert_eq!(s.at(0.0).unwrap(), Some(Want::users(5)));
         assert_eq!(
             s.at(12.0).unwrap(),
             Some(Want {
                 users: 50,
-                spawn_rate: Some(10.0)
+                spawn_rate: Some(10.0),
+                rate: None,
             })
         );
         assert_eq!(s.at(20.0).unwrap(), None);
+        let r = shape("fn shape(t) { #{ rate: 250 } }");
+        assert_eq!(r.at(0.0).unwrap().unwrap().rate, Some(250.0));
     }
 
     #[test]
@@ -147,13 +184,7 @@ mod tests {
                let boom = 1 / 0;
                fn shape(t) { if env("NO_SUCH_VAR_HERE", "x") == "x" { 2 } else { 3 } }"#,
         );
-        assert_eq!(
-            s.at(0.0).unwrap(),
-            Some(Want {
-                users: 2,
-                spawn_rate: None
-            })
-        );
+        assert_eq!(s.at(0.0).unwrap(), Some(Want::users(2)));
     }
 
     #[test]
@@ -162,6 +193,11 @@ mod tests {
             ("fn shape(t) { -1 }", "whole number"),
             ("fn shape(t) { #{ user: 3 } }", "must have `users`"),
             ("fn shape(t) { #{ users: 3, spawn_rate: 0 } }", "spawn_rate"),
+            ("fn shape(t) { #{ rate: -1 } }", "`rate` must be 0 or more"),
+            (
+                "fn shape(t) { #{ rate: 5, users: 2 } }",
+                "unknown key `users` with `rate`",
+            ),
             ("fn shape(t) { loop {} }", "operation limit"),
             ("fn shape(t) { t.nope }", "s.rhai:1"),
         ] {

@@ -248,19 +248,30 @@ fn shape_schedule(
                 .into(),
         ));
     }
-    let peak = shape_peak(args, o, name, source, engine)?;
-    Ok(Schedule::Shape { peak })
+    match shape_peak(args, o, name, source, engine)? {
+        ShapePeak::Users(peak) => Ok(Schedule::Shape { peak }),
+        ShapePeak::Rate(peak) => arrival_rate(args, RateSpec::Shaped { peak }, false),
+    }
 }
 
-/// The most users `fn shape` asks for, calling it for every second of the run (or its
-/// first hour); its errors and a shape that never asks for a user are reported.
+/// The most `fn shape` asks for before traffic: users, or (returning `#{ rate }`)
+/// iterations a second. One shape drives one model.
+#[derive(Debug, Clone, Copy)]
+pub enum ShapePeak {
+    Users(u64),
+    Rate(f64),
+}
+
+/// The most `fn shape` asks for, calling it for every second of the run (or its first
+/// hour); its errors, a shape that mixes users and rates, and one that never asks for a
+/// user or an iteration are reported.
 pub(super) fn shape_peak(
     args: &RunFlags,
     o: &ScriptOptions,
     name: &str,
     source: &str,
     engine: &EngineConfig,
-) -> Result<u64, PlanError> {
+) -> Result<ShapePeak, PlanError> {
     let invalid = |problem: String| PlanError::Invalid {
         name: name.to_owned(),
         problems: vec![problem],
@@ -271,22 +282,33 @@ pub(super) fn shape_peak(
         .or(o.run_time)
         .unwrap_or(SHAPE_LOOKAHEAD)
         .min(SHAPE_LOOKAHEAD);
-    let mut peak = 0;
+    let (mut users, mut rate) = (None::<u64>, None::<f64>);
     for second in 0..=horizon.as_secs() {
-        match shape
+        let Some(want) = shape
             .at(second as f64)
             .map_err(|e| invalid(e.to_string()))?
-        {
-            Some(want) => peak = peak.max(want.users),
-            None => break,
+        else {
+            break;
+        };
+        match want.rate {
+            Some(r) => rate = Some(rate.unwrap_or(0.0).max(r)),
+            None => users = Some(users.unwrap_or(0).max(want.users)),
+        }
+        if users.is_some() && rate.is_some() {
+            return Err(invalid(format!(
+                "`shape` returns users at some seconds and a rate at others (at {second} s); \
+                 one shape drives one model"
+            )));
         }
     }
-    if peak == 0 {
-        return Err(invalid(
-            "`shape` never asks for a user (it returns 0 or () from the start)".into(),
-        ));
+    match (users, rate) {
+        (_, Some(r)) if r > 0.0 => Ok(ShapePeak::Rate(r)),
+        (Some(u), _) if u > 0 => Ok(ShapePeak::Users(u)),
+        _ => Err(invalid(
+            "`shape` never asks for a user or an iteration (it returns 0 or () from the start)"
+                .into(),
+        )),
     }
-    Ok(peak)
 }
 
 /// Whether a flag sets the load model, which replaces the script's `scenarios`.
@@ -297,8 +319,12 @@ pub(super) fn load_flags(args: &RunFlags) -> bool {
         || args.rate.is_some()
 }
 
-/// `--rate`: the open model, with its pool of users.
-fn arrival_rate(args: &RunFlags, spec: RateSpec, mixed: bool) -> Result<Schedule, PlanError> {
+/// `--rate` (or a shape that returns rates): the open model, with its pool of users.
+pub(super) fn arrival_rate(
+    args: &RunFlags,
+    spec: RateSpec,
+    mixed: bool,
+) -> Result<Schedule, PlanError> {
     let flag = |flag, message: &str| PlanError::Flag {
         flag,
         message: message.into(),

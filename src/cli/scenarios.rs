@@ -52,7 +52,12 @@ fn keys(executor: Executor) -> &'static [&'static str] {
             "max_users",
             "when_busy",
         ],
-        Executor::Shape => &["graceful_ramp_down"],
+        Executor::Shape => &[
+            "graceful_ramp_down",
+            "pre_allocated_users",
+            "max_users",
+            "when_busy",
+        ],
         Executor::Default => &[],
     }
 }
@@ -137,8 +142,8 @@ pub struct Context<'a> {
     pub tasks: &'a [(String, u32)],
     /// The script's own `fn shape(elapsed)`, if any.
     pub has_shape: bool,
-    /// The most users the shape asks for (checked before traffic), when it has one.
-    pub shape_peak: Option<u64>,
+    /// The most the shape asks for (checked before traffic), when it has one.
+    pub shape_peak: Option<super::plan::ShapePeak>,
 }
 
 impl ScenarioSpec {
@@ -275,8 +280,26 @@ impl ScenarioSpec {
                 if !cx.has_shape {
                     return Err("the shape executor needs `fn shape(elapsed)` in the script".into());
                 }
-                Schedule::Shape {
-                    peak: cx.shape_peak.unwrap_or(0),
+                match cx.shape_peak {
+                    Some(super::plan::ShapePeak::Rate(peak)) => {
+                        let pre_allocated = self
+                            .read("pre_allocated_users", positive_count)?
+                            .unwrap_or_else(|| (peak.ceil() as u64).clamp(1, 1000));
+                        let max = self
+                            .read("max_users", positive_count)?
+                            .unwrap_or_else(|| pre_allocated.saturating_mul(10).min(10_000))
+                            .max(pre_allocated);
+                        Schedule::Rate {
+                            rate: RateSpec::Shaped { peak },
+                            pre_allocated,
+                            max,
+                            when_busy: self
+                                .read("when_busy", |v| WhenBusy::parse(&v.to_string()))?
+                                .unwrap_or_default(),
+                        }
+                    }
+                    Some(super::plan::ShapePeak::Users(peak)) => Schedule::Shape { peak },
+                    None => Schedule::Shape { peak: 0 },
                 }
             }
             Executor::Default => unreachable!("parsed scenarios name their executor"),

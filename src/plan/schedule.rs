@@ -84,7 +84,15 @@ pub struct RateStage {
 #[derive(Debug, Clone, PartialEq)]
 pub enum RateSpec {
     Constant(f64),
-    Stages { start: f64, stages: Vec<RateStage> },
+    Stages {
+        start: f64,
+        stages: Vec<RateStage>,
+    },
+    /// The script's `fn shape(elapsed)` returns `#{ rate }`: asked once a second by the
+    /// runner (it needs an engine); `peak` is the most it asked for before traffic.
+    Shaped {
+        peak: f64,
+    },
 }
 
 impl RateSpec {
@@ -111,10 +119,11 @@ impl RateSpec {
         })
     }
 
-    /// Iterations per second at `t` after the start.
+    /// Iterations per second at `t` after the start (for a shape, not known here: 0).
     pub fn at(&self, t: Duration) -> f64 {
         match self {
             RateSpec::Constant(r) => *r,
+            RateSpec::Shaped { .. } => 0.0,
             RateSpec::Stages { start, stages } => {
                 let mut from = *start;
                 let mut elapsed = Duration::ZERO;
@@ -133,7 +142,7 @@ impl RateSpec {
 
     pub fn peak(&self) -> f64 {
         match self {
-            RateSpec::Constant(r) => *r,
+            RateSpec::Constant(r) | RateSpec::Shaped { peak: r } => *r,
             RateSpec::Stages { start, stages } => {
                 stages.iter().map(|s| s.target).fold(*start, f64::max)
             }
@@ -142,7 +151,7 @@ impl RateSpec {
 
     pub fn length(&self) -> Option<Duration> {
         match self {
-            RateSpec::Constant(_) => None,
+            RateSpec::Constant(_) | RateSpec::Shaped { .. } => None,
             RateSpec::Stages { stages, .. } => Some(stages.iter().map(|s| s.duration).sum()),
         }
     }

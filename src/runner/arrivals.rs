@@ -43,6 +43,15 @@ pub struct Arrivals {
     /// Resolves when the scenario ends: made once, not on every wake-up (each would lock
     /// the token every worker's dispatcher of the scenario shares).
     finished: std::pin::Pin<Box<tokio_util::sync::WaitForCancellationFutureOwned>>,
+    /// The script's `shape`, when it sets the rate: asked once a second.
+    shape: Option<RateShape>,
+}
+
+/// A shape that returns `#{ rate }`, and what it said last.
+struct RateShape {
+    shape: crate::api::Shape,
+    asked: Option<Duration>,
+    rate: f64,
 }
 
 /// This worker's share of `total` when `workers` split it: the first ones take one more.
@@ -81,7 +90,43 @@ impl Arrivals {
             users: JoinSet::new(),
             timer: super::precise::PreciseTimer::new(),
             finished,
+            shape: None,
         }
+    }
+
+    /// Follows the script's `shape` for the rate (with [`RateSpec::Shaped`]).
+    pub fn shaped(mut self, shape: Option<crate::api::Shape>) -> Self {
+        self.shape = shape.map(|shape| RateShape {
+            shape,
+            asked: None,
+            rate: 0.0,
+        });
+        self
+    }
+
+    /// Iterations per second at `t` for this worker; `None` once a shape has ended the
+    /// scenario (or failed, which is recorded and ends it too).
+    fn rate_at(&mut self, t: Duration) -> Option<f64> {
+        let Some(s) = &mut self.shape else {
+            return Some(self.rate.at(t) * self.fraction);
+        };
+        if s.asked.is_none_or(|a| t >= a + Duration::from_secs(1)) {
+            match s.shape.at(t.as_secs_f64().floor()) {
+                Ok(Some(want)) => s.rate = want.rate.unwrap_or(0.0).min(self.rate.peak()),
+                Ok(None) => return None,
+                Err(e) => {
+                    self.lane.cohort.recorder.borrow_mut().failure(
+                        crate::metrics::FailureKind::Script,
+                        String::new(),
+                        "shape()".into(),
+                        e.to_string(),
+                    );
+                    return None;
+                }
+            }
+            s.asked = Some(t);
+        }
+        Some(s.rate * self.fraction)
     }
 
     /// Starts one more user for the pool, if this worker may; false at its maximum.
@@ -161,11 +206,18 @@ impl Arrivals {
         let (mut t_prev, mut credit_prev) = (Instant::now() - start, 0.0_f64);
         let mut next: u64 = 0;
         let mut wake = start;
+        let Some(mut rate_prev) = self.rate_at(t_prev) else {
+            self.lane.cohort.scenario.end();
+            return;
+        };
         while self.wait(wake).await {
             let now = Instant::now();
             let t = now - start;
-            let rate_prev = self.rate.at(t_prev) * self.fraction;
-            let rate_now = self.rate.at(t) * self.fraction;
+            let Some(rate_now) = self.rate_at(t) else {
+                // The shape ended the scenario: no new iterations.
+                self.lane.cohort.scenario.end();
+                return;
+            };
             let step = (t - t_prev).as_secs_f64();
             let credit = credit_prev + (rate_prev + rate_now) / 2.0 * step;
             while (next as f64) < credit {
@@ -173,7 +225,7 @@ impl Arrivals {
                 self.arrive(start + t_prev + secs(into));
                 next += 1;
             }
-            (t_prev, credit_prev) = (t, credit);
+            (t_prev, credit_prev, rate_prev) = (t, credit, rate_now);
             // Look again when the next arrival is due at today's rate, within bounds that
             // keep a changing rate followed closely.
             let ahead = if rate_now > 0.0 {
@@ -209,7 +261,7 @@ impl Arrivals {
         match self.rate.clone() {
             _ if self.fraction == 0.0 => {}
             RateSpec::Constant(r) => self.constant(r * self.fraction).await,
-            RateSpec::Stages { .. } => self.ramping().await,
+            RateSpec::Stages { .. } | RateSpec::Shaped { .. } => self.ramping().await,
         }
         // No more arrivals: the users waiting for one end (and run on_stop); iterations
         // still queued never start.

@@ -29,10 +29,7 @@ impl Shaped {
             shape,
             peak,
             level: 0.0,
-            want: Want {
-                users: 0,
-                spawn_rate: None,
-            },
+            want: Want::users(0),
             asked: None,
             moved: Duration::ZERO,
         }

@@ -19,7 +19,7 @@ use crate::http::{ClientFactory, ClientOptions};
 use crate::metrics::{FailureKind, Snapshot};
 use crate::plan::Plan;
 use crate::plan::Scenario;
-use crate::plan::Schedule;
+use crate::plan::{RateSpec, Schedule};
 use crate::script::{EngineConfig, Program};
 use crate::vu::{Cohort, Session, TaskTable, User, Worker, drive, run_session};
 
@@ -200,7 +200,11 @@ fn worker_main(
     let mut shapes = Vec::new();
     for scenario in &plan.scenarios {
         shapes.push(match scenario.schedule {
-            Schedule::Shape { .. } => Some(
+            Schedule::Shape { .. }
+            | Schedule::Rate {
+                rate: RateSpec::Shaped { .. },
+                ..
+            } => Some(
                 crate::api::Shape::new(&plan.script_name, &plan.source, &plan.engine)
                     .context("the shape compiled on the main thread but not on a worker")?,
             ),
@@ -270,6 +274,7 @@ impl Lane {
                 when_busy,
             } => {
                 Arrivals::new(self, start, rate, (pre_allocated, max), when_busy)
+                    .shaped(shape)
                     .run()
                     .await
             }
