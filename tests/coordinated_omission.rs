@@ -7,7 +7,6 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -24,38 +23,21 @@ const STALL: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs
 
 fn start_stalling_server() -> (String, Arc<AtomicU64>) {
     let served = Arc::new(AtomicU64::new(0));
-    let state = (served.clone(), Instant::now());
-    let (tx, rx) = std::sync::mpsc::channel::<SocketAddr>();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let app = Router::new()
-                .route(
-                    "/stall",
-                    get(
-                        |State((served, t0)): State<(Arc<AtomicU64>, Instant)>| async move {
-                            served.fetch_add(1, Ordering::Relaxed);
-                            let now = t0.elapsed();
-                            let period_start = PERIOD * (now.as_secs() / PERIOD.as_secs()) as u32;
-                            let phase = now - period_start;
-                            if phase >= STALL.0 && phase < STALL.1 {
-                                let until = t0 + period_start + STALL.1;
-                                tokio::time::sleep_until(until.into()).await;
-                            }
-                            "ok"
-                        },
-                    ),
-                )
-                .with_state(state);
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            tx.send(listener.local_addr().unwrap()).unwrap();
-            axum::serve(listener, app).await.unwrap();
-        });
-    });
-    (format!("http://{}", rx.recv().unwrap()), served)
+    let stall = |State((served, t0)): State<(Arc<AtomicU64>, Instant)>| async move {
+        served.fetch_add(1, Ordering::Relaxed);
+        let now = t0.elapsed();
+        let period_start = PERIOD * (now.as_secs() / PERIOD.as_secs()) as u32;
+        let phase = now - period_start;
+        if phase >= STALL.0 && phase < STALL.1 {
+            let until = t0 + period_start + STALL.1;
+            tokio::time::sleep_until(until.into()).await;
+        }
+        "ok"
+    };
+    let app = Router::new()
+        .route("/stall", get(stall))
+        .with_state((served.clone(), Instant::now()));
+    (common::serve(app).0, served)
 }
 
 #[test]

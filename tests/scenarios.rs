@@ -4,7 +4,6 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -42,37 +41,24 @@ impl Log {
 /// `GET /s/{scenario}?vu=N` is recorded with the time since the server started.
 fn start_server() -> (String, Arc<Log>) {
     let log = Arc::new(Log::default());
-    let state = (log.clone(), Instant::now());
-    let (tx, rx) = std::sync::mpsc::channel::<SocketAddr>();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let app = Router::new()
-                .route(
-                    "/s/{scenario}",
-                    get(
-                        |State((log, t0)): State<(Arc<Log>, Instant)>,
-                         Path(scenario): Path<String>,
-                         Query(q): Query<BTreeMap<String, u64>>| async move {
-                            log.hits.lock().unwrap().push(Hit {
-                                scenario,
-                                vu: q.get("vu").copied().unwrap_or(0),
-                                at: t0.elapsed(),
-                            });
-                            "ok"
-                        },
-                    ),
-                )
-                .with_state(state);
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            tx.send(listener.local_addr().unwrap()).unwrap();
-            axum::serve(listener, app).await.unwrap();
-        });
-    });
-    (format!("http://{}", rx.recv().unwrap()), log)
+    let app = Router::new()
+        .route(
+            "/s/{scenario}",
+            get(
+                |State((log, t0)): State<(Arc<Log>, Instant)>,
+                 Path(scenario): Path<String>,
+                 Query(q): Query<BTreeMap<String, u64>>| async move {
+                    log.hits.lock().unwrap().push(Hit {
+                        scenario,
+                        vu: q.get("vu").copied().unwrap_or(0),
+                        at: t0.elapsed(),
+                    });
+                    "ok"
+                },
+            ),
+        )
+        .with_state((log.clone(), Instant::now()));
+    (common::serve(app).0, log)
 }
 
 const EVERY_EXECUTOR: &str = r#"

@@ -122,34 +122,15 @@ fn thresholds(v: &Dynamic) -> Result<Vec<String>, String> {
 
 /// `[#{ duration: "30s", target: 100 }, …]`.
 pub(super) fn stages(v: &Dynamic) -> Result<Vec<Stage>, String> {
-    let list = v
-        .read_lock::<rhai::Array>()
-        .ok_or_else(|| "expected an array of #{ duration, target } maps".to_string())?;
-    let stages = list
-        .iter()
-        .enumerate()
-        .map(|(i, item)| {
-            let map = item
-                .read_lock::<Map>()
-                .ok_or_else(|| format!("stage {i}: expected #{{ duration, target }}"))?;
-            let (mut duration, mut target) = (None, None);
-            for (key, v) in map.iter() {
-                match key.as_str() {
-                    "duration" => duration = Some(dyn_duration(v)?),
-                    "target" => target = Some(count(v)?),
-                    other => {
-                        return Err(format!(
-                            "stage {i}: unknown key `{other}` (known: duration, target)"
-                        ));
-                    }
-                }
-            }
-            match (duration, target) {
-                (Some(duration), Some(target)) => Ok(Stage { duration, target }),
-                _ => Err(format!("stage {i}: needs both `duration` and `target`")),
-            }
+    let stages = super::scenarios::stage_list(v)?
+        .into_iter()
+        .map(|s| {
+            Ok(Stage {
+                duration: s.duration,
+                target: super::scenarios::whole(s.target)?,
+            })
         })
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect::<Result<Vec<_>, String>>()?;
     crate::plan::schedule_check(0, &stages).map_err(|e: StageError| e.to_string())?;
     Ok(stages)
 }
@@ -231,7 +212,8 @@ script_options! {
     thresholds: Vec<String> = thresholds,
 }
 
-fn wait_time(v: &Dynamic) -> Result<WaitTime, String> {
+/// `between(a, b)`, `constant(s)` or `constant_pacing(s)`.
+pub(super) fn wait_time(v: &Dynamic) -> Result<WaitTime, String> {
     v.clone()
         .try_cast::<WaitTime>()
         .ok_or_else(|| "expected between(a, b), constant(s) or constant_pacing(s)".to_string())

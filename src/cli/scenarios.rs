@@ -7,11 +7,10 @@ use std::time::Duration;
 
 use rhai::{AST, Dynamic, Map};
 
-use super::options::{count, dyn_duration, positive_count, rate, weights};
+use super::options::{count, dyn_duration, positive_count, rate, wait_time, weights};
 use super::{PlanError, Probe, RunFlags};
 use crate::plan::{Executor, RateSpec, RateStage, Scenario, Schedule, Stage, WhenBusy};
 use crate::script::EngineConfig;
-use crate::vu::WaitTime;
 
 /// k6's default `gracefulStop`, `gracefulRampDown` and `maxDuration`.
 pub const DEFAULT_GRACEFUL_STOP: Duration = Duration::from_secs(30);
@@ -396,7 +395,7 @@ fn hold(users: u64, d: Duration) -> Schedule {
     }
 }
 
-fn whole(x: f64) -> Result<u64, String> {
+pub(super) fn whole(x: f64) -> Result<u64, String> {
     if x.fract() == 0.0 && x >= 0.0 {
         Ok(x as u64)
     } else {
@@ -419,7 +418,7 @@ fn non_negative(v: &Dynamic) -> Result<f64, String> {
 }
 
 /// `[#{ duration: "30s", target: 100 }, …]`, targets as numbers (users or a rate).
-fn stage_list(v: &Dynamic) -> Result<Vec<RateStage>, String> {
+pub(super) fn stage_list(v: &Dynamic) -> Result<Vec<RateStage>, String> {
     let list = v
         .read_lock::<rhai::Array>()
         .ok_or_else(|| "expected an array of #{ duration, target } maps".to_string())?;
@@ -455,12 +454,6 @@ fn stage_list(v: &Dynamic) -> Result<Vec<RateStage>, String> {
             }
         })
         .collect()
-}
-
-fn wait_time(v: &Dynamic) -> Result<WaitTime, String> {
-    v.clone()
-        .try_cast::<WaitTime>()
-        .ok_or_else(|| "expected between(a, b), constant(s) or constant_pacing(s)".to_string())
 }
 
 /// `#{ team: "checkout" }`: names to text.

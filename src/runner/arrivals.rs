@@ -115,12 +115,7 @@ impl Arrivals {
                 Ok(Some(want)) => s.rate = want.rate.unwrap_or(0.0).min(self.rate.peak()),
                 Ok(None) => return None,
                 Err(e) => {
-                    self.lane.cohort.recorder.borrow_mut().failure(
-                        crate::metrics::FailureKind::Script,
-                        String::new(),
-                        "shape()".into(),
-                        e.to_string(),
-                    );
+                    super::shaped::record_failure(&self.lane.cohort, &e);
                     return None;
                 }
             }

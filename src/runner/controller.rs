@@ -86,12 +86,7 @@ impl Controller {
             Ok(Some(users)) => Some((users, Some(shaped.next_change(t)))),
             Ok(None) => None,
             Err(e) => {
-                self.lane.cohort.recorder.borrow_mut().failure(
-                    crate::metrics::FailureKind::Script,
-                    String::new(),
-                    "shape()".into(),
-                    e.to_string(),
-                );
+                super::shaped::record_failure(&self.lane.cohort, &e);
                 None
             }
         }

@@ -78,3 +78,14 @@ impl Shaped {
         }
     }
 }
+
+/// Counts a shape that failed (a runtime error, a bad answer) as a script failure of
+/// `shape()`; the caller ends the scenario.
+pub(super) fn record_failure(cohort: &crate::vu::Cohort, e: &ShapeError) {
+    cohort.recorder.borrow_mut().failure(
+        crate::metrics::FailureKind::Script,
+        String::new(),
+        "shape()".into(),
+        e.to_string(),
+    );
+}

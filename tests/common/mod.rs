@@ -151,7 +151,17 @@ fn app(counters: Arc<Counters>) -> Router {
 /// runner's threads for a runtime) and returns once it is listening.
 pub fn start() -> TestServer {
     let counters = Arc::new(Counters::default());
-    let c = counters.clone();
+    let (url, thread) = serve(app(counters.clone()));
+    TestServer {
+        url,
+        counters,
+        _thread: thread,
+    }
+}
+
+/// Serves `app` on 127.0.0.1 (a free port) from a thread and runtime of its own; returns
+/// its base URL once it listens.
+pub fn serve(app: Router) -> (String, std::thread::JoinHandle<()>) {
     let (tx, rx) = std::sync::mpsc::channel::<SocketAddr>();
     let thread = std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -161,15 +171,10 @@ pub fn start() -> TestServer {
         rt.block_on(async move {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             tx.send(listener.local_addr().unwrap()).unwrap();
-            axum::serve(listener, app(c)).await.unwrap();
+            axum::serve(listener, app).await.unwrap();
         });
     });
-    let addr = rx.recv().unwrap();
-    TestServer {
-        url: format!("http://{addr}"),
-        counters,
-        _thread: thread,
-    }
+    (format!("http://{}", rx.recv().unwrap()), thread)
 }
 
 /// A listener that accepts connections and closes them at once without answering.
