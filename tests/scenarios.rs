@@ -325,6 +325,14 @@ fn bad_scenarios_are_usage_errors_naming_the_scenario_and_key() {
             "`wait_time` does not apply",
         ),
         (r#"a: #{ executor: "shape" }"#, "needs `fn shape(elapsed)`"),
+        (
+            r#"a: #{ executor: "constant-arrival-rate", rate: 100, time_unit: "1ns", duration: "1s", pre_allocated_users: 1 }"#,
+            "more than 10,000,000 iterations a second",
+        ),
+        (
+            r#"a: #{ executor: "constant-vus", users: 90000000, duration: "1s" }, b: #{ executor: "constant-vus", users: 90000000, duration: "1s" }"#,
+            "more than 100000000 users in all",
+        ),
     ];
     for (scenario, says) in cases {
         let source = format!(
@@ -358,6 +366,63 @@ fn bad_scenarios_are_usage_errors_naming_the_scenario_and_key() {
         log.hits.lock().unwrap().is_empty(),
         "no traffic before a usage error"
     );
+
+    // Legal but not meant: said, and the run goes on.
+    let (code, err, _) = run_bin(
+        "const options = #{ scenarios: #{ \
+           now: #{ executor: \"per-vu-iterations\", exec: \"t\" }, \
+           later: #{ executor: \"per-vu-iterations\", start_time: \"5s\", exec: \"t\" } } };\n\
+         fn t() { http::get(\"/s/t\"); }",
+        &url,
+        &["-t", "1s"],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        err.contains(
+            "scenario `later` starts at 5s, not before the run time (1s): it will not run"
+        ),
+        "{err}"
+    );
+    assert_eq!(log.of("t").len(), 1, "only `now` ran");
+}
+
+#[test]
+fn a_spent_budget_drops_the_arrivals_handed_out_and_leaves_on_stop_off_schedule() {
+    let (url, log) = start_server();
+    // One user, 50 arrivals a second, iterations of 0.1 s: the queue grows by 4 an
+    // iteration, so the 10th starts about 0.7 s after it was due.
+    let out = common::run(
+        r#"
+        const options = #{
+            wait_time: constant_pacing(5),
+            scenarios: #{ a: #{ executor: "constant-arrival-rate", rate: 50, duration: "2s",
+                                pre_allocated_users: 1, max_users: 1, when_busy: "queue",
+                                exec: "t" } },
+        };
+        fn t() { http::get(`/s/t?vu=${vu_id()}`); sleep(0.1); }
+        fn on_stop() { http::get(`/s/stop?vu=${vu_id()}`); }
+        "#,
+        &url,
+        |a| a.flags.iterations = Some(10),
+    );
+    assert_eq!(log.of("t").len(), 10, "the budget");
+    assert_eq!(out.totals.iterations, 10);
+    let t = out.totals.get("GET", "/s/t").unwrap();
+    // The run's pacing does not apply to an arrival rate: the iterations are measured
+    // from when they were due (pacing would have called each on time: 0 late).
+    let corrected = t.corrected.as_ref().unwrap();
+    assert_eq!(corrected.len(), 10);
+    assert!(corrected.max() > 500_000, "max {} µs", corrected.max());
+    assert!(t.latency.max() < 100_000, "service {} µs", t.latency.max());
+    // The arrival handed to the user after the budget was spent never started: dropped,
+    // and its lateness did not leak into on_stop's request.
+    assert!(out.totals.dropped_iterations >= 1);
+    let stop = out.totals.get("GET", "/s/stop").unwrap();
+    assert_eq!(stop.requests, 1);
+    assert!(
+        stop.corrected.as_ref().is_none_or(|h| h.is_empty()),
+        "{stop:?}"
+    );
 }
 
 #[test]
@@ -370,12 +435,15 @@ fn thresholds_scoped_to_a_scenario_and_its_json_rows() {
             scenarios: #{
                 fast: #{ executor: "per-vu-iterations", users: 2, iterations: 5, exec: "fast",
                          tags: #{ kind: "read" } },
+                later: #{ executor: "constant-arrival-rate", rate: 20, duration: "1s",
+                          start_time: "1s", pre_allocated_users: 2, exec: "later" },
                 slow: #{ executor: "constant-arrival-rate", rate: 20, duration: "1s",
                          pre_allocated_users: 1, max_users: 1, exec: "slow" },
             },
         };
         fn fast() { http::get("/s/fast"); }
         fn slow() { http::get("/s/slow"); sleep(0.2); }
+        fn later() { http::get("/s/later"); }
     "#;
     let (code, err, stdout) = run_bin(
         source,
@@ -406,7 +474,12 @@ fn thresholds_scoped_to_a_scenario_and_its_json_rows() {
     assert_eq!(scenarios[0]["name"], "fast");
     assert_eq!(scenarios[0]["tags"]["kind"], "read");
     assert_eq!(scenarios[0]["aggregated"]["requests"], 10);
-    let slow = &scenarios[1];
+    // `later` ran for the second second of the run only: its rate is over its own second.
+    let later = &scenarios[1];
+    assert_eq!(later["name"], "later");
+    let rps = later["aggregated"]["rps"].as_f64().unwrap();
+    assert!((17.0..=23.0).contains(&rps), "later's own rate: {rps}/s");
+    let slow = &scenarios[2];
     assert_eq!(slow["executor"], "constant-arrival-rate");
     assert_eq!(
         slow["aggregated"]["requests"].as_u64().unwrap(),

@@ -529,6 +529,19 @@ fn decide(
                 Logger::new(args.log_level, Box::new(std::io::LineWriter::new(file)))
             }
         };
+        let run_time = args.run_time.or(o.run_time).or(implicit_length);
+        let warnings = scenarios
+            .iter()
+            .filter(|s| run_time.is_some_and(|t| s.start_time >= t))
+            .map(|s| {
+                format!(
+                    "warning: scenario `{}` starts at {}, not before the run time ({}): it will not run",
+                    s.name,
+                    humantime::format_duration(s.start_time),
+                    humantime::format_duration(run_time.unwrap_or_default())
+                )
+            })
+            .collect();
         let plan = Plan {
             script_name: name,
             source,
@@ -547,7 +560,8 @@ fn decide(
             },
             users,
             spawn_rate,
-            run_time: args.run_time.or(o.run_time).or(implicit_length),
+            run_time,
+            warnings,
             scenarios,
             iterations: args.iterations.or(o.iterations),
             stop_timeout,

@@ -12,6 +12,13 @@ use super::{PlanError, Probe, RunFlags};
 use crate::plan::{Executor, RateSpec, RateStage, Scenario, Schedule, Stage, WhenBusy};
 use crate::script::EngineConfig;
 
+/// The most users all scenarios together may run: far past what one process holds (each
+/// user reserves a stack), low enough that no count of users can overflow.
+const MAX_USERS: u64 = 100_000_000;
+
+/// The highest arrival rate, as `--rate` allows.
+const MAX_RATE: f64 = 10_000_000.0;
+
 /// k6's default `gracefulStop`, `gracefulRampDown` and `maxDuration`.
 pub const DEFAULT_GRACEFUL_STOP: Duration = Duration::from_secs(30);
 const DEFAULT_MAX_DURATION: Duration = Duration::from_secs(600);
@@ -230,10 +237,22 @@ impl ScenarioSpec {
                 let unit = self
                     .read("time_unit", positive)?
                     .unwrap_or(Duration::from_secs(1));
-                let per_second = |r: f64| r / unit.as_secs_f64();
+                // As `--rate`: at most 10,000,000 a second, so arrivals are at least 0.1 µs
+                // apart and the dispatcher's arithmetic stays finite.
+                let per_second = |r: f64| -> Result<f64, String> {
+                    let per = r / unit.as_secs_f64();
+                    if per.is_finite() && per <= MAX_RATE {
+                        Ok(per)
+                    } else {
+                        Err(format!(
+                            "{r} per {} is more than 10,000,000 iterations a second",
+                            humantime::format_duration(unit)
+                        ))
+                    }
+                };
                 let rate = if executor == Executor::ConstantArrivalRate {
                     duration = Some(self.need("duration", positive)?);
-                    RateSpec::Constant(per_second(self.need("rate", rate)?))
+                    RateSpec::Constant(per_second(self.need("rate", rate)?)?)
                 } else {
                     let start = self.read("start_rate", non_negative)?.unwrap_or(0.0);
                     let stages = self.need("stages", stage_list)?;
@@ -241,14 +260,16 @@ impl ScenarioSpec {
                         return Err("the rate is 0 throughout (every target is 0)".into());
                     }
                     RateSpec::Stages {
-                        start: per_second(start),
+                        start: per_second(start)?,
                         stages: stages
                             .into_iter()
-                            .map(|s| RateStage {
-                                duration: s.duration,
-                                target: per_second(s.target),
+                            .map(|s| {
+                                Ok(RateStage {
+                                    duration: s.duration,
+                                    target: per_second(s.target)?,
+                                })
                             })
-                            .collect(),
+                            .collect::<Result<_, String>>()?,
                     }
                 };
                 if self.get("wait_time").is_some() {
@@ -518,10 +539,16 @@ pub fn from_probe(
     let mut first_user = 0;
     for spec in specs {
         match spec.build(&cx, first_user) {
-            Ok(s) => {
-                first_user += s.schedule.peak();
-                built.push(s);
-            }
+            Ok(s) => match first_user.checked_add(s.schedule.peak()) {
+                Some(next) if next <= MAX_USERS => {
+                    first_user = next;
+                    built.push(s);
+                }
+                _ => problems.push(format!(
+                    "scenario `{}`: the scenarios would run more than {MAX_USERS} users in all",
+                    s.name
+                )),
+            },
             Err(e) => problems.push(e),
         }
     }

@@ -243,6 +243,16 @@ impl Totals {
         }
     }
 
+    /// How long these totals were active: from the start of the first second in which an
+    /// iteration or request was recorded to the end of the last (a scenario's own span,
+    /// for its rates); `None` when nothing was.
+    pub fn active_seconds(&self) -> Option<f64> {
+        let active = |s: &&Second| s.iterations > 0 || s.requests > 0;
+        let first = self.series.values().find(active)?.second;
+        let last = self.series.values().rev().find(active)?.second;
+        Some((last + 1).saturating_sub(first) as f64)
+    }
+
     /// Looks up one (method, name).
     pub fn get(&self, method: &str, name: &str) -> Option<&RequestStats> {
         self.requests.get(&(method.to_owned(), name.to_owned()))

@@ -37,4 +37,7 @@ pub struct Plan {
     pub engine: EngineConfig,
     pub workers: usize,
     pub log: Logger,
+    /// Said before the run starts (through the runner's observer): choices that are legal
+    /// but probably not meant, e.g. a scenario that starts after the run time.
+    pub warnings: Vec<String>,
 }

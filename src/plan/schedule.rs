@@ -107,6 +107,12 @@ impl RateSpec {
             .collect();
         let stages = parse_stages(&cleaned.join(","))
             .map_err(|e| format!("{e} (rate stages are DURATION:ITERATIONS_PER_SECOND)"))?;
+        if let Some(s) = stages.iter().find(|s| s.target > 10_000_000) {
+            return Err(format!(
+                "`{text}`: {}/s is more than 10,000,000 iterations a second",
+                s.target
+            ));
+        }
         Ok(RateSpec::Stages {
             start: 0.0,
             stages: stages

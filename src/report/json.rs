@@ -186,7 +186,7 @@ impl Format for Json {
                 .scenarios()
                 .map(|(info, totals)| ScenarioPart {
                     info,
-                    part: Part::of(totals, seconds),
+                    part: Part::of(totals, report.seconds_of(totals)),
                 })
                 .collect(),
         };

@@ -182,14 +182,27 @@ impl<'a> Report<'a> {
         self.rows_of(&self.outcome.totals)
     }
 
-    /// The same rows for one part of the run (a scenario's totals).
+    /// The same rows for one part of the run (a scenario's totals), rates over the
+    /// part's own active span.
     pub fn rows_of(&self, totals: &crate::metrics::Totals) -> Vec<Row> {
+        let seconds = self.seconds_of(totals);
         let all = totals.aggregated();
         totals
             .requests()
             .chain(std::iter::once(&all))
-            .map(|s| Row::of(s, self.seconds()))
+            .map(|s| Row::of(s, seconds))
             .collect()
+    }
+
+    /// What rates are per: the run's duration for the run, a scenario's own active span
+    /// for a scenario (one that ran for the last minute of ten is not a tenth as fast).
+    pub fn seconds_of(&self, totals: &crate::metrics::Totals) -> f64 {
+        if std::ptr::eq(totals, &self.outcome.totals) {
+            return self.seconds();
+        }
+        totals
+            .active_seconds()
+            .map_or(self.seconds(), |s| s.min(self.seconds()).max(0.001))
     }
 
     /// Whether the script has `scenarios` of its own (not the one implicit scenario), so

@@ -361,7 +361,14 @@ pub fn evaluate(
                     .position(|s| s == name)
                     .and_then(|i| totals.scenarios.get(i)),
             };
-            let measured = part.and_then(|part| measure(t, part, seconds));
+            // A scenario's rates are over its own active span.
+            let measured = part.and_then(|part| {
+                let span = match &t.scenario {
+                    None => seconds,
+                    Some(_) => part.active_seconds().map_or(seconds, |s| s.min(seconds)),
+                };
+                measure(t, part, span)
+            });
             Verdict {
                 threshold: t.clone(),
                 passed: measured.is_some_and(|m| t.op.holds(m, t.limit)),

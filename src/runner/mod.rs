@@ -48,6 +48,9 @@ pub fn run(
     shutdown: &Shutdown,
     observer: &mut dyn Observer,
 ) -> anyhow::Result<Outcome> {
+    for warning in &plan.warnings {
+        observer.warn(warning);
+    }
     ensure_map_count(plan.users)?;
     let nofile = raise_nofile();
     if let Some(w) = limits::nofile_warning(plan.users, nofile) {
@@ -66,7 +69,8 @@ pub fn run(
         .enumerate()
         .map(|(i, s)| {
             let budget = (s.iterations, s.iterations_per_user);
-            Arc::new(ScenarioState::new(i, &s.name, budget, s.wait, &run))
+            let open = matches!(s.schedule, crate::plan::Schedule::Rate { .. });
+            Arc::new(ScenarioState::new(i, &s.name, budget, s.wait, open, &run))
         })
         .collect();
     let mut totals = Totals::default();

@@ -30,11 +30,13 @@ impl PreciseTimer {
         Self { fd }
     }
 
-    /// Resolves at `deadline` (at once if it has passed).
+    /// Resolves at `deadline` (at once if it has passed, but through tokio's cooperative
+    /// budget: a dispatcher that has fallen behind still lets the worker's users, its
+    /// metrics tick and the scenario's clock run, as tokio's own timer would).
     pub async fn sleep_until(&mut self, deadline: Instant) {
         let now = Instant::now();
         if deadline <= now {
-            return;
+            return tokio::task::coop::consume_budget().await;
         }
         let Some(fd) = &self.fd else {
             return tokio::time::sleep_until(deadline).await;

@@ -160,15 +160,26 @@ pub struct ScenarioState {
 
 impl ScenarioState {
     /// Scenario `index` of the run: `iterations` shared by its users, each running at
-    /// most `iterations_per_user` (or the run's), waiting `wait` (or the run's).
+    /// most `iterations_per_user` (or the run's), waiting `wait` (or the run's). Under an
+    /// arrival rate (`open`) the schedule starts iterations: no wait time and no limit per
+    /// user apply, whatever the run's options say.
     pub fn new(
         index: usize,
         name: &str,
         (iterations, iterations_per_user): (Option<u64>, Option<u64>),
         wait: Option<WaitTime>,
+        open: bool,
         run: &RunState,
     ) -> Self {
         let stop = run.stop.child_token();
+        let (iterations_per_user, wait) = if open {
+            (None, WaitTime::None)
+        } else {
+            (
+                iterations_per_user.or(run.settings.iterations_per_user),
+                wait.unwrap_or(run.settings.wait),
+            )
+        };
         Self {
             index,
             name: name.to_owned(),
@@ -178,8 +189,8 @@ impl ScenarioState {
             hard_stop: run.hard_stop.child_token(),
             users_running: AtomicU64::new(0),
             iterations_left: iterations.map(AtomicU64::new),
-            iterations_per_user: iterations_per_user.or(run.settings.iterations_per_user),
-            wait: wait.unwrap_or(run.settings.wait),
+            iterations_per_user,
+            wait,
         }
     }
 

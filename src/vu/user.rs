@@ -121,11 +121,15 @@ fn task_loop(user: &User, mut run_task: impl FnMut(&str) -> Ending) {
                 pool.remove(slot);
                 return;
             };
+            if !scenario.claim_iteration(run) {
+                // Handed out after the budget was spent: it never starts.
+                user.recorder().dropped_iteration();
+                return;
+            }
             let late = tokio::time::Instant::now().saturating_duration_since(due);
             user.recorder().lateness(late);
             user.late.set(Some(late));
-        }
-        if !scenario.claim_iteration(run) {
+        } else if !scenario.claim_iteration(run) {
             return;
         }
         let task = user.cohort.tasks.pick(&mut *user.rng.borrow_mut()).clone();
@@ -133,7 +137,8 @@ fn task_loop(user: &User, mut run_task: impl FnMut(&str) -> Ending) {
         user.iteration.set(user.iteration.get() + 1);
         user.recorder().iteration();
         let started = scenario.wait.needs_task_time().then(Instant::now);
-        if let (Some(start), crate::vu::WaitTime::ConstantPacing(period)) = (started, scenario.wait)
+        if let (Some(start), crate::vu::WaitTime::ConstantPacing(period), None) =
+            (started, scenario.wait, &user.pooled)
         {
             // Locust's pacing: each iteration is meant to start a period after the last
             // one started; one that starts later (the last one was slow) is that late.
