@@ -82,7 +82,7 @@ fn on_stop() { _hit("stop"); }
 fn cv() { _hit("cv"); sleep(0.05); }
 fn rv() { _hit("rv"); sleep(0.05); }
 fn pv() { _hit("pv"); }
-fn sh() { _hit("sh"); }
+fn sh() { _hit("sh"); sleep(0.1); }
 fn car() { _hit("car"); }
 fn rar() { _hit("rar"); }
 "#;
@@ -127,7 +127,9 @@ fn every_executor_runs_its_share_and_the_rows_add_up_to_the_server_count() {
             assert!(seen.insert(vu), "vu {vu} ran in two scenarios");
         }
     }
-    // Every user started ran on_start and on_stop: 2 + 3 + 2 + 2 + 3 + 3.
+    // Every user started ran on_start and on_stop: 2 + 3 + 2 + 2 + 3 + 3. (A
+    // shared-iterations user is not started once the budget is spent; `sh`'s iterations
+    // take 0.1 s so that both of its users start, on both workers, before that.)
     assert_eq!(log.of("start").len(), 15);
     assert_eq!(log.of("stop").len(), 15, "every user ended gracefully");
 
