@@ -76,6 +76,51 @@ fn this_holds_each_users_own_state() {
 }
 
 #[test]
+fn top_level_constants_are_visible_in_helpers_and_this_through_method_calls() {
+    let server = common::start();
+    let out = run(
+        r#"const BASE = "/items";
+           const IDS = [7, 8];
+           let scratch = 1;
+           fn _url(i) { `${BASE}/${IDS[i]}` }
+           fn _nested() { _url(1) }
+           fn _mine() { this.me }
+           fn on_start() { this.me = vu_id(); http::get(_url(0)); }
+           fn step() {
+               http::get(_nested());
+               check(this._mine() == vu_id(), "this in a helper called as a method");
+               check(BASE == "/items", "a task sees the constant");
+           }"#,
+        &server.url,
+        |a| {
+            a.flags.users = Some(3);
+            a.flags.iterations_per_user = Some(4);
+        },
+    );
+    assert_eq!(out.totals.aggregated().failures, 0, "{:?}", out.totals.failures());
+    assert_eq!(server.counters.hits("GET /items/{id}"), 3 + 12);
+    for name in ["this in a helper called as a method", "a task sees the constant"] {
+        let c = out.totals.checks()[name];
+        assert_eq!((c.pass, c.fail), (12, 0), "{name}");
+    }
+    // A top-level `let` stays the top level's: a helper that reads it fails, named.
+    let out = run(
+        r#"let scratch = 1;
+           fn _read() { scratch }
+           fn step() { _read(); }"#,
+        &server.url,
+        |a| a.flags.iterations = Some(1),
+    );
+    let failures = out.totals.failures();
+    assert!(
+        failures
+            .iter()
+            .any(|(k, _)| k.message.contains("Variable not found: scratch")),
+        "{failures:?}"
+    );
+}
+
+#[test]
 fn weights_are_honoured() {
     let server = common::start();
     let out = run(

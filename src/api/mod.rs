@@ -46,6 +46,7 @@ pub fn engine_with(config: &EngineConfig) -> Engine {
     engine.register_static_module("log", exported_module!(log::log_api).into());
     engine.register_type_with_name::<crate::vu::WaitTime>("WaitTime");
     engine.on_progress(crate::vu::guard);
+
     // `debug` is a reserved word in Rhai; read it as a plain name so `log::debug(…)` parses.
     // Rhai's own `debug(…)` still works: it is resolved by name when called.
     #[allow(deprecated)] // Rhai marks this hook "volatile", not deprecated.
@@ -64,8 +65,11 @@ pub fn engine_with(config: &EngineConfig) -> Engine {
 
 /// Compiles one worker's copy of the script on an engine of its own.
 pub fn program(name: &str, source: &str, config: &EngineConfig) -> Result<Program, SyntaxError> {
-    let engine = engine_with(config);
+    let mut engine = engine_with(config);
     let ast = compile(&engine, name, source)?;
+    if declares_constants(&ast) {
+        resolve_top_level_constants(&mut engine);
+    }
     let hooks = Hooks::of(&ast);
     Ok(Program {
         engine,
@@ -73,4 +77,35 @@ pub fn program(name: &str, source: &str, config: &EngineConfig) -> Result<Progra
         hooks,
         name: Rc::from(name),
     })
+}
+
+/// Whether the top level declares a constant besides `options`: only then can a function
+/// need one it cannot see.
+fn declares_constants(ast: &rhai::AST) -> bool {
+    ast.statements().iter().any(|stmt| match stmt {
+        rhai::Stmt::Var(var, flags, _) => {
+            flags.contains(rhai::ASTFlags::CONSTANT) && var.0.name != "options"
+        }
+        _ => false,
+    })
+}
+
+/// Makes the current user's top-level constants visible in every function.
+///
+/// Rhai functions see only their own variables. Tasks and hooks are called with the
+/// top-level scope, so they see its constants; a helper (or a task) called from them would
+/// not. With this, a name that is neither local (a compiled index) nor in scope is looked
+/// up in the user's top-level constants. Rhai calls the resolver for every variable read,
+/// which costs W2 about 1.5 % more instructions, so it is installed only for scripts that
+/// declare constants.
+fn resolve_top_level_constants(engine: &mut Engine) {
+    #[allow(deprecated)] // Rhai marks this hook "volatile", not deprecated.
+    engine.on_var(|name, index, context| {
+        if index > 0 || context.scope().contains(name) {
+            return Ok(None);
+        }
+        Ok(crate::vu::with_user(|u| u.constants.borrow().get(name).cloned())
+            .ok()
+            .flatten())
+    });
 }

@@ -125,6 +125,9 @@ pub struct User {
     /// While an iteration on a schedule runs (an arrival rate, `constant_pacing`): how late
     /// it started after it was meant to, added to its requests' corrected latency.
     pub late: Cell<Option<std::time::Duration>>,
+    /// The constants its top-level code declared, for functions that cannot see its
+    /// scope: a helper called from a task (Rhai functions see only their own variables).
+    pub constants: RefCell<rhai::Map>,
 }
 
 impl User {
@@ -149,6 +152,7 @@ impl User {
             slice_start: Cell::new(Instant::now()),
             pooled: None,
             late: Cell::new(None),
+            constants: RefCell::new(rhai::Map::new()),
         }
     }
 
