@@ -97,9 +97,17 @@ fn top_level_constants_are_visible_in_helpers_and_this_through_method_calls() {
             a.flags.iterations_per_user = Some(4);
         },
     );
-    assert_eq!(out.totals.aggregated().failures, 0, "{:?}", out.totals.failures());
+    assert_eq!(
+        out.totals.aggregated().failures,
+        0,
+        "{:?}",
+        out.totals.failures()
+    );
     assert_eq!(server.counters.hits("GET /items/{id}"), 3 + 12);
-    for name in ["this in a helper called as a method", "a task sees the constant"] {
+    for name in [
+        "this in a helper called as a method",
+        "a task sees the constant",
+    ] {
         let c = out.totals.checks()[name];
         assert_eq!((c.pass, c.fail), (12, 0), "{name}");
     }

@@ -104,8 +104,10 @@ fn resolve_top_level_constants(engine: &mut Engine) {
         if index > 0 || context.scope().contains(name) {
             return Ok(None);
         }
-        Ok(crate::vu::with_user(|u| u.constants.borrow().get(name).cloned())
-            .ok()
-            .flatten())
+        Ok(
+            crate::vu::with_user(|u| u.constants.borrow().get(name).cloned())
+                .ok()
+                .flatten(),
+        )
     });
 }

@@ -190,7 +190,10 @@ pub struct Recorder {
     /// name → (method, index into `stats`); a two-level map so lookups borrow `&str`s.
     index: HashMap<Box<str>, Vec<(Box<str>, usize)>>,
     failures: HashMap<FailureKey, u64>,
-    checks: HashMap<String, CheckCount>,
+    /// Checks in the order first seen (the script's order, as the tables show them), with
+    /// an index by name.
+    checks: Vec<(String, CheckCount)>,
+    check_index: HashMap<String, usize>,
     iterations: u64,
     failed_iterations: u64,
     dropped_iterations: u64,
@@ -213,7 +216,8 @@ impl Recorder {
             stats: Vec::new(),
             index: HashMap::default(),
             failures: HashMap::default(),
-            checks: HashMap::default(),
+            checks: Vec::new(),
+            check_index: HashMap::default(),
             iterations: 0,
             failed_iterations: 0,
             dropped_iterations: 0,
@@ -324,10 +328,16 @@ impl Recorder {
     }
 
     pub fn check(&mut self, name: &str, passed: bool) {
-        let c = match self.checks.get_mut(name) {
-            Some(c) => c,
-            None => self.checks.entry(name.to_owned()).or_default(),
+        let i = match self.check_index.get(name) {
+            Some(i) => *i,
+            None => {
+                self.checks.push((name.to_owned(), CheckCount::default()));
+                self.check_index
+                    .insert(name.to_owned(), self.checks.len() - 1);
+                self.checks.len() - 1
+            }
         };
+        let c = &mut self.checks[i].1;
         if passed {
             c.pass += 1;
         } else {
@@ -398,7 +408,10 @@ impl Recorder {
         Snapshot {
             requests,
             failures: self.failures.drain().collect(),
-            checks: self.checks.drain().collect(),
+            checks: {
+                self.check_index.clear();
+                std::mem::take(&mut self.checks)
+            },
             iterations: std::mem::take(&mut self.iterations),
             failed_iterations: std::mem::take(&mut self.failed_iterations),
             dropped_iterations: std::mem::take(&mut self.dropped_iterations),

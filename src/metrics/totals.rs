@@ -61,6 +61,8 @@ pub struct Totals {
     requests: BTreeMap<(String, String), RequestStats>,
     failures: HashMap<FailureKey, u64>,
     checks: BTreeMap<String, CheckCount>,
+    /// Check names in the order first seen: the script's order, for the tables.
+    check_order: Vec<String>,
     pub iterations: u64,
     /// Iterations that ended failed (a request's `expect`, `fail()`, a script error).
     pub failed_iterations: u64,
@@ -135,6 +137,9 @@ impl Totals {
             *self.failures.entry(key).or_default() += n;
         }
         for (name, c) in snapshot.checks {
+            if !self.checks.contains_key(&name) {
+                self.check_order.push(name.clone());
+            }
             let t = self.checks.entry(name).or_default();
             t.pass += c.pass;
             t.fail += c.fail;
@@ -218,8 +223,17 @@ impl Totals {
         v
     }
 
+    /// Checks by name.
     pub fn checks(&self) -> &BTreeMap<String, CheckCount> {
         &self.checks
+    }
+
+    /// Checks in the order they were first seen (the script's order, within a second's
+    /// merge): how the tables list them.
+    pub fn checks_in_order(&self) -> impl Iterator<Item = (&String, &CheckCount)> {
+        self.check_order
+            .iter()
+            .filter_map(|name| self.checks.get_key_value(name))
     }
 
     /// Closed seconds in order (after [`Totals::finish`], all of them).
@@ -295,6 +309,27 @@ mod tests {
         assert_eq!((s[0].requests, s[0].users), (200, 5));
         let p50 = s[0].p50_ms.unwrap();
         assert!((4.9..=5.1).contains(&p50), "{p50}");
+    }
+
+    #[test]
+    fn checks_keep_the_order_first_seen() {
+        let mut t = Totals::default();
+        let mut r = Recorder::default();
+        for name in ["zebra", "apple", "mango", "apple"] {
+            r.check(name, true);
+        }
+        t.merge(1, 1, r.take());
+        r.check("banana", false);
+        r.check("zebra", true);
+        t.merge(2, 1, r.take());
+        let order: Vec<_> = t
+            .checks_in_order()
+            .map(|(n, c)| (n.as_str(), c.pass))
+            .collect();
+        assert_eq!(
+            order,
+            vec![("zebra", 2), ("apple", 2), ("mango", 1), ("banana", 0)]
+        );
     }
 
     #[test]

@@ -308,8 +308,7 @@ impl Format for Html {
         if !totals.checks().is_empty() {
             h.push_str("<h2>Checks</h2>");
             let rows = totals
-                .checks()
-                .iter()
+                .checks_in_order()
                 .map(|(n, c)| vec![n.clone(), c.pass.to_string(), c.fail.to_string()])
                 .collect();
             table(&mut h, &["Check", "Passed", "Failed"], rows);

@@ -156,8 +156,7 @@ impl<'a> Part<'a> {
                 })
                 .collect(),
             checks: totals
-                .checks()
-                .iter()
+                .checks_in_order()
                 .map(|(name, count)| Check {
                     name,
                     count: *count,

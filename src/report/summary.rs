@@ -128,7 +128,7 @@ fn failures_table(totals: &Totals) -> Table {
 
 fn checks_table(totals: &Totals) -> Table {
     let mut t = table(&["Check", "Passed", "Failed", "Pass rate"]);
-    for (name, c) in totals.checks() {
+    for (name, c) in totals.checks_in_order() {
         let total = c.pass + c.fail;
         let rate = 100.0 * c.pass as f64 / total.max(1) as f64;
         t.add_row(vec![
