@@ -129,6 +129,46 @@ fn top_level_constants_are_visible_in_helpers_and_this_through_method_calls() {
 }
 
 #[test]
+fn a_typo_in_request_options_is_found_by_check_and_named_with_its_line_at_run_time() {
+    let server = common::start();
+    // A literal options map: `check` (and `run`, before traffic) names the line.
+    let file = common::script(
+        "fn t() {\n    let x = 1;\n    http::get(\"/json\", #{ allow_redirect: false });\n}\n",
+    );
+    let path = file.path().to_str().unwrap();
+    let output = common::bin::stampede()
+        .args(["check", path])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(&format!("{path}:3:"))
+            && err.contains("unknown request option `allow_redirect`"),
+        "{err}"
+    );
+    let output = common::bin::stampede()
+        .args(["run", path, "--host", &server.url, "-i", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(server.counters.total(), 0, "no traffic");
+    // Built at run time, it can only fail then: the failure names the line of the call.
+    let source =
+        "fn t() {\n    let o = #{ allow_redirect: false };\n    http::get(\"/json\", o);\n}\n";
+    let out = run(source, &server.url, |a| a.flags.iterations = Some(1));
+    let failures = out.totals.failures();
+    let (key, _) = failures
+        .iter()
+        .find(|(k, _)| {
+            k.message
+                .contains("unknown request option `allow_redirect`")
+        })
+        .expect("counted as a script failure");
+    assert!(key.message.contains(".rhai:3:"), "{}", key.message);
+}
+
+#[test]
 fn weights_are_honoured() {
     let server = common::start();
     let out = run(

@@ -38,7 +38,10 @@ enum Body {
     Raw(Vec<u8>),
 }
 
-const OPTION_NAMES: &str = "headers, query, json, form, body, timeout, name, expect";
+/// The keys a request's options map may have.
+pub(super) const OPTIONS: [&str; 8] = [
+    "headers", "query", "json", "form", "body", "timeout", "name", "expect",
+];
 
 fn pairs(what: &str, v: Dynamic) -> Result<Vec<(String, String)>> {
     let map = v
@@ -69,6 +72,16 @@ fn statuses(v: Dynamic) -> Result<Vec<u16>> {
 }
 
 impl Options {
+    /// The options map of a call at `pos`: a mistake in it names the script's line.
+    fn at(map: Map, pos: rhai::Position) -> Result<Self> {
+        Self::parse(Some(map)).map_err(|mut e| {
+            if e.position().is_none() {
+                e.set_position(pos);
+            }
+            e
+        })
+    }
+
     fn parse(map: Option<Map>) -> Result<Self> {
         let mut o = Options::default();
         for (key, value) in map.into_iter().flatten() {
@@ -97,7 +110,8 @@ impl Options {
                 "expect" => o.expect = Some(statuses(value)?),
                 other => {
                     return Err(script_error(format!(
-                        "unknown request option `{other}` (known: {OPTION_NAMES})"
+                        "unknown request option `{other}` (known: {})",
+                        OPTIONS.join(", ")
                     )));
                 }
             }
@@ -156,8 +170,7 @@ fn prepare(user: &User, method: Method, url: &str, o: Options) -> Result<Prepare
 }
 
 /// Sends one request from the current user and records it.
-fn send(method: Method, url: &str, options: Option<Map>) -> Result<Response> {
-    let mut o = Options::parse(options)?;
+fn send(method: Method, url: &str, mut o: Options) -> Result<Response> {
     let user = crate::vu::with_user(|u| u.clone()).map_err(|e| script_error(e.to_string()))?;
     if user.phase.get() == Phase::Init {
         return Err(script_error(
@@ -291,7 +304,7 @@ pub mod http_api {
     /// ```
     #[rhai_fn(name = "get", return_raw, volatile)]
     pub fn get(url: &str) -> Result<Response> {
-        super::send(Method::GET, url, None)
+        super::send(Method::GET, url, super::Options::default())
     }
 
     /// `GET url` with options.
@@ -300,8 +313,9 @@ pub mod http_api {
     /// let r = http::get(`/cities/${id}`, #{ name: "/cities/[id]", expect: 200 });
     /// ```
     #[rhai_fn(name = "get", return_raw, volatile)]
-    pub fn get_with(url: &str, options: Map) -> Result<Response> {
-        super::send(Method::GET, url, Some(options))
+    pub fn get_with(ctx: NativeCallContext, url: &str, options: Map) -> Result<Response> {
+        let options = super::Options::at(options, ctx.call_position())?;
+        super::send(Method::GET, url, options)
     }
 
     /// `POST url` with no body.
@@ -311,7 +325,7 @@ pub mod http_api {
     /// ```
     #[rhai_fn(name = "post", return_raw, volatile)]
     pub fn post(url: &str) -> Result<Response> {
-        super::send(Method::POST, url, None)
+        super::send(Method::POST, url, super::Options::default())
     }
 
     /// `POST url` with options (usually a `json` or `form` body).
@@ -320,8 +334,9 @@ pub mod http_api {
     /// let r = http::post("/cities", #{ json: #{ name: "Lima" }, expect: 201 });
     /// ```
     #[rhai_fn(name = "post", return_raw, volatile)]
-    pub fn post_with(url: &str, options: Map) -> Result<Response> {
-        super::send(Method::POST, url, Some(options))
+    pub fn post_with(ctx: NativeCallContext, url: &str, options: Map) -> Result<Response> {
+        let options = super::Options::at(options, ctx.call_position())?;
+        super::send(Method::POST, url, options)
     }
 
     /// `PUT url`.
@@ -331,7 +346,7 @@ pub mod http_api {
     /// ```
     #[rhai_fn(name = "put", return_raw, volatile)]
     pub fn put(url: &str) -> Result<Response> {
-        super::send(Method::PUT, url, None)
+        super::send(Method::PUT, url, super::Options::default())
     }
 
     /// `PUT url` with options.
@@ -340,8 +355,9 @@ pub mod http_api {
     /// http::put(`/items/${id}`, #{ json: #{ name: "new" }, name: "/items/[id]" });
     /// ```
     #[rhai_fn(name = "put", return_raw, volatile)]
-    pub fn put_with(url: &str, options: Map) -> Result<Response> {
-        super::send(Method::PUT, url, Some(options))
+    pub fn put_with(ctx: NativeCallContext, url: &str, options: Map) -> Result<Response> {
+        let options = super::Options::at(options, ctx.call_position())?;
+        super::send(Method::PUT, url, options)
     }
 
     /// `PATCH url`.
@@ -351,7 +367,7 @@ pub mod http_api {
     /// ```
     #[rhai_fn(name = "patch", return_raw, volatile)]
     pub fn patch(url: &str) -> Result<Response> {
-        super::send(Method::PATCH, url, None)
+        super::send(Method::PATCH, url, super::Options::default())
     }
 
     /// `PATCH url` with options.
@@ -360,8 +376,9 @@ pub mod http_api {
     /// http::patch(`/items/${id}`, #{ json: #{ done: true }, name: "/items/[id]" });
     /// ```
     #[rhai_fn(name = "patch", return_raw, volatile)]
-    pub fn patch_with(url: &str, options: Map) -> Result<Response> {
-        super::send(Method::PATCH, url, Some(options))
+    pub fn patch_with(ctx: NativeCallContext, url: &str, options: Map) -> Result<Response> {
+        let options = super::Options::at(options, ctx.call_position())?;
+        super::send(Method::PATCH, url, options)
     }
 
     /// `DELETE url`.
@@ -371,7 +388,7 @@ pub mod http_api {
     /// ```
     #[rhai_fn(name = "delete", return_raw, volatile)]
     pub fn delete(url: &str) -> Result<Response> {
-        super::send(Method::DELETE, url, None)
+        super::send(Method::DELETE, url, super::Options::default())
     }
 
     /// `DELETE url` with options.
@@ -380,8 +397,9 @@ pub mod http_api {
     /// http::delete(`/items/${id}`, #{ name: "/items/[id]", expect: [200, 204] });
     /// ```
     #[rhai_fn(name = "delete", return_raw, volatile)]
-    pub fn delete_with(url: &str, options: Map) -> Result<Response> {
-        super::send(Method::DELETE, url, Some(options))
+    pub fn delete_with(ctx: NativeCallContext, url: &str, options: Map) -> Result<Response> {
+        let options = super::Options::at(options, ctx.call_position())?;
+        super::send(Method::DELETE, url, options)
     }
 
     /// `HEAD url`.
@@ -391,7 +409,7 @@ pub mod http_api {
     /// ```
     #[rhai_fn(name = "head", return_raw, volatile)]
     pub fn head(url: &str) -> Result<Response> {
-        super::send(Method::HEAD, url, None)
+        super::send(Method::HEAD, url, super::Options::default())
     }
 
     /// `HEAD url` with options.
@@ -400,8 +418,9 @@ pub mod http_api {
     /// http::head("/big-file", #{ expect: 200 });
     /// ```
     #[rhai_fn(name = "head", return_raw, volatile)]
-    pub fn head_with(url: &str, options: Map) -> Result<Response> {
-        super::send(Method::HEAD, url, Some(options))
+    pub fn head_with(ctx: NativeCallContext, url: &str, options: Map) -> Result<Response> {
+        let options = super::Options::at(options, ctx.call_position())?;
+        super::send(Method::HEAD, url, options)
     }
 
     /// A request with any method.
@@ -411,7 +430,7 @@ pub mod http_api {
     /// ```
     #[rhai_fn(name = "request", return_raw, volatile)]
     pub fn request(method: &str, url: &str) -> Result<Response> {
-        super::send(super::method(method)?, url, None)
+        super::send(super::method(method)?, url, super::Options::default())
     }
 
     /// A request with any method and options.
@@ -420,8 +439,14 @@ pub mod http_api {
     /// http::request("PURGE", "/cache", #{ expect: 200 });
     /// ```
     #[rhai_fn(name = "request", return_raw, volatile)]
-    pub fn request_with(method: &str, url: &str, options: Map) -> Result<Response> {
-        super::send(super::method(method)?, url, Some(options))
+    pub fn request_with(
+        ctx: NativeCallContext,
+        method: &str,
+        url: &str,
+        options: Map,
+    ) -> Result<Response> {
+        let options = super::Options::at(options, ctx.call_position())?;
+        super::send(super::method(method)?, url, options)
     }
 
     /// Sends `name: value` with every later request of this user (e.g. a bearer token).

@@ -7,6 +7,7 @@ mod core;
 mod docs;
 mod http;
 pub(crate) mod json;
+pub mod lint;
 mod log;
 mod response;
 mod shape;

@@ -28,7 +28,7 @@ pub enum PlanError {
     Syntax(#[from] script::SyntaxError),
     #[error("{name}: error in top-level code: {message}")]
     TopLevel { name: String, message: String },
-    #[error("{name}: {}", .problems.join(&format!("\n{name}: ")))]
+    #[error("{}", problems_text(.name, .problems))]
     Invalid { name: String, problems: Vec<String> },
     #[error("--{flag}: {message}")]
     Flag { flag: &'static str, message: String },
@@ -41,6 +41,22 @@ pub enum PlanError {
     Threshold(#[from] crate::report::ThresholdError),
     #[error("output file: {0}")]
     Output(#[from] crate::report::OutputError),
+}
+
+/// One line a problem, each starting with the script's name (and its line and column when
+/// the problem says where).
+fn problems_text(name: &str, problems: &[String]) -> String {
+    problems
+        .iter()
+        .map(|p| {
+            if p.starts_with(&format!("{name}:")) {
+                p.clone()
+            } else {
+                format!("{name}: {p}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// A compiled script with its options read and its functions linted.
@@ -129,7 +145,8 @@ pub fn probe(name: &str, source: &str, import_dir: Option<PathBuf>) -> Result<Pr
             ScriptOptions::from_map(&map).map_err(invalid)?
         }
     };
-    let lint = script::lint(&ast, options.tasks.as_ref());
+    let mut lint = script::lint(&ast, options.tasks.as_ref());
+    lint.problems.extend(crate::api::lint::requests(&ast, name));
     if !lint.problems.is_empty() {
         return Err(invalid(lint.problems));
     }
