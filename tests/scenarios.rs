@@ -267,6 +267,36 @@ fn a_shape_that_returns_a_rate_drives_arrivals() {
     assert!(err.contains("one shape drives one model"), "{err}");
 }
 
+#[test]
+fn a_script_sees_its_host_scenario_and_elapsed_time() {
+    let (url, log) = start_server();
+    let script = format!(
+        r#"
+        const options = #{{
+            scenarios: #{{
+                a: #{{ executor: "per-vu-iterations", users: 2, iterations: 2, exec: "t" }},
+                b: #{{ executor: "per-vu-iterations", users: 1, iterations: 3, exec: "t",
+                       start_time: "0.3s" }},
+            }},
+        }};
+        fn t() {{
+            http::get(`/s/${{exec::scenario()}}?vu=${{vu_id()}}`);
+            check(exec::host() == "{url}", "host");
+            let e = exec::elapsed();
+            check(e > 0.0 && e < 10.0, "elapsed");
+            if exec::scenario() == "b" {{ check(e >= 0.3, "b starts late"); }}
+        }}
+        "#
+    );
+    let out = common::run(&script, &url, |_| {});
+    assert_eq!(log.of("a").len(), 4);
+    assert_eq!(log.of("b").len(), 3);
+    for (name, n) in [("host", 7), ("elapsed", 7), ("b starts late", 3)] {
+        let c = out.totals.checks()[name];
+        assert_eq!((c.pass, c.fail), (n, 0), "{name}");
+    }
+}
+
 /// Runs the binary on `source` and returns (exit code, stderr).
 fn run_bin(source: &str, host: &str, args: &[&str]) -> (Option<i32>, String, String) {
     let file = common::script(source);

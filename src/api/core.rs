@@ -6,7 +6,9 @@ use rhai::plugin::*;
 use crate::vu::WaitTime;
 
 /// Runs `f` with the current user, or fails the call with a clear message.
-fn user<R>(f: impl FnOnce(&std::rc::Rc<crate::vu::User>) -> R) -> Result<R, Box<EvalAltResult>> {
+pub(super) fn user<R>(
+    f: impl FnOnce(&std::rc::Rc<crate::vu::User>) -> R,
+) -> Result<R, Box<EvalAltResult>> {
     crate::vu::with_user(f).map_err(|e| crate::script::script_error(e.to_string()))
 }
 

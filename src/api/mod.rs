@@ -5,6 +5,7 @@
 
 mod core;
 mod docs;
+mod exec;
 mod http;
 pub(crate) mod json;
 pub mod lint;
@@ -45,6 +46,7 @@ pub fn engine_with(config: &EngineConfig) -> Engine {
     engine.register_global_module(exported_module!(response::response_api).into());
     engine.register_static_module("http", exported_module!(http::http_api).into());
     engine.register_static_module("log", exported_module!(log::log_api).into());
+    engine.register_static_module("exec", exported_module!(exec::exec_api).into());
     engine.register_type_with_name::<crate::vu::WaitTime>("WaitTime");
     engine.on_progress(crate::vu::guard);
 
