@@ -169,6 +169,59 @@ fn a_typo_in_request_options_is_found_by_check_and_named_with_its_line_at_run_ti
 }
 
 #[test]
+fn failed_requests_can_be_caught_or_returned_and_are_counted_all_the_same() {
+    let server = common::start();
+    let out = run(
+        r#"const REFUSED = "http://127.0.0.1:1";
+           fn t() {
+               try { http::get(`${REFUSED}/x`); check(false, "caught transport"); }
+               catch (e) { check(e.kind == "connect" && e.status == 0, "caught transport"); }
+               try { http::get("/status/404", #{ expect: 200 }); check(false, "caught status"); }
+               catch (e) { check(e.kind == "status" && e.status == 404, "caught status"); }
+               try { http::get("/garbage").json(); check(false, "caught body"); }
+               catch (e) { check(e.kind == "body" && e.request == "GET /garbage", "caught body"); }
+               let r = http::get(`${REFUSED}/y`, #{ on_error: "return" });
+               check(r.status == 0 && !r.ok && r.error_kind == "connect" && r.error != (), "returned transport");
+               let s = http::get("/status/503", #{ expect: 200, on_error: "return" });
+               check(s.status == 503 && !s.ok && s.error == (), "returned status");
+           }"#,
+        &server.url,
+        |a| a.flags.iterations = Some(3),
+    );
+    for name in [
+        "caught transport",
+        "caught status",
+        "caught body",
+        "returned transport",
+        "returned status",
+    ] {
+        let c = out.totals.checks()[name];
+        assert_eq!((c.pass, c.fail), (3, 0), "{name}");
+    }
+    // Handled or not, every failed request is counted, once; no iteration failed.
+    assert_eq!(
+        out.totals.aggregated().failures,
+        15,
+        "{:?}",
+        out.totals.failures()
+    );
+    assert_eq!(out.totals.failed_iterations, 0);
+    assert_eq!(common::failures_of(&out, "connect"), 6);
+    assert_eq!(common::failures_of(&out, "status"), 6);
+    assert_eq!(common::failures_of(&out, "body"), 3);
+    assert_eq!(common::failures_of(&out, "script"), 0);
+    // Uncaught, a failed request still ends the iteration, counted once.
+    let out = run(
+        r#"fn t() { http::get("/status/404", #{ expect: 200 }); http::get("/json"); }"#,
+        &server.url,
+        |a| a.flags.iterations = Some(2),
+    );
+    assert_eq!(out.totals.get("GET", "/json").map(|r| r.requests), None);
+    assert_eq!(out.totals.failed_iterations, 2);
+    assert_eq!(out.totals.all_failures(), 2);
+}
+
+#[test]
 fn weights_are_honoured() {
     let server = common::start();
     let out = run(

@@ -10,7 +10,7 @@ use rhai::{Dynamic, EvalAltResult, Map};
 
 use super::Response;
 use crate::http::{Prepared, Target, set_header};
-use crate::script::{Signal, raise, script_error};
+use crate::script::{RequestError, request_failed, script_error};
 use std::rc::Rc;
 
 use crate::metrics::FailureKind;
@@ -27,6 +27,10 @@ struct Options {
     timeout: Option<Duration>,
     name: Option<String>,
     expect: Option<Vec<u16>>,
+    /// `on_error: "return"` (k6's style; `throw` is a Rhai keyword): a failed request
+    /// returns a response (`r.error`, `r.error_kind`; status 0 without one) instead of
+    /// raising an error.
+    no_throw: bool,
 }
 
 #[derive(Default)]
@@ -39,8 +43,8 @@ enum Body {
 }
 
 /// The keys a request's options map may have.
-pub(super) const OPTIONS: [&str; 8] = [
-    "headers", "query", "json", "form", "body", "timeout", "name", "expect",
+pub(super) const OPTIONS: [&str; 9] = [
+    "headers", "query", "json", "form", "body", "timeout", "name", "expect", "on_error",
 ];
 
 fn pairs(what: &str, v: Dynamic) -> Result<Vec<(String, String)>> {
@@ -108,6 +112,17 @@ impl Options {
                 }
                 "name" => o.name = Some(value.to_string()),
                 "expect" => o.expect = Some(statuses(value)?),
+                "on_error" => {
+                    o.no_throw = match value.to_string().as_str() {
+                        "raise" => false,
+                        "return" => true,
+                        other => {
+                            return Err(script_error(format!(
+                                "request option `on_error`: expected \"raise\" or \"return\", got `{other}`"
+                            )));
+                        }
+                    }
+                }
                 other => {
                     return Err(script_error(format!(
                         "unknown request option `{other}` (known: {})",
@@ -179,7 +194,10 @@ fn send(method: Method, url: &str, mut o: Options) -> Result<Response> {
     }
     let explicit_name = o.name.take();
     let expect = o.expect.take();
+    let no_throw = o.no_throw;
     let request = prepare(&user, method, url, o)?;
+    // Kept only for a failed request that returns a response.
+    let target = no_throw.then(|| request.target.clone());
     let (name, grouped) = match explicit_name {
         Some(n) => (Rc::from(n), false),
         None => user.worker.name_for(request.target.path()),
@@ -212,15 +230,24 @@ fn send(method: Method, url: &str, mut o: Options) -> Result<Response> {
             if let Some(late) = user.late.get() {
                 recorder.corrected(method_name, &name, e.elapsed + late);
             }
+            let error = RequestError {
+                kind: e.kind.to_string(),
+                message: e.message.clone(),
+                status: 0,
+                request: format!("{method_name} {name}"),
+            };
             recorder.request(method_name, &name, e.elapsed, 0, Some((e.kind, e.message)));
-            return Err(raise(Signal::RequestFailed));
+            return match target {
+                Some(target) => Ok(Response::failed(method, name, target, e.elapsed, error)),
+                None => Err(request_failed(error)),
+            };
         }
     };
     let ok = match &expect {
         Some(list) => list.contains(&exchange.status),
         None => exchange.status < 400,
     };
-    let failure = (!ok).then(|| {
+    let failure: Option<(FailureKind, String)> = (!ok).then(|| {
         let reason = http::StatusCode::from_u16(exchange.status)
             .ok()
             .and_then(|s| s.canonical_reason())
@@ -231,6 +258,15 @@ fn send(method: Method, url: &str, mut o: Options) -> Result<Response> {
         };
         (FailureKind::Status, message)
     });
+    let status_error = match (&failure, &expect) {
+        (Some((_, message)), Some(_)) if !no_throw => Some(RequestError {
+            kind: FailureKind::Status.to_string(),
+            message: message.clone(),
+            status: i64::from(exchange.status),
+            request: format!("{method_name} {name}"),
+        }),
+        _ => None,
+    };
     recorder.request(
         method_name,
         &name,
@@ -243,8 +279,8 @@ fn send(method: Method, url: &str, mut o: Options) -> Result<Response> {
         recorder.corrected(method_name, &name, exchange.elapsed + late);
     }
     drop(recorder);
-    if !ok && expect.is_some() {
-        return Err(raise(Signal::RequestFailed));
+    if let Some(error) = status_error {
+        return Err(request_failed(error));
     }
     Ok(Response::new(
         method,

@@ -48,6 +48,7 @@ pub fn engine_with(config: &EngineConfig) -> Engine {
     engine.register_static_module("log", exported_module!(log::log_api).into());
     engine.register_static_module("exec", exported_module!(exec::exec_api).into());
     engine.register_type_with_name::<crate::vu::WaitTime>("WaitTime");
+    register_request_error(&mut engine);
     engine.on_progress(crate::vu::guard);
 
     // `debug` is a reserved word in Rhai; read it as a plain name so `log::debug(…)` parses.
@@ -113,4 +114,18 @@ fn resolve_top_level_constants(engine: &mut Engine) {
                 .flatten(),
         )
     });
+}
+
+/// What `catch (e)` gets for a failed request: `e.kind`, `e.message`, `e.status` (0
+/// without a response), `e.request` (its name), and its text when printed.
+fn register_request_error(engine: &mut Engine) {
+    use crate::script::RequestError;
+    engine
+        .register_type_with_name::<RequestError>("RequestError")
+        .register_get("kind", |e: &mut RequestError| e.kind.clone())
+        .register_get("message", |e: &mut RequestError| e.message.clone())
+        .register_get("status", |e: &mut RequestError| e.status)
+        .register_get("request", |e: &mut RequestError| e.request.clone())
+        .register_fn("to_string", |e: &mut RequestError| e.to_string())
+        .register_fn("to_debug", |e: &mut RequestError| e.to_string());
 }

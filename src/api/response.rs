@@ -24,6 +24,8 @@ struct Inner {
     body: Bytes,
     elapsed: Duration,
     ok: Cell<bool>,
+    /// `on_error: "return"` and the request failed without a response: why.
+    error: Option<crate::script::RequestError>,
 }
 
 impl Response {
@@ -47,6 +49,29 @@ impl Response {
             body,
             elapsed,
             ok: Cell::new(ok),
+            error: None,
+        }))
+    }
+
+    /// A request that got no response, returned rather than raised (`on_error: "return"`):
+    /// status 0, no headers or body, `r.error` says why. Already counted as failed.
+    pub fn failed(
+        method: http::Method,
+        name: Rc<str>,
+        target: Target,
+        elapsed: Duration,
+        error: crate::script::RequestError,
+    ) -> Self {
+        Self(Rc::new(Inner {
+            method,
+            name,
+            target,
+            status: 0,
+            headers: Headers::default(),
+            body: Bytes::new(),
+            elapsed,
+            ok: Cell::new(false),
+            error: Some(error),
         }))
     }
 
@@ -160,10 +185,44 @@ pub mod response_api {
         match crate::api::json::parse(&r.0.body) {
             Ok(v) => Ok(v),
             Err(e) => {
-                r.mark_failed(FailureKind::Body, format!("invalid JSON: {e}"))?;
-                Err(crate::script::raise(crate::script::Signal::RequestFailed))
+                let message = format!("invalid JSON: {e}");
+                r.mark_failed(FailureKind::Body, message.clone())?;
+                Err(crate::script::request_failed(crate::script::RequestError {
+                    kind: FailureKind::Body.to_string(),
+                    message,
+                    status: i64::from(r.0.status),
+                    request: format!("{} {}", r.0.method, r.0.name),
+                }))
             }
         }
+    }
+
+    /// Why the request failed without a response, under `on_error: "return"` (the same text as
+    /// in the failures table), or `()`.
+    ///
+    /// ```rhai
+    /// let r = http::get("/flaky", #{ on_error: "return" });
+    /// if r.error != () { log::warn(`no answer: ${r.error} (${r.error_kind})`); }
+    /// ```
+    #[rhai_fn(get = "error", pure)]
+    pub fn error(r: &mut Response) -> Dynamic {
+        r.0.error
+            .as_ref()
+            .map_or(Dynamic::UNIT, |e| e.message.clone().into())
+    }
+
+    /// The failure kind under `on_error: "return"` (`connect`, `timeout`, `reset`, `request`), or
+    /// `()`.
+    ///
+    /// ```rhai
+    /// let r = http::get("/flaky", #{ on_error: "return" });
+    /// if r.error_kind == "timeout" { log::warn("timed out"); }
+    /// ```
+    #[rhai_fn(get = "error_kind", pure)]
+    pub fn error_kind(r: &mut Response) -> Dynamic {
+        r.0.error
+            .as_ref()
+            .map_or(Dynamic::UNIT, |e| e.kind.clone().into())
     }
 
     /// Marks this request failed with `reason` (Locust's `response.failure()`); it is

@@ -14,7 +14,9 @@ use rhai::{AST, Engine};
 
 pub use self::log::{Level, Logger};
 pub use lint::{HOOKS, Hooks, Lint, SHAPE, lint};
-pub use signal::{Ending, Signal, describe, ending, location, raise, script_error};
+pub use signal::{
+    Ending, RequestError, Signal, describe, ending, location, raise, request_failed, script_error,
+};
 
 /// Deep enough for real recursive helpers; the stack guard stops anything deeper before it
 /// can crash. Set explicitly because Rhai's debug-build default is tiny.

@@ -1,8 +1,9 @@
 //! How a task iteration ends, and the uncatchable signals native functions use to end it.
 //!
-//! `fail("why")`, a request whose `expect` did not hold, and the run stopping all end the
-//! current iteration. They travel as Rhai's `ErrorTerminated`, which `try`/`catch` cannot
-//! swallow, carrying a [`Signal`] so the user loop can tell them from real script errors.
+//! `fail("why")` and the run stopping end the current iteration. They travel as Rhai's
+//! `ErrorTerminated`, which `try`/`catch` cannot swallow, carrying a [`Signal`] so the user
+//! loop can tell them from real script errors. A failed request is different: it raises a
+//! [`RequestError`] a script can catch.
 
 use rhai::{Dynamic, EvalAltResult, Position};
 
@@ -10,8 +11,6 @@ use rhai::{Dynamic, EvalAltResult, Position};
 pub enum Signal {
     /// `fail(message)`: the iteration failed on purpose (Locust's `RescheduleTask`).
     Fail(String),
-    /// A request failed (already recorded); the iteration cannot go on meaningfully.
-    RequestFailed,
     /// The run is stopping.
     Stop,
     /// The script recursed so deep its stack is nearly exhausted.
@@ -21,6 +20,32 @@ pub enum Signal {
 /// Turns a signal into the error a native function returns.
 pub fn raise(signal: Signal) -> Box<EvalAltResult> {
     EvalAltResult::ErrorTerminated(Dynamic::from(signal), Position::NONE).into()
+}
+
+/// A request that failed (a transport error, a status not in `expect`, a body that is not
+/// JSON), as a script sees it: an error `try`/`catch` can catch, with its kind and message
+/// (`catch (e) { e.kind }`). It is already counted against the request; uncaught, it ends
+/// the iteration without being counted again.
+#[derive(Debug, Clone)]
+pub struct RequestError {
+    /// The failure kind as the reports name it: `connect`, `timeout`, `status`, `body`…
+    pub kind: String,
+    pub message: String,
+    /// The response's status, 0 when there was no response.
+    pub status: i64,
+    /// The request's name (`GET /items/[id]`).
+    pub request: String,
+}
+
+impl std::fmt::Display for RequestError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({}): {}", self.request, self.kind, self.message)
+    }
+}
+
+/// Raises a failed request as a catchable error.
+pub fn request_failed(error: RequestError) -> Box<EvalAltResult> {
+    EvalAltResult::ErrorRuntime(Dynamic::from(error), Position::NONE).into()
 }
 
 /// A plain runtime error raised by a native function (bad arguments and the like); it is
@@ -49,12 +74,16 @@ pub fn ending(result: Result<Dynamic, Box<EvalAltResult>>, script: &str) -> Endi
         Err(e) => e,
     };
     let inner = err.unwrap_inner();
+    if let EvalAltResult::ErrorRuntime(value, _) = inner
+        && value.is::<RequestError>()
+    {
+        return Ending::RequestFailed;
+    }
     if let EvalAltResult::ErrorTerminated(token, pos) = inner
         && let Some(signal) = token.clone().try_cast::<Signal>()
     {
         return match signal {
             Signal::Fail(m) => Ending::Failed(m),
-            Signal::RequestFailed => Ending::RequestFailed,
             Signal::Stop => Ending::Stopped,
             Signal::StackExhausted => Ending::Error(format!(
                 "recursion too deep: the script stack is nearly exhausted at {}",
