@@ -63,6 +63,15 @@ pub fn run(cli: Cli, shutdown: &Shutdown) -> anyhow::Result<u8> {
                 .block_on(shutdown.requested());
             Ok(exit::OK)
         }
+        Command::Definitions { dir } => {
+            crate::api::engine()
+                .definitions()
+                .with_headers(true)
+                .write_to_dir(&dir)
+                .map_err(|e| anyhow::anyhow!("cannot write definitions to {}: {e}", dir.display()))?;
+            println!("wrote the script API's definitions to {}", dir.display());
+            Ok(exit::OK)
+        }
         Command::ApiDocs => {
             print!("{}", crate::api::api_reference());
             Ok(exit::OK)

@@ -32,3 +32,37 @@ fn every_rhai_example_in_the_reference_compiles() {
     }
     assert!(examples >= 40, "found {examples} examples");
 }
+
+#[test]
+fn definitions_cover_every_documented_function() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_stampede"))
+        .arg("definitions")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut defs = String::new();
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        defs.push_str(&std::fs::read_to_string(entry.unwrap().path()).unwrap());
+    }
+    let reference = stampede::api::api_reference();
+    let mut functions = 0;
+    for heading in reference.lines().filter(|l| l.starts_with("### `")) {
+        // "### `exec::elapsed() -> float`" → "elapsed"; "### `r.status`" → "status".
+        let signature = heading.trim_start_matches("### `");
+        let name = signature
+            .split(['(', '`', ' '])
+            .next()
+            .unwrap()
+            .rsplit([':', '.'])
+            .next()
+            .unwrap();
+        assert!(
+            defs.contains(&format!("fn {name}(")) || defs.contains(&format!("fn get {name}(")),
+            "`{name}` ({heading}) is not in the definitions"
+        );
+        functions += 1;
+    }
+    assert!(functions > 30, "read {functions} functions from the reference");
+}

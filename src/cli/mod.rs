@@ -67,6 +67,13 @@ pub enum Command {
     /// Print the script API reference (Markdown) generated from the functions' docs.
     #[command(hide = true)]
     ApiDocs,
+    /// Write Rhai definition files (`*.d.rhai`) for the whole script API, for editors: a
+    /// Rhai language server reading them completes and checks stampede scripts.
+    Definitions {
+        /// The folder to write them to (created if missing).
+        #[arg(default_value = ".rhai/definitions")]
+        dir: PathBuf,
+    },
 }
 
 /// `stampede run`: a script and how to run it.
