@@ -68,7 +68,9 @@ pub fn run(cli: Cli, shutdown: &Shutdown) -> anyhow::Result<u8> {
                 .definitions()
                 .with_headers(true)
                 .write_to_dir(&dir)
-                .map_err(|e| anyhow::anyhow!("cannot write definitions to {}: {e}", dir.display()))?;
+                .map_err(|e| {
+                    anyhow::anyhow!("cannot write definitions to {}: {e}", dir.display())
+                })?;
             println!("wrote the script API's definitions to {}", dir.display());
             Ok(exit::OK)
         }

@@ -41,7 +41,11 @@ fn definitions_cover_every_documented_function() {
         .arg(dir.path())
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let mut defs = String::new();
     for entry in std::fs::read_dir(dir.path()).unwrap() {
         defs.push_str(&std::fs::read_to_string(entry.unwrap().path()).unwrap());
@@ -64,5 +68,8 @@ fn definitions_cover_every_documented_function() {
         );
         functions += 1;
     }
-    assert!(functions > 30, "read {functions} functions from the reference");
+    assert!(
+        functions > 30,
+        "read {functions} functions from the reference"
+    );
 }

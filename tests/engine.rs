@@ -222,6 +222,43 @@ fn failed_requests_can_be_caught_or_returned_and_are_counted_all_the_same() {
 }
 
 #[test]
+fn raw_bytes_encoding_and_crypto_reach_the_script() {
+    let server = common::start();
+    let out = run(
+        r#"fn t() {
+               let r = http::get("/bytes");
+               let b = r.bytes;
+               check(b.len() == 256 && b[0] == 0 && b[255] == 255, "raw bytes");
+               check(r.text.bytes > 256, "text replaces what is not UTF-8");
+               check(encoding::hex_encode(b).len() == 512, "hex of a blob");
+               check(crypto::sha256(b) == crypto::sha256(encoding::b64decode(encoding::b64encode(b))),
+                     "base64 round trip");
+               let sig = crypto::hmac("sha256", "key", "GET /x");
+               http::get("/json", #{ headers: #{ "x-signature": sig } });
+               check(sig.len() == 64, "hmac");
+           }"#,
+        &server.url,
+        |a| a.flags.iterations = Some(2),
+    );
+    for name in [
+        "raw bytes",
+        "text replaces what is not UTF-8",
+        "hex of a blob",
+        "base64 round trip",
+        "hmac",
+    ] {
+        let c = out.totals.checks()[name];
+        assert_eq!((c.pass, c.fail), (2, 0), "{name}");
+    }
+    assert_eq!(
+        out.totals.aggregated().failures,
+        0,
+        "{:?}",
+        out.totals.failures()
+    );
+}
+
+#[test]
 fn weights_are_honoured() {
     let server = common::start();
     let out = run(

@@ -5,6 +5,7 @@
 
 mod core;
 mod docs;
+mod encoding;
 mod exec;
 mod http;
 pub(crate) mod json;
@@ -47,6 +48,8 @@ pub fn engine_with(config: &EngineConfig) -> Engine {
     engine.register_static_module("http", exported_module!(http::http_api).into());
     engine.register_static_module("log", exported_module!(log::log_api).into());
     engine.register_static_module("exec", exported_module!(exec::exec_api).into());
+    engine.register_static_module("encoding", exported_module!(encoding::encoding_api).into());
+    engine.register_static_module("crypto", exported_module!(encoding::crypto_api).into());
     engine.register_type_with_name::<crate::vu::WaitTime>("WaitTime");
     register_request_error(&mut engine);
     engine.on_progress(crate::vu::guard);

@@ -197,6 +197,16 @@ pub mod response_api {
         }
     }
 
+    /// The body's raw bytes as a blob (`r.text` replaces bytes that are not UTF-8).
+    ///
+    /// ```rhai
+    /// let digest = crypto::sha256(r.bytes);
+    /// ```
+    #[rhai_fn(get = "bytes", pure)]
+    pub fn bytes(r: &mut Response) -> rhai::Blob {
+        r.0.body.to_vec()
+    }
+
     /// Why the request failed without a response, under `on_error: "return"` (the same text as
     /// in the failures table), or `()`.
     ///

@@ -127,6 +127,7 @@ fn app(counters: Arc<Counters>) -> Router {
             get(|Path(id): Path<String>| async move { id }),
         )
         .route("/gzip", get(gzipped))
+        .route("/bytes", get(|| async { (0u8..=255).collect::<Vec<u8>>() }))
         .route(
             "/redirect",
             get(|| async { axum::response::Redirect::to("/cookie/get") }),
