@@ -104,13 +104,14 @@ fn top_level_constants_are_visible_in_helpers_and_this_through_method_calls() {
         out.totals.failures()
     );
     assert_eq!(server.counters.hits("GET /items/{id}"), 3 + 12);
-    for name in [
-        "this in a helper called as a method",
-        "a task sees the constant",
-    ] {
-        let c = out.totals.checks()[name];
-        assert_eq!((c.pass, c.fail), (12, 0), "{name}");
-    }
+    common::assert_checks(
+        &out,
+        &[
+            "this in a helper called as a method",
+            "a task sees the constant",
+        ],
+        12,
+    );
     // A top-level `let` stays the top level's: a helper that reads it fails, named.
     let out = run(
         r#"let scratch = 1;
@@ -188,16 +189,17 @@ fn failed_requests_can_be_caught_or_returned_and_are_counted_all_the_same() {
         &server.url,
         |a| a.flags.iterations = Some(3),
     );
-    for name in [
-        "caught transport",
-        "caught status",
-        "caught body",
-        "returned transport",
-        "returned status",
-    ] {
-        let c = out.totals.checks()[name];
-        assert_eq!((c.pass, c.fail), (3, 0), "{name}");
-    }
+    common::assert_checks(
+        &out,
+        &[
+            "caught transport",
+            "caught status",
+            "caught body",
+            "returned transport",
+            "returned status",
+        ],
+        3,
+    );
     // Handled or not, every failed request is counted, once; no iteration failed.
     assert_eq!(
         out.totals.aggregated().failures,
@@ -240,16 +242,17 @@ fn raw_bytes_encoding_and_crypto_reach_the_script() {
         &server.url,
         |a| a.flags.iterations = Some(2),
     );
-    for name in [
-        "raw bytes",
-        "text replaces what is not UTF-8",
-        "hex of a blob",
-        "base64 round trip",
-        "hmac",
-    ] {
-        let c = out.totals.checks()[name];
-        assert_eq!((c.pass, c.fail), (2, 0), "{name}");
-    }
+    common::assert_checks(
+        &out,
+        &[
+            "raw bytes",
+            "text replaces what is not UTF-8",
+            "hex of a blob",
+            "base64 round trip",
+            "hmac",
+        ],
+        2,
+    );
     assert_eq!(
         out.totals.aggregated().failures,
         0,
@@ -546,14 +549,15 @@ fn redirects_gzip_and_cookies_set_on_a_redirect_work() {
         &server.url,
         |a| a.flags.iterations = Some(2),
     );
-    for name in [
-        "303 became a GET and kept the cookie",
-        "followed to the final URL",
-        "gzip body decoded",
-    ] {
-        let c = out.totals.checks()[name];
-        assert_eq!((c.pass, c.fail), (2, 0), "{name}");
-    }
+    common::assert_checks(
+        &out,
+        &[
+            "303 became a GET and kept the cookie",
+            "followed to the final URL",
+            "gzip body decoded",
+        ],
+        2,
+    );
     assert_eq!(server.counters.hits("POST /login"), 2);
     assert_eq!(
         server.counters.hits("GET /cookie/get"),

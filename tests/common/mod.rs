@@ -223,6 +223,14 @@ pub fn run_until(
     stampede::runner::run(plan, shutdown, &mut stampede::runner::Quiet).expect("run")
 }
 
+/// Asserts that each named check passed `pass` times and never failed.
+pub fn assert_checks(outcome: &Outcome, names: &[&str], pass: u64) {
+    for name in names {
+        let c = outcome.totals.checks()[*name];
+        assert_eq!((c.pass, c.fail), (pass, 0), "{name}");
+    }
+}
+
 /// Total failures of one kind.
 pub fn failures_of(outcome: &Outcome, kind: &str) -> u64 {
     outcome
