@@ -262,6 +262,50 @@ fn raw_bytes_encoding_and_crypto_reach_the_script() {
 }
 
 #[test]
+fn trace_shows_each_request_and_response_with_secrets_redacted() {
+    let server = common::start();
+    let file = common::script(
+        r#"fn t() {
+               http::post("/echo", #{ json: #{ hello: "world" },
+                                      headers: #{ authorization: "Bearer TOPSECRET" } });
+               http::get("/cookie/set?v=SESSIONVALUE");
+               http::get("http://127.0.0.1:1/refused", #{ on_error: "return" });
+           }"#,
+    );
+    let trace = |extra: &[&str]| {
+        let output = common::bin::stampede()
+            .args(["run", file.path().to_str().unwrap(), "--host", &server.url])
+            .args(["-u", "1", "-i", "1", "-q", "--trace"])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(0));
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    let err = trace(&[]);
+    for says in [
+        &format!("TRACE vu=1 → POST {}/echo", server.url) as &str,
+        "authorization: [redacted]",
+        r#"{"hello":"world"}"#,
+        "← 200 OK in ",
+        r#""content_type":"application/json""#,
+        "set-cookie: [redacted]",
+        "← no response (connect: ",
+    ] {
+        assert!(err.contains(says), "missing {says:?} in:\n{err}");
+    }
+    assert!(
+        !err.contains("TOPSECRET") && !err.contains("who=SESSIONVALUE"),
+        "{err}"
+    );
+    let err = trace(&["--trace-secrets"]);
+    assert!(
+        err.contains("Bearer TOPSECRET") && err.contains("who=SESSIONVALUE"),
+        "{err}"
+    );
+}
+
+#[test]
 fn weights_are_honoured() {
     let server = common::start();
     let out = run(

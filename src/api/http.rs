@@ -198,6 +198,17 @@ fn send(method: Method, url: &str, mut o: Options) -> Result<Response> {
     let request = prepare(&user, method, url, o)?;
     // Kept only for a failed request that returns a response.
     let target = no_throw.then(|| request.target.clone());
+    let trace = user.run().settings.trace;
+    if let Some(t) = &trace {
+        let text = super::trace::request(
+            t,
+            &request.method,
+            &request.target,
+            &request.headers,
+            &request.body,
+        );
+        user.run().log.trace(user.id, &text);
+    }
     let (name, grouped) = match explicit_name {
         Some(n) => (Rc::from(n), false),
         None => user.worker.name_for(request.target.path()),
@@ -236,6 +247,10 @@ fn send(method: Method, url: &str, mut o: Options) -> Result<Response> {
                 status: 0,
                 request: format!("{method_name} {name}"),
             };
+            if trace.is_some() {
+                let text = super::trace::failed(&error.kind, &error.message, e.elapsed);
+                user.run().log.trace(user.id, &text);
+            }
             recorder.request(method_name, &name, e.elapsed, 0, Some((e.kind, e.message)));
             return match target {
                 Some(target) => Ok(Response::failed(method, name, target, e.elapsed, error)),
@@ -243,6 +258,16 @@ fn send(method: Method, url: &str, mut o: Options) -> Result<Response> {
             };
         }
     };
+    if let Some(t) = &trace {
+        let text = super::trace::response(
+            t,
+            exchange.status,
+            exchange.elapsed,
+            &exchange.headers,
+            &exchange.body,
+        );
+        user.run().log.trace(user.id, &text);
+    }
     let ok = match &expect {
         Some(list) => list.contains(&exchange.status),
         None => exchange.status < 400,

@@ -13,6 +13,7 @@ pub mod lint;
 mod log;
 mod response;
 mod shape;
+mod trace;
 
 use std::rc::Rc;
 

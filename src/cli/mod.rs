@@ -178,6 +178,14 @@ pub struct RunFlags {
     /// Write the script's log lines to this file instead of stderr.
     #[arg(long)]
     pub log_file: Option<PathBuf>,
+    /// Print every request and response (method, URL, status, headers, the first 2 KiB of
+    /// each body, time) with the script's log, for trying a script once, e.g.
+    /// `-u 1 -i 1 --trace`. Authorization, cookies and Set-Cookie are redacted.
+    #[arg(long)]
+    pub trace: bool,
+    /// With --trace: show Authorization, cookies and Set-Cookie values as they are.
+    #[arg(long, requires = "trace")]
+    pub trace_secrets: bool,
     /// No live view or progress lines while running.
     #[arg(short, long)]
     pub quiet: bool,

@@ -99,6 +99,7 @@ pub fn probe(name: &str, source: &str, import_dir: Option<PathBuf>) -> Result<Pr
         iterations_per_user: None,
         wait: WaitTime::None,
         stack_size: STACK_SIZE,
+        trace: None,
     };
     let run = Arc::new(RunState::new(
         settings,
@@ -574,6 +575,10 @@ fn decide(
                 iterations_per_user: args.iterations_per_user.or(o.iterations_per_user),
                 wait: o.wait_time.unwrap_or_default(),
                 stack_size: STACK_SIZE,
+                trace: args.trace.then_some(crate::vu::Trace {
+                    secrets: args.trace_secrets,
+                    body_limit: 2048,
+                }),
             },
             users,
             spawn_rate,

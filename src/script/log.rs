@@ -62,6 +62,13 @@ impl Logger {
         let _ = writeln!(sink, "{t:9.3}s {:<5} vu={vu} {message}", level.label());
     }
 
+    /// A `--trace` block: always written (whatever `--log-level`), to the same sink.
+    pub fn trace(&self, vu: u64, block: &str) {
+        let t = self.started.elapsed().as_secs_f64();
+        let mut sink = self.sink.lock().unwrap_or_else(|p| p.into_inner());
+        let _ = writeln!(sink, "{t:9.3}s TRACE vu={vu} {block}");
+    }
+
     pub fn flush(&self) {
         let _ = self.sink.lock().unwrap_or_else(|p| p.into_inner()).flush();
     }

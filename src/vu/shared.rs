@@ -23,6 +23,17 @@ pub struct UserSettings {
     pub iterations_per_user: Option<u64>,
     pub wait: WaitTime,
     pub stack_size: usize,
+    /// `--trace`: print every request and response (see `crate::api`'s trace).
+    pub trace: Option<Trace>,
+}
+
+/// How `--trace` shows requests.
+#[derive(Debug, Clone, Copy)]
+pub struct Trace {
+    /// Show `Authorization`, cookies and `Set-Cookie` as they are (`--trace-secrets`).
+    pub secrets: bool,
+    /// Bytes of each body shown; the rest is counted.
+    pub body_limit: usize,
 }
 
 /// Shared between worker threads; everything in it is atomic or immutable.
