@@ -4,6 +4,7 @@
 //! not depend on this module; it depends on both.
 
 mod core;
+mod data;
 mod docs;
 mod encoding;
 mod exec;
@@ -51,6 +52,7 @@ pub fn engine_with(config: &EngineConfig) -> Engine {
     engine.register_static_module("exec", exported_module!(exec::exec_api).into());
     engine.register_static_module("encoding", exported_module!(encoding::encoding_api).into());
     engine.register_static_module("crypto", exported_module!(encoding::crypto_api).into());
+    engine.register_static_module("data", exported_module!(data::data_api).into());
     engine.register_type_with_name::<crate::vu::WaitTime>("WaitTime");
     register_request_error(&mut engine);
     engine.on_progress(crate::vu::guard);

@@ -86,7 +86,7 @@ pub const STACK_SIZE: usize = 1024 * 1024;
 pub fn probe(name: &str, source: &str, import_dir: Option<PathBuf>) -> Result<Probe, PlanError> {
     let mut engine = crate::api::engine_with(&EngineConfig {
         limits: Limits::default(),
-        import_dir,
+        import_dir: import_dir.clone(),
     });
     // Top-level code declares constants and options; one that runs this long is stuck
     // (`loop {}`), and `check` must say so rather than hang.
@@ -100,6 +100,7 @@ pub fn probe(name: &str, source: &str, import_dir: Option<PathBuf>) -> Result<Pr
         wait: WaitTime::None,
         stack_size: STACK_SIZE,
         trace: None,
+        data_dir: import_dir.clone(),
     };
     let run = Arc::new(RunState::new(
         settings,
@@ -579,6 +580,7 @@ fn decide(
                     secrets: args.trace_secrets,
                     body_limit: 2048,
                 }),
+                data_dir: engine.import_dir.clone(),
             },
             users,
             spawn_rate,

@@ -25,6 +25,9 @@ pub struct UserSettings {
     pub stack_size: usize,
     /// `--trace`: print every request and response (see `crate::api`'s trace).
     pub trace: Option<Trace>,
+    /// The script's folder: data files are read from it and below it only (`None`: an
+    /// embedded script, which may read none).
+    pub data_dir: Option<std::path::PathBuf>,
 }
 
 /// How `--trace` shows requests.
@@ -51,6 +54,15 @@ pub struct RunState {
     pub ids: UniqueIds,
     pub settings: UserSettings,
     pub log: Logger,
+    /// Data files loaded by the script (`data::csv`, `data::json`), by canonical path:
+    /// loaded once per run and shared read-only by every user and worker. Typed by the
+    /// script API, which owns them.
+    pub data: std::sync::Mutex<
+        std::collections::HashMap<
+            std::path::PathBuf,
+            std::sync::Arc<dyn std::any::Any + Send + Sync>,
+        >,
+    >,
 }
 
 impl RunState {
@@ -72,6 +84,7 @@ impl RunState {
             ids: UniqueIds::new(),
             settings,
             log,
+            data: Default::default(),
         }
     }
 
