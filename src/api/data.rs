@@ -20,10 +20,13 @@ fn error(message: String) -> Box<EvalAltResult> {
 
 /// The rows of one file, as compact as they come.
 enum Rows {
-    /// A header row, then one boxed slice of fields per row.
+    /// A header row, then every field of every row in one string, cut by end offsets:
+    /// about the file's own size, where a string per field costed twice that.
     Csv {
         header: Vec<Box<str>>,
-        rows: Vec<Box<[Box<str>]>>,
+        text: String,
+        /// `ends[i * width + j]`: where field `j` of row `i` ends in `text`.
+        ends: Vec<u32>,
     },
     /// The elements of a top-level JSON array.
     Json(Vec<serde_json::Value>),
@@ -39,7 +42,7 @@ pub struct Dataset {
 impl Dataset {
     fn len(&self) -> usize {
         match &self.rows {
-            Rows::Csv { rows, .. } => rows.len(),
+            Rows::Csv { header, ends, .. } => ends.len() / header.len().max(1),
             Rows::Json(rows) => rows.len(),
         }
     }
@@ -48,12 +51,17 @@ impl Dataset {
     /// element (JSON).
     fn row(&self, i: usize) -> Result<Dynamic> {
         match &self.rows {
-            Rows::Csv { header, rows } => {
-                let row = &rows[i];
+            Rows::Csv { header, text, ends } => {
+                let width = header.len();
+                let start = |k: usize| if k == 0 { 0 } else { ends[k - 1] as usize };
                 let map: rhai::Map = header
                     .iter()
-                    .zip(row.iter())
-                    .map(|(h, v)| (h.as_ref().into(), Dynamic::from(v.to_string())))
+                    .enumerate()
+                    .map(|(j, h)| {
+                        let k = i * width + j;
+                        let field = &text[start(k)..ends[k] as usize];
+                        (h.as_ref().into(), Dynamic::from(field.to_owned()))
+                    })
                     .collect();
                 Ok(map.into())
             }
@@ -113,14 +121,19 @@ fn parse_csv(path: &Path) -> std::result::Result<Rows, String> {
         .iter()
         .map(Into::into)
         .collect();
-    let rows = reader
-        .records()
-        .map(|r| {
-            r.map(|r| r.iter().map(Into::into).collect())
-                .map_err(|e| e.to_string())
-        })
-        .collect::<std::result::Result<_, _>>()?;
-    Ok(Rows::Csv { header, rows })
+    let (mut text, mut ends) = (String::new(), Vec::new());
+    let mut record = csv::StringRecord::new();
+    while reader.read_record(&mut record).map_err(|e| e.to_string())? {
+        for field in record.iter() {
+            text.push_str(field);
+            let end = u32::try_from(text.len())
+                .map_err(|_| "larger than 4 GiB of fields; split it".to_string())?;
+            ends.push(end);
+        }
+    }
+    text.shrink_to_fit();
+    ends.shrink_to_fit();
+    Ok(Rows::Csv { header, text, ends })
 }
 
 fn parse_json(path: &Path) -> std::result::Result<Rows, String> {

@@ -67,6 +67,8 @@ pub struct Probe {
     pub options: ScriptOptions,
     pub lint: Lint,
     pub hooks: Hooks,
+    /// Data files its top-level code loaded.
+    pub data: crate::vu::DataFiles,
 }
 
 pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -153,6 +155,7 @@ pub fn probe(name: &str, source: &str, import_dir: Option<PathBuf>) -> Result<Pr
         return Err(invalid(lint.problems));
     }
     let hooks = Hooks::of(&ast);
+    let data = std::mem::take(&mut *user.run().data.lock().unwrap_or_else(|p| p.into_inner()));
     Ok(Probe {
         name: name.to_owned(),
         source: source.to_owned(),
@@ -160,6 +163,7 @@ pub fn probe(name: &str, source: &str, import_dir: Option<PathBuf>) -> Result<Pr
         options,
         lint,
         hooks,
+        data,
     })
 }
 
@@ -586,6 +590,7 @@ fn decide(
             spawn_rate,
             run_time,
             warnings,
+            data: probe.data,
             scenarios,
             iterations: args.iterations.or(o.iterations),
             stop_timeout,

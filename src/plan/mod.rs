@@ -40,4 +40,7 @@ pub struct Plan {
     /// Said before the run starts (through the runner's observer): choices that are legal
     /// but probably not meant, e.g. a scenario that starts after the run time.
     pub warnings: Vec<String>,
+    /// Data files the script's top-level code loaded while it was checked: handed to the
+    /// run, so that each is read once.
+    pub data: crate::vu::DataFiles,
 }

@@ -56,12 +56,14 @@ pub fn run(
     if let Some(w) = limits::nofile_warning(plan.users, nofile) {
         observer.warn(&w);
     }
-    let run = Arc::new(RunState::new(
+    let mut run = RunState::new(
         plan.settings.clone(),
         plan.iterations,
         plan.log.clone(),
         shutdown.child(),
-    ));
+    );
+    run.data = std::sync::Mutex::new(plan.data.clone());
+    let run = Arc::new(run);
     let worker_plan = Arc::new(WorkerPlan::from(&plan));
     let scenarios: Arc<[Arc<ScenarioState>]> = plan
         .scenarios

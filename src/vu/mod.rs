@@ -17,7 +17,7 @@ use rhai::{Dynamic, EvalAltResult};
 pub use context::{Cohort, Phase, User, Worker, enter, with_user};
 pub use driver::drive;
 pub use pool::{Given, Pool, Slot};
-pub use shared::{RunState, ScenarioState, Trace, UniqueIds, UserSettings};
+pub use shared::{DataFiles, RunState, ScenarioState, Trace, UniqueIds, UserSettings};
 pub use tasks::{TaskTable, WaitTime};
 pub use user::{Session, run_session};
 

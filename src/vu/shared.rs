@@ -57,13 +57,12 @@ pub struct RunState {
     /// Data files loaded by the script (`data::csv`, `data::json`), by canonical path:
     /// loaded once per run and shared read-only by every user and worker. Typed by the
     /// script API, which owns them.
-    pub data: std::sync::Mutex<
-        std::collections::HashMap<
-            std::path::PathBuf,
-            std::sync::Arc<dyn std::any::Any + Send + Sync>,
-        >,
-    >,
+    pub data: std::sync::Mutex<DataFiles>,
 }
+
+/// Data files by canonical path, typed by the script API that loads them.
+pub type DataFiles =
+    std::collections::HashMap<std::path::PathBuf, std::sync::Arc<dyn std::any::Any + Send + Sync>>;
 
 impl RunState {
     /// `stop` is the run's stop token (a child of the caller's shutdown: a requested
