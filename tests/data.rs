@@ -107,6 +107,28 @@ fn a_script_reads_only_files_in_its_folder() {
     let err = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{err}");
     assert!(err.contains("is outside the script's folder"), "{err}");
+    // Named on the command line, the same file may be read.
+    let output = common::bin::stampede()
+        .args([
+            "run",
+            path.to_str().unwrap(),
+            "--host",
+            &server.url,
+            "-i",
+            "1",
+            "-q",
+        ])
+        .arg("--data")
+        .arg(outside.path())
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(server.counters.hits("GET /json"), 1);
     let (_dir, path) = folder("const USERS = data::csv(\"missing.csv\");\nfn t() {}", &[]);
     let output = common::bin::stampede()
         .args([
@@ -122,5 +144,9 @@ fn a_script_reads_only_files_in_its_folder() {
     let err = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{err}");
     assert!(err.contains("data file `missing.csv`"), "{err}");
-    assert_eq!(server.counters.total(), 0);
+    assert_eq!(
+        server.counters.total(),
+        1,
+        "only the run with --data sent a request"
+    );
 }

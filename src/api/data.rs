@@ -75,16 +75,26 @@ impl Dataset {
 #[derive(Clone)]
 pub struct Data(Arc<Dataset>);
 
-/// Resolves `path` inside the script's folder, refusing anything outside it.
+/// Resolves `path` inside the script's folder, refusing anything outside it but the files
+/// given on the command line (`--data`).
 fn resolve(path: &str) -> Result<PathBuf> {
-    let dir = crate::vu::with_user(|u| u.run().settings.data_dir.clone())
-        .map_err(|e| error(e.to_string()))?
-        .ok_or_else(|| error("this script has no folder to read data files from".into()))?;
+    let (dir, allowed) = crate::vu::with_user(|u| {
+        let s = &u.run().settings;
+        (s.data_dir.clone(), s.data_allowed.clone())
+    })
+    .map_err(|e| error(e.to_string()))?;
+    if let Ok(given) = std::fs::canonicalize(path)
+        && allowed.contains(&given)
+    {
+        return Ok(given);
+    }
+    let dir =
+        dir.ok_or_else(|| error("this script has no folder to read data files from".into()))?;
     let full = std::fs::canonicalize(dir.join(path))
         .map_err(|e| error(format!("data file `{path}`: {e}")))?;
     if !full.starts_with(&dir) {
         return Err(error(format!(
-            "data file `{path}` is outside the script's folder {}: scripts may read only files in it or below it",
+            "data file `{path}` is outside the script's folder {}: scripts may read only files in it or below it, or given with --data",
             dir.display()
         )));
     }

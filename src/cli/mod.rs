@@ -178,6 +178,10 @@ pub struct RunFlags {
     /// Write the script's log lines to this file instead of stderr.
     #[arg(long)]
     pub log_file: Option<PathBuf>,
+    /// A data file the script may read with data::csv or data::json although it is not
+    /// in the script's folder (repeatable); the script names it by this same path.
+    #[arg(long = "data", value_name = "FILE")]
+    pub data_files: Vec<PathBuf>,
     /// Print every request and response (method, URL, status, headers, the first 2 KiB of
     /// each body, time) with the script's log, for trying a script once, e.g.
     /// `-u 1 -i 1 --trace`. Authorization, cookies and Set-Cookie are redacted.

@@ -85,7 +85,12 @@ pub const STACK_SIZE: usize = 1024 * 1024;
 /// Compiles `source`, runs its top-level code (no requests allowed there) to read the
 /// `options` map, and lints its functions. `import_dir` is the script's folder, which
 /// `import` resolves from.
-pub fn probe(name: &str, source: &str, import_dir: Option<PathBuf>) -> Result<Probe, PlanError> {
+pub fn probe(
+    name: &str,
+    source: &str,
+    import_dir: Option<PathBuf>,
+    data_allowed: &[PathBuf],
+) -> Result<Probe, PlanError> {
     let mut engine = crate::api::engine_with(&EngineConfig {
         limits: Limits::default(),
         import_dir: import_dir.clone(),
@@ -103,6 +108,7 @@ pub fn probe(name: &str, source: &str, import_dir: Option<PathBuf>) -> Result<Pr
         stack_size: STACK_SIZE,
         trace: None,
         data_dir: import_dir.clone(),
+        data_allowed: data_allowed.to_vec(),
     };
     let run = Arc::new(RunState::new(
         settings,
@@ -189,7 +195,7 @@ fn script_dir(path: &Path) -> PathBuf {
 /// `stampede check`: everything `run` validates, without traffic.
 pub fn check(path: &Path) -> Result<Probe, PlanError> {
     let (name, source) = read(path)?;
-    probe(&name, &source, Some(script_dir(path)))
+    probe(&name, &source, Some(script_dir(path)), &[])
 }
 
 /// Users over time, from `--users`/`--spawn-rate` or `--stages` (flags first, then options);
@@ -426,7 +432,17 @@ fn decide(
     import_dir: Option<PathBuf>,
 ) -> Result<(Plan, Reporting), PlanError> {
     {
-        let probe = probe(&name, &source, import_dir.clone())?;
+        let data_allowed = args
+            .data_files
+            .iter()
+            .map(|p| {
+                std::fs::canonicalize(p).map_err(|e| PlanError::Flag {
+                    flag: "data",
+                    message: format!("{}: {e}", p.display()),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let probe = probe(&name, &source, import_dir.clone(), &data_allowed)?;
         let o = probe.options.clone();
         let engine = EngineConfig {
             limits: Limits {
@@ -585,6 +601,7 @@ fn decide(
                     body_limit: 2048,
                 }),
                 data_dir: engine.import_dir.clone(),
+                data_allowed: data_allowed.clone(),
             },
             users,
             spawn_rate,

@@ -28,6 +28,9 @@ pub struct UserSettings {
     /// The script's folder: data files are read from it and below it only (`None`: an
     /// embedded script, which may read none).
     pub data_dir: Option<std::path::PathBuf>,
+    /// Data files given on the command line (`--data`), canonical: readable wherever they
+    /// are.
+    pub data_allowed: Vec<std::path::PathBuf>,
 }
 
 /// How `--trace` shows requests.
