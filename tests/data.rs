@@ -39,6 +39,31 @@ fn run(
     stampede::runner::run(plan, &Default::default(), &mut stampede::runner::Quiet).expect("run")
 }
 
+/// Runs the binary on `path` for one iteration; returns (exit code, stderr).
+fn run_once(
+    path: &std::path::Path,
+    host: &str,
+    extra: &[&std::ffi::OsStr],
+) -> (Option<i32>, String) {
+    let output = common::bin::stampede()
+        .args([
+            "run",
+            path.to_str().unwrap(),
+            "--host",
+            host,
+            "-i",
+            "1",
+            "-q",
+        ])
+        .args(extra)
+        .output()
+        .unwrap();
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
 const USERS_CSV: &str = "name,password\nada,a1\nbob,b2\ncy,c3\n";
 
 #[test]
@@ -108,41 +133,16 @@ fn a_script_reads_only_files_in_its_folder() {
     assert_eq!(output.status.code(), Some(2), "{err}");
     assert!(err.contains("is outside the script's folder"), "{err}");
     // Named on the command line, the same file may be read.
-    let output = common::bin::stampede()
-        .args([
-            "run",
-            path.to_str().unwrap(),
-            "--host",
-            &server.url,
-            "-i",
-            "1",
-            "-q",
-        ])
-        .arg("--data")
-        .arg(outside.path())
-        .output()
-        .unwrap();
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+    let (code, err) = run_once(
+        &path,
+        &server.url,
+        &["--data".as_ref(), outside.path().as_os_str()],
     );
+    assert_eq!(code, Some(0), "{err}");
     assert_eq!(server.counters.hits("GET /json"), 1);
     let (_dir, path) = folder("const USERS = data::csv(\"missing.csv\");\nfn t() {}", &[]);
-    let output = common::bin::stampede()
-        .args([
-            "run",
-            path.to_str().unwrap(),
-            "--host",
-            &server.url,
-            "-i",
-            "1",
-        ])
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(2), "{err}");
+    let (code, err) = run_once(&path, &server.url, &[]);
+    assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("data file `missing.csv`"), "{err}");
     assert_eq!(
         server.counters.total(),

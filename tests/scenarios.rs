@@ -446,8 +446,10 @@ fn a_spent_budget_drops_the_arrivals_handed_out_and_leaves_on_stop_off_schedule(
     assert_eq!(corrected.len(), 10);
     assert!(corrected.max() > 500_000, "max {} µs", corrected.max());
     assert!(t.latency.max() < 100_000, "service {} µs", t.latency.max());
-    // The arrival handed to the user after the budget was spent never started: dropped,
-    // and its lateness did not leak into on_stop's request.
+    // Arrivals due after the budget was spent never started: dropped. on_stop's request
+    // is off schedule. (Whether an arrival is handed out between the last claim and the
+    // dispatcher noticing is a race this cannot force; the drop before the lateness is
+    // recorded is by construction in `task_loop`.)
     assert!(out.totals.dropped_iterations >= 1);
     let stop = out.totals.get("GET", "/s/stop").unwrap();
     assert_eq!(stop.requests, 1);

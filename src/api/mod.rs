@@ -77,7 +77,8 @@ pub fn engine_with(config: &EngineConfig) -> Engine {
 pub fn program(name: &str, source: &str, config: &EngineConfig) -> Result<Program, SyntaxError> {
     let mut engine = engine_with(config);
     let ast = compile(&engine, name, source)?;
-    if declares_constants(&ast) {
+    let shares_constants = declares_constants(&ast);
+    if shares_constants {
         resolve_top_level_constants(&mut engine);
     }
     let hooks = Hooks::of(&ast);
@@ -86,6 +87,7 @@ pub fn program(name: &str, source: &str, config: &EngineConfig) -> Result<Progra
         ast,
         hooks,
         name: Rc::from(name),
+        shares_constants,
     })
 }
 

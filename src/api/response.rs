@@ -53,8 +53,8 @@ impl Response {
         }))
     }
 
-    /// A request that got no response, returned rather than raised (`on_error: "return"`):
-    /// status 0, no headers or body, `r.error` says why. Already counted as failed.
+    /// A request that got no response, returned rather than raised (`on_error:
+    /// "return"`): status 0, no headers or body, `r.error` says why. Already counted.
     pub fn failed(
         method: http::Method,
         name: Rc<str>,
@@ -62,17 +62,19 @@ impl Response {
         elapsed: Duration,
         error: crate::script::RequestError,
     ) -> Self {
-        Self(Rc::new(Inner {
+        let empty = Self::new(
             method,
             name,
             target,
-            status: 0,
-            headers: Headers::default(),
-            body: Bytes::new(),
+            0,
+            Headers::default(),
+            Bytes::new(),
             elapsed,
-            ok: Cell::new(false),
-            error: Some(error),
-        }))
+            false,
+        );
+        let mut inner = Rc::into_inner(empty.0).expect("just made");
+        inner.error = Some(error);
+        Self(Rc::new(inner))
     }
 
     /// Counts this (already recorded) request as failed, once.

@@ -94,4 +94,7 @@ pub struct Program {
     pub ast: AST,
     pub hooks: Hooks,
     pub name: Rc<str>,
+    /// Whether functions look top-level constants up in the user's copy (the script
+    /// declares some besides `options`): only then is the copy made.
+    pub shares_constants: bool,
 }

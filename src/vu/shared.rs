@@ -222,19 +222,8 @@ impl ScenarioState {
 
     /// The state `setup`, `teardown` and `check`'s probe run under: no scenario.
     pub fn session(run: &RunState) -> Self {
-        let stop = run.stop.child_token();
-        Self {
-            index: usize::MAX,
-            name: String::new(),
-            stop: stop.clone(),
-            finish: stop.child_token(),
-            ending: Default::default(),
-            hard_stop: run.hard_stop.child_token(),
-            users_running: AtomicU64::new(0),
-            iterations_left: None,
-            iterations_per_user: None,
-            wait: WaitTime::None,
-        }
+        // No budget, no wait, no limit per user: what `open` gives.
+        Self::new(usize::MAX, "", (None, None), None, true, run)
     }
 
     /// The scenario's own end: no new iterations.

@@ -48,12 +48,15 @@ pub fn run_session(program: &Program, session: Session) -> Option<Dynamic> {
         record(&user, Ending::Error(describe(&e, &program.name)));
         return None;
     }
-    // Top-level constants, for the helpers (see `crate::api`'s variable resolver).
-    *user.constants.borrow_mut() = scope
-        .iter()
-        .filter(|(_, constant, _)| *constant)
-        .map(|(name, _, value)| (name.into(), value))
-        .collect();
+    // Top-level constants, for the helpers (see `crate::api`'s variable resolver); a
+    // script that declares none but `options` has nothing to share.
+    if program.shares_constants {
+        *user.constants.borrow_mut() = scope
+            .iter()
+            .filter(|(_, constant, _)| *constant)
+            .map(|(name, _, value)| (name.into(), value))
+            .collect();
+    }
     let mut this = Dynamic::from_map(Map::new());
     let mut call = |phase: Phase, name: &str| {
         user.phase.set(phase);
