@@ -45,7 +45,8 @@ fn strip(comment: &str) -> String {
 
 /// Rust types in Rhai's signatures, shown as a script writer knows them.
 fn tidy(signature: &str) -> String {
-    let mut sig = signature.to_owned();
+    // Modules' own `type Result<T>` aliases read as the plain Result.
+    let mut sig = signature.replace("-> super::Result<", "-> Result<");
     if let Some(start) = sig.find("-> Result<") {
         let inner = &sig[start + "-> Result<".len()..];
         let end = inner
@@ -57,6 +58,9 @@ fn tidy(signature: &str) -> String {
     }
     for (from, to) in [
         ("&mut Response", "Response"),
+        ("&mut Data", "Data"),
+        ("rhai::Blob", "blob"),
+        ("Blob", "blob"),
         ("&str", "string"),
         ("String", "string"),
         ("i64", "int"),

@@ -24,6 +24,8 @@ struct Inner {
     body: Bytes,
     elapsed: Duration,
     ok: Cell<bool>,
+    /// The body was found to be valid JSON (by `r.json(path)`, which checks it once).
+    json_valid: Cell<bool>,
     /// `on_error: "return"` and the request failed without a response: why.
     error: Option<crate::script::RequestError>,
 }
@@ -49,6 +51,7 @@ impl Response {
             body,
             elapsed,
             ok: Cell::new(ok),
+            json_valid: Cell::new(false),
             error: None,
         }))
     }
@@ -87,6 +90,34 @@ impl Response {
                 .mark_failed(self.0.method.as_str(), &self.0.name, kind, message)
         })
         .map_err(|e| crate::script::script_error(e.to_string()))
+    }
+
+    /// The body as JSON text, checked on the first call only.
+    fn valid_json(&self) -> Result<&str, crate::api::json::JsonError> {
+        if self.0.json_valid.get() {
+            // Checked before: valid UTF-8 and valid JSON.
+            return Ok(std::str::from_utf8(&self.0.body).unwrap_or_default());
+        }
+        let text = crate::api::json::validate(&self.0.body)?;
+        self.0.json_valid.set(true);
+        Ok(text)
+    }
+
+    /// A parsed body, or the request marked failed (kind `body`) and a `RequestError` raised.
+    fn json_or_fail(
+        &self,
+        parsed: Result<Dynamic, crate::api::json::JsonError>,
+    ) -> Result<Dynamic, Box<EvalAltResult>> {
+        parsed.or_else(|e| {
+            let message = e.to_string();
+            self.mark_failed(FailureKind::Body, message.clone())?;
+            Err(crate::script::request_failed(crate::script::RequestError {
+                kind: FailureKind::Body.to_string(),
+                message,
+                status: i64::from(self.0.status),
+                request: format!("{} {}", self.0.method, self.0.name),
+            }))
+        })
     }
 
     fn text(&self) -> String {
@@ -177,26 +208,32 @@ pub mod response_api {
     }
 
     /// The body parsed as JSON. A body that is not JSON marks the request failed (kind
-    /// `body`) and ends the task iteration.
+    /// `body`) and raises a `RequestError` (catchable; uncaught, it ends the iteration).
     ///
     /// ```rhai
     /// let id = r.json().data.id;
     /// ```
     #[rhai_fn(return_raw, pure)]
     pub fn json(r: &mut Response) -> Result<Dynamic, Box<EvalAltResult>> {
-        match crate::api::json::parse(&r.0.body) {
-            Ok(v) => Ok(v),
-            Err(e) => {
-                let message = format!("invalid JSON: {e}");
-                r.mark_failed(FailureKind::Body, message.clone())?;
-                Err(crate::script::request_failed(crate::script::RequestError {
-                    kind: FailureKind::Body.to_string(),
-                    message,
-                    status: i64::from(r.0.status),
-                    request: format!("{} {}", r.0.method, r.0.name),
-                }))
-            }
-        }
+        let parsed = crate::api::json::parse(&r.0.body);
+        r.json_or_fail(parsed)
+    }
+
+    /// Only the value at a GJSON path, as k6's `r.json(selector)`: `"data.id"`,
+    /// `"items.0.name"`, `"items.#"` (the length of a list), `"items.#.id"` (one field of
+    /// every item), `"items.#(id==3).name"` (the first match). `()` when nothing matches.
+    /// Converts only what it selects, so reading a few fields of a large answer costs a
+    /// fraction of `r.json()`. A body that is not JSON fails the request as `r.json()` does.
+    /// Syntax: <https://github.com/tidwall/gjson/blob/master/SYNTAX.md>.
+    ///
+    /// ```rhai
+    /// check(r.json("items.#") == 20, "a full page");
+    /// let first = r.json("items.0.id");
+    /// ```
+    #[rhai_fn(name = "json", return_raw, pure)]
+    pub fn json_at(r: &mut Response, path: &str) -> Result<Dynamic, Box<EvalAltResult>> {
+        let selected = r.valid_json().and_then(|text| crate::api::json::select(text, path));
+        r.json_or_fail(selected)
     }
 
     /// The body's raw bytes as a blob (`r.text` replaces bytes that are not UTF-8).

@@ -109,6 +109,19 @@ async fn gzipped() -> impl IntoResponse {
     )
 }
 
+/// A page of a catalogue: every JSON kind, nested objects and a list of three items.
+pub fn catalog() -> serde_json::Value {
+    serde_json::json!({
+        "name": "x",
+        "items": [
+            {"id": 1, "name": "a", "tags": ["new"]},
+            {"id": 2, "name": "b", "tags": []},
+            {"id": 3, "name": "c", "tags": ["sale", "new"]}
+        ],
+        "meta": {"page": 1, "price": 2.5, "big": 18446744073709551615u64, "none": null, "ok": true}
+    })
+}
+
 fn app(counters: Arc<Counters>) -> Router {
     Router::new()
         .route(
@@ -117,6 +130,12 @@ fn app(counters: Arc<Counters>) -> Router {
         )
         .route("/status/{code}", get(status).post(status))
         .route("/garbage", get(|| async { "this is not json" }))
+        .route("/catalog", get(|| async { Json(catalog()) }))
+        // Framed correctly, cut off mid-document: a selector must not read "x" out of it.
+        .route(
+            "/truncated",
+            get(|| async { r#"{"name":"x","items":[{"id":1},"# }),
+        )
         .route("/cookie/set", get(set_cookie))
         .route("/cookie/get", get(read_cookie))
         .route("/slow", get(slow))
