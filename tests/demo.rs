@@ -127,13 +127,31 @@ fn every_example_script_runs_cleanly_against_the_demo_server() {
         let out =
             stampede::runner::run(plan, &Default::default(), &mut stampede::runner::Quiet).unwrap();
         assert!(out.totals.aggregated().requests > 0, "{}", path.display());
-        assert_eq!(
-            out.totals.aggregated().failures,
-            0,
-            "{}: {:?}",
-            path.display(),
-            out.totals.failures()
-        );
+        // A script that shows failures being handled names their kinds in a comment line
+        // `// expected failures: status`; it must show them, and no others, and no
+        // iteration may end failed. Every other script runs without a failure.
+        let source = std::fs::read_to_string(&path).unwrap();
+        let expected: Vec<&str> = source
+            .lines()
+            .find_map(|l| l.strip_prefix("// expected failures:"))
+            .map(|kinds| kinds.split(',').map(str::trim).collect())
+            .unwrap_or_default();
+        let failures = out.totals.failures();
+        for (key, _) in &failures {
+            assert!(
+                expected.contains(&key.kind.to_string().as_str()),
+                "{}: unexpected failure {key:?}",
+                path.display()
+            );
+        }
+        for kind in &expected {
+            assert!(
+                failures.iter().any(|(key, _)| key.kind.to_string() == *kind),
+                "{}: expected a `{kind}` failure, got {failures:?}",
+                path.display()
+            );
+        }
+        assert_eq!(out.totals.failed_iterations, 0, "{}", path.display());
         ran += 1;
     }
     assert!(ran >= 2, "found the example scripts");
