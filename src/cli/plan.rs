@@ -608,6 +608,7 @@ fn decide(
             run_time,
             warnings,
             data: probe.data,
+            steering: None,
             scenarios,
             iterations: args.iterations.or(o.iterations),
             stop_timeout,

@@ -3,10 +3,12 @@
 
 mod scenario;
 mod schedule;
+mod steering;
 
 use std::time::Duration;
 
 pub use scenario::{Executor, Scenario};
+pub use steering::Steering;
 pub use schedule::{
     RateSpec, RateStage, Schedule, Stage, StageError, Stages, WhenBusy, check as schedule_check,
     parse_rate, parse_stages,
@@ -43,4 +45,7 @@ pub struct Plan {
     /// Data files the script's top-level code loaded while it was checked: handed to the
     /// run, so that each is read once.
     pub data: crate::vu::DataFiles,
+    /// Set from outside while the run goes on (the web UI): the default scenario follows
+    /// it instead of its schedule. `None` for a run from the command line.
+    pub steering: Option<std::sync::Arc<Steering>>,
 }

@@ -17,7 +17,7 @@ use tokio::task::{AbortHandle, JoinSet};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::shaped::Shaped;
+use super::shaped::{Shaped, Source};
 use super::worker::Lane;
 use super::{RunState, ScenarioState};
 use crate::plan::Schedule;
@@ -72,7 +72,13 @@ impl Controller {
 
     /// Follows the script's `shape` rather than the schedule.
     pub fn shaped(mut self, shape: crate::api::Shape) -> Self {
-        self.shaped = Some(Shaped::new(shape, self.schedule.peak()));
+        self.shaped = Some(Shaped::new(Source::Script(shape), self.schedule.peak()));
+        self
+    }
+
+    /// Follows the users set from outside (the web UI) rather than the schedule; no cap.
+    pub fn steered(mut self, steering: Arc<crate::plan::Steering>) -> Self {
+        self.shaped = Some(Shaped::new(Source::Outside(steering), u64::MAX));
         self
     }
 

@@ -232,6 +232,9 @@ fn supervise(
             tokio::select! {
                 report = rx.recv() => match report {
                     Some(Report::Interval { second, snapshots }) => {
+                        if observer.take_reset() {
+                            *totals = Totals::default();
+                        }
                         let users = run.users_running.load(std::sync::atomic::Ordering::Relaxed);
                         for (state, snapshot) in scenarios.iter().zip(snapshots) {
                             totals.merge_scenario(state.index, second, state.users(), users, snapshot);

@@ -14,6 +14,12 @@ pub trait Observer {
     /// The run is over (the users have ended); `teardown` may follow.
     fn finished(&mut self) {}
 
+    /// Asked before each merge: whether to start the statistics afresh (the web UI's
+    /// "Reset statistics", as Locust's). The run itself goes on.
+    fn take_reset(&mut self) -> bool {
+        false
+    }
+
     /// Something the user should know that does not stop the run.
     fn warn(&mut self, _message: &str) {}
 

@@ -1,16 +1,50 @@
-//! Follows a script's `fn shape(elapsed)` (Locust's `LoadTestShape`): asked once a second,
-//! it says how many users to run and how fast to get there; the level moves toward that at
-//! the spawn rate, one user at a time, and the controller starts or retires users to match.
+//! Follows a script's `fn shape(elapsed)` (Locust's `LoadTestShape`), or the users set from
+//! outside (the web UI's steering): asked once a tick, it says how many users to run and
+//! how fast to get there; the level moves toward that at the spawn rate, one user at a time,
+//! and the controller starts or retires users to match.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::api::{Shape, ShapeError, Want};
+use crate::plan::Steering;
 
 /// How often the shape is asked, as Locust ticks its shapes.
 const TICK: Duration = Duration::from_secs(1);
+/// How often steering is read: an edit takes effect within this.
+const STEERING_TICK: Duration = Duration::from_millis(200);
+
+/// Who says how many users to run.
+pub enum Source {
+    Script(Shape),
+    Outside(Arc<Steering>),
+}
+
+impl Source {
+    fn at(&mut self, t: Duration) -> Result<Option<Want>, ShapeError> {
+        match self {
+            Self::Script(shape) => shape.at(t.as_secs_f64().floor()),
+            Self::Outside(steering) => {
+                let (users, spawn_rate) = steering.get();
+                Ok(Some(Want {
+                    users,
+                    spawn_rate,
+                    rate: None,
+                }))
+            }
+        }
+    }
+
+    fn tick(&self) -> Duration {
+        match self {
+            Self::Script(_) => TICK,
+            Self::Outside(_) => STEERING_TICK,
+        }
+    }
+}
 
 pub struct Shaped {
-    shape: Shape,
+    shape: Source,
     /// The most users it asked for when it was checked before traffic (the limits were
     /// checked for that many); more is capped.
     peak: u64,
@@ -24,7 +58,7 @@ pub struct Shaped {
 }
 
 impl Shaped {
-    pub fn new(shape: Shape, peak: u64) -> Self {
+    pub fn new(shape: Source, peak: u64) -> Self {
         Self {
             shape,
             peak,
@@ -37,8 +71,8 @@ impl Shaped {
 
     /// Users wanted at `t`; `Ok(None)` once the shape has ended the run.
     pub fn target(&mut self, t: Duration) -> Result<Option<u64>, ShapeError> {
-        if self.asked.is_none_or(|a| t >= a + TICK) {
-            match self.shape.at(t.as_secs_f64().floor())? {
+        if self.asked.is_none_or(|a| t >= a + self.shape.tick()) {
+            match self.shape.at(t)? {
                 Some(mut want) => {
                     want.users = want.users.min(self.peak);
                     self.want = want;
@@ -67,7 +101,7 @@ impl Shaped {
 
     /// When to look again after `t`: the next user to start or retire, or the next tick.
     pub fn next_change(&self, t: Duration) -> Duration {
-        let tick = self.asked.map_or(t, |a| a + TICK);
+        let tick = self.asked.map_or(t, |a| a + self.shape.tick());
         let goal = self.want.users as f64;
         match self.want.spawn_rate {
             Some(rate) if (self.level - goal).abs() >= 1e-9 => {

@@ -31,6 +31,7 @@ pub struct WorkerPlan {
     workers: usize,
     client: ClientOptions,
     engine: EngineConfig,
+    steering: Option<Arc<crate::plan::Steering>>,
 }
 
 impl From<&Plan> for WorkerPlan {
@@ -42,6 +43,7 @@ impl From<&Plan> for WorkerPlan {
             workers: p.workers,
             client: p.settings.client.clone(),
             engine: p.engine.clone(),
+            steering: p.steering.clone(),
         }
     }
 }
@@ -224,6 +226,7 @@ fn worker_main(
                 program: program.clone(),
                 worker: worker.clone(),
                 cohort: cohort.clone(),
+                steering: plan.steering.clone().filter(|_| !scenario.is_explicit()),
             };
             scenarios.spawn_local(lane.run(shape));
         }
@@ -249,6 +252,8 @@ pub(super) struct Lane {
     pub program: Rc<Program>,
     pub worker: Rc<Worker>,
     pub cohort: Rc<Cohort>,
+    /// The users set from outside, for the default scenario of a steered run.
+    pub steering: Option<Arc<crate::plan::Steering>>,
 }
 
 impl Lane {
@@ -279,9 +284,12 @@ impl Lane {
                     .await
             }
             schedule => {
+                let steering = self.steering.clone();
                 let mut controller = Controller::new(self, start, schedule);
                 if let Some(shape) = shape {
                     controller = controller.shaped(shape);
+                } else if let Some(steering) = steering {
+                    controller = controller.steered(steering);
                 }
                 controller.run().await
             }
