@@ -48,7 +48,28 @@ pub fn run(cli: Cli, shutdown: &Shutdown) -> anyhow::Result<u8> {
             println!("{}: ok; tasks: {}", probe.name, tasks.join(", "));
             Ok(exit::OK)
         }
+        Command::Demo(args) if args.web => {
+            let server = crate::demo::spawn(0, args.race)?;
+            let mut flags = args.flags;
+            flags.host = Some(server.url());
+            eprintln!(
+                "demo API on {} (race: {})",
+                server.url(),
+                if args.race { "on" } else { "off" }
+            );
+            let script = crate::web::Script::Inline {
+                name: crate::demo::CITIES_SCRIPT_NAME.into(),
+                source: crate::demo::CITIES_SCRIPT.into(),
+            };
+            web(script, flags, &args.web_flags, shutdown)
+        }
         Command::Demo(args) => demo(args, shutdown),
+        Command::Web(args) => web(
+            crate::web::Script::File(args.script),
+            args.flags,
+            &args.web,
+            shutdown,
+        ),
         Command::DemoServer { port, race } => {
             runner::raise_nofile();
             let server = crate::demo::spawn(port, race)?;
@@ -79,6 +100,45 @@ pub fn run(cli: Cli, shutdown: &Shutdown) -> anyhow::Result<u8> {
             Ok(exit::OK)
         }
     }
+}
+
+/// `stampede web`: the web UI until Ctrl-C (which stops a running test gracefully first).
+fn web(
+    script: crate::web::Script,
+    flags: crate::cli::RunFlags,
+    listen: &crate::cli::WebFlags,
+    shutdown: &Shutdown,
+) -> anyhow::Result<u8> {
+    runner::raise_nofile();
+    let session = crate::web::Session::new(script, flags)?;
+    let config = crate::web::WebConfig {
+        addr: std::net::SocketAddr::new(listen.web_host, listen.web_port),
+        auth: listen.web_auth.clone(),
+    };
+    if !listen.web_host.is_loopback() {
+        eprintln!(
+            "warning: the web UI listens on {}: anyone who can reach this machine can start load from it{}",
+            listen.web_host,
+            if config.auth.is_some() {
+                " with the login"
+            } else {
+                "; add --web-auth user:password"
+            }
+        );
+    }
+    let server = crate::web::spawn(session, &config)
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.addr))?;
+    println!(
+        "stampede web UI on {} (script {}); Ctrl-C to stop",
+        server.url(),
+        server.session.script_name()
+    );
+    std::io::stdout().flush()?;
+    tokio::runtime::Builder::new_current_thread()
+        .build()?
+        .block_on(shutdown.requested());
+    server.stop();
+    Ok(exit::OK)
 }
 
 /// `stampede demo`: the demo API in-process, the bundled scenario against it.

@@ -16,3 +16,4 @@ pub mod report;
 pub mod runner;
 pub mod script;
 pub mod vu;
+pub mod web;

@@ -12,7 +12,7 @@ fn main() -> ExitCode {
     // (a Ctrl-C ends them at once).
     let runs = matches!(
         cli.command,
-        Command::Run(_) | Command::Demo(_) | Command::DemoServer { .. }
+        Command::Run(_) | Command::Demo(_) | Command::DemoServer { .. } | Command::Web(_)
     );
     let stopping = if matches!(cli.command, Command::DemoServer { .. }) {
         "stopping the demo server"

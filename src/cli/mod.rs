@@ -55,6 +55,11 @@ pub enum Command {
     },
     /// Start the built-in demo API and run the bundled cities scenario against it.
     Demo(DemoArgs),
+    /// Start, steer and watch tests of a script in the browser (as Locust's web UI).
+    ///
+    /// Prints the URL (http://127.0.0.1:8089 by default) and serves until Ctrl-C. The
+    /// flags set the start form's defaults and every other run setting.
+    Web(WebArgs),
     /// Run only the demo API, for trying your own scripts against it.
     DemoServer {
         /// Port on 127.0.0.1 (0 picks a free one; the URL is printed).
@@ -91,6 +96,46 @@ pub struct DemoArgs {
     /// Reproduce the bug: the API keeps the current user in shared state.
     #[arg(long)]
     pub race: bool,
+    /// Start the web UI on the demo instead of running it: the seed story in the browser.
+    #[arg(long)]
+    pub web: bool,
+    #[command(flatten)]
+    pub web_flags: WebFlags,
+    #[command(flatten)]
+    pub flags: RunFlags,
+}
+
+/// Where the web UI listens.
+#[derive(Debug, Args, Clone)]
+pub struct WebFlags {
+    /// Address the web UI listens on. Anything but loopback makes it reachable from other
+    /// machines: pair it with --web-auth.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub web_host: std::net::IpAddr,
+    /// Port of the web UI (Locust's default, 8089; 0 picks a free one).
+    #[arg(long, default_value_t = 8089)]
+    pub web_port: u16,
+    /// `user:password`: the web UI asks for this login (HTTP basic authentication).
+    #[arg(long, value_name = "USER:PASSWORD")]
+    pub web_auth: Option<String>,
+}
+
+impl Default for WebFlags {
+    fn default() -> Self {
+        Self {
+            web_host: std::net::Ipv4Addr::LOCALHOST.into(),
+            web_port: 8089,
+            web_auth: None,
+        }
+    }
+}
+
+/// `stampede web SCRIPT`: the script's tests, started and steered from the browser.
+#[derive(Debug, Args, Clone)]
+pub struct WebArgs {
+    pub script: PathBuf,
+    #[command(flatten)]
+    pub web: WebFlags,
     #[command(flatten)]
     pub flags: RunFlags,
 }

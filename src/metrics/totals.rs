@@ -40,6 +40,7 @@ pub struct NameSecond {
 /// percentiles so a long run holds a few numbers per second, not a histogram per second.
 const OPEN_SECONDS: u64 = 3;
 
+#[derive(Clone)]
 struct OpenSecond {
     row: Second,
     latency: Histogram<u64>,
@@ -56,7 +57,7 @@ fn percentiles(h: &Histogram<u64>) -> (Option<f64>, Option<f64>, Option<f64>) {
 }
 
 /// Everything measured in a run.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct Totals {
     requests: BTreeMap<(String, String), RequestStats>,
     failures: HashMap<FailureKey, u64>,
@@ -237,7 +238,7 @@ impl Totals {
     }
 
     /// Closed seconds in order (after [`Totals::finish`], all of them).
-    pub fn series(&self) -> impl Iterator<Item = &Second> {
+    pub fn series(&self) -> impl DoubleEndedIterator<Item = &Second> {
         self.series.values()
     }
 

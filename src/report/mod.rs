@@ -16,6 +16,7 @@ use serde::Serialize;
 
 use crate::metrics::RequestStats;
 use crate::runner::Outcome;
+pub use csv::files as csv_files;
 pub use html::Html;
 pub use json::{Json, SCHEMA_VERSION};
 pub use thresholds::{Threshold, ThresholdError, Verdict};

@@ -1,0 +1,463 @@
+//! One test at a time, started, steered and stopped from the browser: the run goes on its
+//! own thread through the same runner as `stampede run`, with the default scenario steered
+//! from outside; an observer turns the runner's once-a-second merge into the document every
+//! page receives. Nothing here runs per request.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tokio::sync::watch;
+
+use crate::cli::{RunArgs, RunFlags};
+use crate::metrics::{Second, Totals};
+use crate::plan::{Plan, Steering};
+use crate::report::{Format, Report, Row, RunInfo, Threshold};
+use crate::runner::{Observer, Outcome, Shutdown};
+
+/// Where the script comes from.
+#[derive(Debug, Clone)]
+pub enum Script {
+    File(PathBuf),
+    /// The demo's embedded scenario.
+    Inline { name: String, source: String },
+}
+
+/// What the start form sends (and is prefilled with).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StartForm {
+    pub users: u64,
+    pub spawn_rate: f64,
+    pub host: String,
+    /// Seconds; `None` or 0: until stopped.
+    pub run_time_s: Option<f64>,
+}
+
+/// An edit of a running test's users (Locust's "Edit").
+#[derive(Debug, Clone, Deserialize)]
+pub struct EditForm {
+    pub users: u64,
+    pub spawn_rate: f64,
+}
+
+/// Why a start or an edit was refused (shown to the user as is).
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("a test is already running; stop it first")]
+    Running,
+    #[error("no test is running")]
+    NotRunning,
+    #[error("{0}")]
+    Plan(String),
+}
+
+/// The reports of a run, built in memory for download.
+pub struct Downloads {
+    pub json: Vec<u8>,
+    pub html: Vec<u8>,
+    /// (file suffix, bytes): `stats`, `failures`, `history`, `scenarios`.
+    pub csv: Vec<(&'static str, Vec<u8>)>,
+}
+
+/// Shared between the web handlers and the run's observer.
+#[derive(Default)]
+struct Shared {
+    reset: AtomicBool,
+    /// A download of a running test was asked for: the observer builds one at its next merge.
+    wanted: AtomicBool,
+    downloads: Mutex<Option<Arc<Downloads>>>,
+    /// Every complete second of the run, for a page that opens mid-run.
+    history: Mutex<Vec<Second>>,
+}
+
+struct Current {
+    shutdown: Shutdown,
+    steering: Arc<Steering>,
+    shared: Arc<Shared>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// The web UI's one test session.
+pub struct Session {
+    script: Script,
+    flags: RunFlags,
+    defaults: StartForm,
+    current: Mutex<Option<Current>>,
+    runs: AtomicU64,
+    live: watch::Sender<Arc<String>>,
+}
+
+impl Session {
+    /// Checks the script (as `stampede run` would, before any traffic) and prepares the
+    /// form's defaults from its options and `flags`.
+    pub fn new(script: Script, flags: RunFlags) -> Result<Self, crate::cli::PlanError> {
+        let (plan, _) = build(&script, &flags)?;
+        let defaults = StartForm {
+            users: plan.users.max(1),
+            spawn_rate: if plan.spawn_rate > 0.0 {
+                plan.spawn_rate
+            } else {
+                plan.users.max(1) as f64
+            },
+            host: plan.settings.host.clone().unwrap_or_default(),
+            run_time_s: plan.run_time.map(|d| d.as_secs_f64()),
+        };
+        let (live, _) = watch::channel(Arc::new(String::new()));
+        let session = Self {
+            script,
+            flags,
+            defaults,
+            current: Mutex::new(None),
+            runs: AtomicU64::new(0),
+            live,
+        };
+        session.publish(&idle_document(&session.defaults, "ready", 0));
+        Ok(session)
+    }
+
+    pub fn script_name(&self) -> String {
+        match &self.script {
+            Script::File(p) => p.display().to_string(),
+            Script::Inline { name, .. } => name.clone(),
+        }
+    }
+
+    pub fn defaults(&self) -> &StartForm {
+        &self.defaults
+    }
+
+    /// The latest document, and a receiver of the next ones.
+    pub fn subscribe(&self) -> watch::Receiver<Arc<String>> {
+        self.live.subscribe()
+    }
+
+    pub fn latest(&self) -> Arc<String> {
+        self.live.borrow().clone()
+    }
+
+    fn publish(&self, doc: &Value) {
+        self.live.send_replace(Arc::new(doc.to_string()));
+    }
+
+    /// Starts a test with `form`'s users, spawn rate, host and run time.
+    pub fn start(self: &Arc<Self>, form: StartForm) -> Result<(), SessionError> {
+        let mut current = self.current.lock().unwrap_or_else(|p| p.into_inner());
+        if current.as_ref().is_some_and(|c| c.thread.as_ref().is_some_and(|t| !t.is_finished())) {
+            return Err(SessionError::Running);
+        }
+        let mut flags = self.flags.clone();
+        flags.users = Some(form.users);
+        flags.spawn_rate = Some(form.spawn_rate);
+        let host = form.host.trim();
+        if !host.is_empty() {
+            flags.host = Some(host.to_owned());
+        }
+        flags.run_time = form
+            .run_time_s
+            .filter(|s| *s > 0.0)
+            .and_then(|s| crate::duration::from_secs(s).ok());
+        flags.quiet = true;
+        let (mut plan, reporting) =
+            build(&self.script, &flags).map_err(|e| SessionError::Plan(e.to_string()))?;
+        crate::runner::ensure_map_count(form.users)
+            .map_err(|e| SessionError::Plan(e.to_string()))?;
+        let steering = Arc::new(Steering::new(form.users, form.spawn_rate));
+        plan.steering = Some(steering.clone());
+        let shutdown = Shutdown::default();
+        let shared = Arc::new(Shared::default());
+        let run = self.runs.fetch_add(1, Ordering::Relaxed) + 1;
+        let thread = std::thread::Builder::new()
+            .name("stampede-web-run".into())
+            .spawn({
+                let (session, shutdown, shared) = (self.clone(), shutdown.clone(), shared.clone());
+                let steering = steering.clone();
+                move || session.run(run, plan, reporting.thresholds, &shutdown, &shared, &steering)
+            })
+            .map_err(|e| SessionError::Plan(format!("could not start the run: {e}")))?;
+        *current = Some(Current {
+            shutdown,
+            steering,
+            shared,
+            thread: Some(thread),
+        });
+        Ok(())
+    }
+
+    /// The run's thread: runs the plan, publishing as it goes, then keeps its reports.
+    fn run(
+        &self,
+        run: u64,
+        plan: Plan,
+        thresholds: Vec<Threshold>,
+        shutdown: &Shutdown,
+        shared: &Arc<Shared>,
+        steering: &Arc<Steering>,
+    ) {
+        let info = RunInfo::new(&plan);
+        let mut observer = WebObserver {
+            session: self,
+            run,
+            info: &info,
+            thresholds: &thresholds,
+            shared,
+            steering,
+            shutdown,
+            warnings: Vec::new(),
+        };
+        observer.publish("running", Duration::ZERO, 0, &Totals::default());
+        match crate::runner::run(plan, shutdown, &mut observer) {
+            Ok(outcome) => {
+                let downloads = downloads(&info, &outcome, &thresholds);
+                *shared.downloads.lock().unwrap_or_else(|p| p.into_inner()) =
+                    Some(Arc::new(downloads));
+                observer.publish("stopped", outcome.elapsed, 0, &outcome.totals);
+            }
+            Err(e) => {
+                observer.warnings.push(format!("the run failed: {e:#}"));
+                observer.publish("stopped", Duration::ZERO, 0, &Totals::default());
+            }
+        }
+    }
+
+    /// Stops the running test gracefully (users finish their request and `on_stop`).
+    pub fn stop(&self) -> Result<(), SessionError> {
+        let current = self.current.lock().unwrap_or_else(|p| p.into_inner());
+        let c = current.as_ref().ok_or(SessionError::NotRunning)?;
+        c.shutdown.request();
+        Ok(())
+    }
+
+    /// Changes the running test's users and spawn rate.
+    pub fn edit(&self, form: EditForm) -> Result<(), SessionError> {
+        let current = self.current.lock().unwrap_or_else(|p| p.into_inner());
+        let c = current
+            .as_ref()
+            .filter(|c| !c.shutdown.is_requested())
+            .ok_or(SessionError::NotRunning)?;
+        crate::runner::ensure_map_count(form.users)
+            .map_err(|e| SessionError::Plan(e.to_string()))?;
+        c.steering.set(form.users, form.spawn_rate);
+        Ok(())
+    }
+
+    /// Starts the statistics afresh at the next merge; the test goes on.
+    pub fn reset(&self) -> Result<(), SessionError> {
+        let current = self.current.lock().unwrap_or_else(|p| p.into_inner());
+        let c = current.as_ref().ok_or(SessionError::NotRunning)?;
+        c.shared.reset.store(true, Ordering::Relaxed);
+        c.shared
+            .history
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+        Ok(())
+    }
+
+    /// Every complete second of the current (or last) test.
+    pub fn history(&self) -> Vec<Second> {
+        let current = self.current.lock().unwrap_or_else(|p| p.into_inner());
+        current.as_ref().map_or_else(Vec::new, |c| {
+            c.shared
+                .history
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone()
+        })
+    }
+
+    /// The reports of the last finished test, or of the running one as of its next merge
+    /// (within about a second).
+    pub async fn downloads(&self) -> Option<Arc<Downloads>> {
+        let (shared, running) = {
+            let current = self.current.lock().unwrap_or_else(|p| p.into_inner());
+            let c = current.as_ref()?;
+            let running = c.thread.as_ref().is_some_and(|t| !t.is_finished());
+            (c.shared.clone(), running)
+        };
+        if running {
+            *shared.downloads.lock().unwrap_or_else(|p| p.into_inner()) = None;
+            shared.wanted.store(true, Ordering::Relaxed);
+            for _ in 0..40 {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                if let Some(d) = shared.downloads.lock().unwrap_or_else(|p| p.into_inner()).clone()
+                {
+                    return Some(d);
+                }
+            }
+        }
+        shared
+            .downloads
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Stops a running test and waits for it (the web server is shutting down).
+    pub fn shut_down(&self) {
+        let thread = {
+            let mut current = self.current.lock().unwrap_or_else(|p| p.into_inner());
+            current.as_mut().and_then(|c| {
+                c.shutdown.request();
+                c.thread.take()
+            })
+        };
+        if let Some(t) = thread {
+            let _ = t.join();
+        }
+    }
+}
+
+fn build(
+    script: &Script,
+    flags: &RunFlags,
+) -> Result<(Plan, crate::report::Reporting), crate::cli::PlanError> {
+    match script {
+        Script::File(path) => crate::cli::build(&RunArgs {
+            script: path.clone(),
+            flags: flags.clone(),
+        }),
+        Script::Inline { name, source } => {
+            crate::cli::from_source(flags, name.clone(), source.clone(), None)
+        }
+    }
+}
+
+/// The JSON, HTML and CSV reports of `outcome`, in memory.
+fn downloads(info: &RunInfo, outcome: &Outcome, thresholds: &[Threshold]) -> Downloads {
+    let report = Report::new(info, outcome, thresholds);
+    let render = |format: &dyn Format| {
+        let mut bytes = Vec::new();
+        // Writing to memory fails only on a bug in a format; the download is then short.
+        let _ = format.write(&report, &mut bytes);
+        bytes
+    };
+    Downloads {
+        json: render(&crate::report::Json),
+        html: render(&crate::report::Html),
+        csv: crate::report::csv_files()
+            .into_iter()
+            .map(|(suffix, format)| (suffix, render(format.as_ref())))
+            .collect(),
+    }
+}
+
+/// The document before any test: the form's defaults.
+fn idle_document(defaults: &StartForm, status: &str, run: u64) -> Value {
+    json!({ "status": status, "run": run, "defaults": defaults })
+}
+
+/// The runner's observer for a test started from the web UI.
+struct WebObserver<'a> {
+    session: &'a Session,
+    run: u64,
+    info: &'a RunInfo,
+    thresholds: &'a [Threshold],
+    shared: &'a Shared,
+    steering: &'a Steering,
+    shutdown: &'a Shutdown,
+    warnings: Vec<String>,
+}
+
+impl WebObserver<'_> {
+    fn publish(&self, status: &str, elapsed: Duration, users: u64, totals: &Totals) {
+        let status = if status == "running" && self.shutdown.is_requested() {
+            "stopping"
+        } else {
+            status
+        };
+        let seconds = elapsed.as_secs_f64().max(0.001);
+        let all = totals.aggregated();
+        let rows: Vec<Row> = totals
+            .requests()
+            .chain(std::iter::once(&all))
+            .map(|s| Row::of(s, seconds))
+            .collect();
+        let names: Vec<&str> = self.info.scenarios.iter().map(|s| s.name.as_str()).collect();
+        let verdicts = crate::report::thresholds::evaluate(self.thresholds, totals, &names, seconds);
+        let (target_users, spawn_rate) = self.steering.get();
+        // The last complete seconds, newest last (the page keys them by second).
+        let mut recent: Vec<Second> = totals.series().rev().take(4).cloned().collect();
+        recent.reverse();
+        recent.extend(totals.latest().filter(|l| recent.last().is_none_or(|r| r.second < l.second)));
+        let doc = json!({
+            "status": status,
+            "run": self.run,
+            "script": self.session.script_name(),
+            "defaults": self.session.defaults,
+            "host": self.info.host,
+            "elapsed_s": elapsed.as_secs_f64(),
+            "users": users,
+            "target": { "users": target_users, "spawn_rate": spawn_rate },
+            "percentiles": crate::report::PERCENTILES.iter().map(|(l, _)| *l).collect::<Vec<_>>(),
+            "rows": rows,
+            "iterations": totals.iterations,
+            "failed_iterations": totals.failed_iterations,
+            "failures": totals.failures().into_iter().map(|(k, n)| json!({
+                "kind": k.kind, "method": k.method, "name": k.name, "message": k.message, "count": n,
+            })).collect::<Vec<_>>(),
+            "checks": totals.checks_in_order().map(|(name, c)| json!({
+                "name": name, "passes": c.pass, "fails": c.fail,
+            })).collect::<Vec<_>>(),
+            "thresholds": verdicts,
+            "recent": recent,
+            "warnings": self.warnings,
+        });
+        self.session.publish(&doc);
+    }
+}
+
+impl Observer for WebObserver<'_> {
+    fn progress(&mut self, elapsed: Duration, users: u64, totals: &Totals) {
+        {
+            let mut history = self
+                .shared
+                .history
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            // Complete seconds only; the newest may be replaced by its final count later.
+            let newest = totals.latest();
+            history.retain(|s| newest.as_ref().is_none_or(|n| s.second < n.second));
+            let last = history.last().map(|s| s.second);
+            history.extend(
+                totals
+                    .series()
+                    .filter(|s| last.is_none_or(|l| s.second > l))
+                    .cloned(),
+            );
+            if let Some(n) = newest
+                && history.last().is_none_or(|l| l.second < n.second)
+            {
+                history.push(n);
+            }
+        }
+        if self.shared.wanted.swap(false, Ordering::Relaxed) {
+            let outcome = Outcome {
+                totals: totals.clone(),
+                elapsed,
+                interrupted: false,
+                setup_failed: false,
+                users,
+                spawned_after: Duration::ZERO,
+            };
+            let d = downloads(self.info, &outcome, self.thresholds);
+            *self
+                .shared
+                .downloads
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(d));
+        }
+        self.publish("running", elapsed, users, totals);
+    }
+
+    fn take_reset(&mut self) -> bool {
+        self.shared.reset.swap(false, Ordering::Relaxed)
+    }
+
+    fn warn(&mut self, message: &str) {
+        eprintln!("{message}");
+        self.warnings.push(message.to_owned());
+    }
+}
