@@ -146,7 +146,9 @@ fn every_example_script_runs_cleanly_against_the_demo_server() {
         }
         for kind in &expected {
             assert!(
-                failures.iter().any(|(key, _)| key.kind.to_string() == *kind),
+                failures
+                    .iter()
+                    .any(|(key, _)| key.kind.to_string() == *kind),
                 "{}: expected a `{kind}` failure, got {failures:?}",
                 path.display()
             );

@@ -232,7 +232,9 @@ pub mod response_api {
     /// ```
     #[rhai_fn(name = "json", return_raw, pure)]
     pub fn json_at(r: &mut Response, path: &str) -> Result<Dynamic, Box<EvalAltResult>> {
-        let selected = r.valid_json().and_then(|text| crate::api::json::select(text, path));
+        let selected = r
+            .valid_json()
+            .and_then(|text| crate::api::json::select(text, path));
         r.json_or_fail(selected)
     }
 

@@ -8,11 +8,11 @@ mod steering;
 use std::time::Duration;
 
 pub use scenario::{Executor, Scenario};
-pub use steering::Steering;
 pub use schedule::{
     RateSpec, RateStage, Schedule, Stage, StageError, Stages, WhenBusy, check as schedule_check,
     parse_rate, parse_stages,
 };
+pub use steering::Steering;
 
 use crate::script::{EngineConfig, Hooks, Logger};
 use crate::vu::UserSettings;

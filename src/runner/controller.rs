@@ -72,7 +72,10 @@ impl Controller {
 
     /// Follows the script's `shape` rather than the schedule.
     pub fn shaped(mut self, shape: crate::api::Shape) -> Self {
-        self.shaped = Some(Shaped::new(Source::Script(shape), self.schedule.peak()));
+        self.shaped = Some(Shaped::new(
+            Source::Script(Box::new(shape)),
+            self.schedule.peak(),
+        ));
         self
     }
 

@@ -16,7 +16,7 @@ const STEERING_TICK: Duration = Duration::from_millis(200);
 
 /// Who says how many users to run.
 pub enum Source {
-    Script(Shape),
+    Script(Box<Shape>),
     Outside(Arc<Steering>),
 }
 

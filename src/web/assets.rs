@@ -12,7 +12,10 @@ pub fn page() -> impl IntoResponse {
 }
 
 pub fn script() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], SCRIPT)
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        SCRIPT,
+    )
 }
 
 pub fn style() -> impl IntoResponse {

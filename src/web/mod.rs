@@ -149,7 +149,10 @@ async fn guard(State(app): State<App>, request: Request, next: Next) -> Response
             "default-src 'self'; img-src 'self' data:; style-src 'self'; frame-ancestors 'none'",
         ),
     );
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }
@@ -222,7 +225,11 @@ fn refused(e: SessionError) -> Response {
         SessionError::Running | SessionError::NotRunning => StatusCode::CONFLICT,
         SessionError::Plan(_) => StatusCode::UNPROCESSABLE_ENTITY,
     };
-    (status, axum::Json(serde_json::json!({ "error": e.to_string() }))).into_response()
+    (
+        status,
+        axum::Json(serde_json::json!({ "error": e.to_string() })),
+    )
+        .into_response()
 }
 
 fn done(result: Result<(), SessionError>) -> Response {
@@ -254,8 +261,16 @@ async fn download(State(app): State<App>, Path(what): Path<String>) -> Response 
         return (StatusCode::NOT_FOUND, "no test has run yet").into_response();
     };
     let (bytes, kind, file) = match what.as_str() {
-        "json" => (d.json.clone(), "application/json", "stampede.json".to_owned()),
-        "html" => (d.html.clone(), "text/html; charset=utf-8", "stampede.html".to_owned()),
+        "json" => (
+            d.json.clone(),
+            "application/json",
+            "stampede.json".to_owned(),
+        ),
+        "html" => (
+            d.html.clone(),
+            "text/html; charset=utf-8",
+            "stampede.html".to_owned(),
+        ),
         other => match other
             .strip_prefix("csv-")
             .and_then(|s| d.csv.iter().find(|(suffix, _)| *suffix == s))

@@ -23,7 +23,10 @@ use crate::runner::{Observer, Outcome, Shutdown};
 pub enum Script {
     File(PathBuf),
     /// The demo's embedded scenario.
-    Inline { name: String, source: String },
+    Inline {
+        name: String,
+        source: String,
+    },
 }
 
 /// What the start form sends (and is prefilled with).
@@ -145,7 +148,10 @@ impl Session {
     /// Starts a test with `form`'s users, spawn rate, host and run time.
     pub fn start(self: &Arc<Self>, form: StartForm) -> Result<(), SessionError> {
         let mut current = self.current.lock().unwrap_or_else(|p| p.into_inner());
-        if current.as_ref().is_some_and(|c| c.thread.as_ref().is_some_and(|t| !t.is_finished())) {
+        if current
+            .as_ref()
+            .is_some_and(|c| c.thread.as_ref().is_some_and(|t| !t.is_finished()))
+        {
             return Err(SessionError::Running);
         }
         let mut flags = self.flags.clone();
@@ -174,7 +180,16 @@ impl Session {
             .spawn({
                 let (session, shutdown, shared) = (self.clone(), shutdown.clone(), shared.clone());
                 let steering = steering.clone();
-                move || session.run(run, plan, reporting.thresholds, &shutdown, &shared, &steering)
+                move || {
+                    session.run(
+                        run,
+                        plan,
+                        reporting.thresholds,
+                        &shutdown,
+                        &shared,
+                        &steering,
+                    )
+                }
             })
             .map_err(|e| SessionError::Plan(format!("could not start the run: {e}")))?;
         *current = Some(Current {
@@ -282,7 +297,11 @@ impl Session {
             shared.wanted.store(true, Ordering::Relaxed);
             for _ in 0..40 {
                 tokio::time::sleep(Duration::from_millis(100)).await;
-                if let Some(d) = shared.downloads.lock().unwrap_or_else(|p| p.into_inner()).clone()
+                if let Some(d) = shared
+                    .downloads
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clone()
                 {
                     return Some(d);
                 }
@@ -375,13 +394,23 @@ impl WebObserver<'_> {
             .chain(std::iter::once(&all))
             .map(|s| Row::of(s, seconds))
             .collect();
-        let names: Vec<&str> = self.info.scenarios.iter().map(|s| s.name.as_str()).collect();
-        let verdicts = crate::report::thresholds::evaluate(self.thresholds, totals, &names, seconds);
+        let names: Vec<&str> = self
+            .info
+            .scenarios
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect();
+        let verdicts =
+            crate::report::thresholds::evaluate(self.thresholds, totals, &names, seconds);
         let (target_users, spawn_rate) = self.steering.get();
         // The last complete seconds, newest last (the page keys them by second).
         let mut recent: Vec<Second> = totals.series().rev().take(4).cloned().collect();
         recent.reverse();
-        recent.extend(totals.latest().filter(|l| recent.last().is_none_or(|r| r.second < l.second)));
+        recent.extend(
+            totals
+                .latest()
+                .filter(|l| recent.last().is_none_or(|r| r.second < l.second)),
+        );
         let doc = json!({
             "status": status,
             "run": self.run,
