@@ -113,7 +113,8 @@ const SVGNS = "http://www.w3.org/2000/svg";
 function chart(id, series) {
   const svg = $(id);
   const all = [...points.values()].sort((a, b) => a.second - b.second);
-  const W = 800, H = 200, L = 48, B = 20;
+  const W = Math.max(400, Math.round(svg.clientWidth || 800)), H = 200, L = 48, B = 20;
+  svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
   const xs = all.map((p) => p.second);
   const x0 = xs[0] || 0, x1 = Math.max(xs[xs.length - 1] || 1, x0 + 1);
   let top = 0;
