@@ -187,7 +187,7 @@ fn text_from_the_script_and_the_target_stays_text() {
     let demo = stampede::demo::spawn(0, false).unwrap();
     let evil = "<img src=x onerror=\"window.__pwned=1\"><script>window.__pwned=2</script>";
     let source =
-        format!("fn t() {{ check(false, `{evil}`); fail(`{evil}`); }}\nfn _unused() {{}}\n");
+        format!("fn t() {{ log::warn(`{evil}`); check(false, `{evil}`); fail(`{evil}`); }}\n");
     let ui = web_ui(
         Script::Inline {
             name: "inject.rhai".into(),
@@ -210,9 +210,11 @@ fn text_from_the_script_and_the_target_stays_text() {
         client.find(Locator::Css("button[data-tab=failures]")).await.unwrap().click().await.unwrap();
         let failures = rows(&client, "#failures").await;
         assert!(failures.iter().any(|r| r[4].contains(evil)), "shown as text: {failures:?}");
+        let log = client.execute("return document.getElementById('log').textContent", vec![]).await.unwrap();
+        assert!(log.as_str().unwrap().contains(evil), "the log tail shows it: {log}");
         let checks = rows(&client, "#checks").await;
         assert_eq!(checks[0][0], evil);
-        let pwned = client.execute("return window.__pwned === undefined && document.querySelectorAll('#failures img, #checks img, #failures script').length === 0", vec![]).await.unwrap();
+        let pwned = client.execute("return window.__pwned === undefined && document.querySelectorAll('#failures img, #checks img, #log img, #failures script').length === 0", vec![]).await.unwrap();
         assert_eq!(pwned, true, "the markup ran or became elements");
         client.find(Locator::Id("stop")).await.unwrap().click().await.unwrap();
         until(&client, "the stop", "return document.getElementById('status').textContent === 'stopped'").await;

@@ -32,6 +32,28 @@ pub struct Logger {
     level: Level,
     sink: Arc<Mutex<Box<dyn Write + Send>>>,
     started: Instant,
+    /// The last lines written, for a reader that shows a tail (the web UI).
+    tail: Option<Arc<Mutex<Tail>>>,
+}
+
+/// The last `capacity` log lines.
+#[derive(Debug, Default)]
+pub struct Tail {
+    lines: std::collections::VecDeque<String>,
+    capacity: usize,
+}
+
+impl Tail {
+    pub fn lines(&self) -> impl Iterator<Item = &str> {
+        self.lines.iter().map(String::as_str)
+    }
+
+    fn push(&mut self, line: String) {
+        if self.lines.len() == self.capacity {
+            self.lines.pop_front();
+        }
+        self.lines.push_back(line);
+    }
 }
 
 impl Logger {
@@ -40,7 +62,18 @@ impl Logger {
             level,
             sink: Arc::new(Mutex::new(sink)),
             started: Instant::now(),
+            tail: None,
         }
+    }
+
+    /// The same logger, also keeping its last `capacity` lines in the returned tail.
+    pub fn with_tail(mut self, capacity: usize) -> (Self, Arc<Mutex<Tail>>) {
+        let tail = Arc::new(Mutex::new(Tail {
+            lines: Default::default(),
+            capacity: capacity.max(1),
+        }));
+        self.tail = Some(tail.clone());
+        (self, tail)
     }
 
     pub fn stderr(level: Level) -> Self {
@@ -58,8 +91,13 @@ impl Logger {
         }
         let t = self.started.elapsed().as_secs_f64();
         let mut sink = self.sink.lock().unwrap_or_else(|p| p.into_inner());
+        let line = format!("{t:9.3}s {:<5} vu={vu} {message}", level.label());
         // A log line that cannot be written must not fail the user's task.
-        let _ = writeln!(sink, "{t:9.3}s {:<5} vu={vu} {message}", level.label());
+        let _ = writeln!(sink, "{line}");
+        drop(sink);
+        if let Some(tail) = &self.tail {
+            tail.lock().unwrap_or_else(|p| p.into_inner()).push(line);
+        }
     }
 
     /// A `--trace` block: always written (whatever `--log-level`), to the same sink.

@@ -12,7 +12,7 @@ use std::rc::Rc;
 
 use rhai::{AST, Engine};
 
-pub use self::log::{Level, Logger};
+pub use self::log::{Level, Logger, Tail};
 pub use lint::{HOOKS, Hooks, Lint, SHAPE, lint};
 pub use signal::{
     Ending, RequestError, Signal, describe, ending, location, raise, request_failed, script_error,

@@ -74,7 +74,12 @@ struct Shared {
     downloads: Mutex<Option<Arc<Downloads>>>,
     /// Every complete second of the run, for a page that opens mid-run.
     history: Mutex<Vec<Second>>,
+    /// The script's last log lines.
+    log: Mutex<Option<Arc<Mutex<crate::script::Tail>>>>,
 }
+
+/// Log lines the page shows.
+const LOG_TAIL: usize = 100;
 
 struct Current {
     shutdown: Shutdown,
@@ -165,31 +170,28 @@ impl Session {
             .run_time_s
             .filter(|s| *s > 0.0)
             .and_then(|s| crate::duration::from_secs(s).ok());
-        flags.quiet = true;
         let (mut plan, reporting) =
             build(&self.script, &flags).map_err(|e| SessionError::Plan(e.to_string()))?;
+        if flags.run_time.is_none() {
+            // An empty run time in the form: until stopped, whatever the script's options say.
+            plan.run_time = None;
+        }
         crate::runner::ensure_map_count(form.users)
             .map_err(|e| SessionError::Plan(e.to_string()))?;
         let steering = Arc::new(Steering::new(form.users, form.spawn_rate));
         plan.steering = Some(steering.clone());
         let shutdown = Shutdown::default();
         let shared = Arc::new(Shared::default());
+        let (log, tail) = plan.log.clone().with_tail(LOG_TAIL);
+        plan.log = log;
+        *shared.log.lock().unwrap_or_else(|p| p.into_inner()) = Some(tail);
         let run = self.runs.fetch_add(1, Ordering::Relaxed) + 1;
         let thread = std::thread::Builder::new()
             .name("stampede-web-run".into())
             .spawn({
                 let (session, shutdown, shared) = (self.clone(), shutdown.clone(), shared.clone());
                 let steering = steering.clone();
-                move || {
-                    session.run(
-                        run,
-                        plan,
-                        reporting.thresholds,
-                        &shutdown,
-                        &shared,
-                        &steering,
-                    )
-                }
+                move || session.run(run, plan, reporting, &shutdown, &shared, &steering)
             })
             .map_err(|e| SessionError::Plan(format!("could not start the run: {e}")))?;
         *current = Some(Current {
@@ -206,12 +208,14 @@ impl Session {
         &self,
         run: u64,
         plan: Plan,
-        thresholds: Vec<Threshold>,
+        reporting: crate::report::Reporting,
         shutdown: &Shutdown,
         shared: &Arc<Shared>,
         steering: &Arc<Steering>,
     ) {
         let info = RunInfo::new(&plan);
+        let thresholds = reporting.thresholds;
+        let terminal = crate::report::live::Live::new(reporting.quiet, plan.run_time, Vec::new());
         let mut observer = WebObserver {
             session: self,
             run,
@@ -221,6 +225,7 @@ impl Session {
             steering,
             shutdown,
             warnings: Vec::new(),
+            terminal,
         };
         observer.publish("running", Duration::ZERO, 0, &Totals::default());
         match crate::runner::run(plan, shutdown, &mut observer) {
@@ -378,9 +383,24 @@ struct WebObserver<'a> {
     steering: &'a Steering,
     shutdown: &'a Shutdown,
     warnings: Vec<String>,
+    /// The terminal keeps its live view while the page shows the same numbers.
+    terminal: crate::report::live::Live,
 }
 
 impl WebObserver<'_> {
+    fn log_tail(&self) -> Vec<String> {
+        let tail = self
+            .shared
+            .log
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        tail.map_or_else(Vec::new, |t| {
+            let t = t.lock().unwrap_or_else(|p| p.into_inner());
+            t.lines().map(str::to_owned).collect()
+        })
+    }
+
     fn publish(&self, status: &str, elapsed: Duration, users: u64, totals: &Totals) {
         let status = if status == "running" && self.shutdown.is_requested() {
             "stopping"
@@ -433,6 +453,7 @@ impl WebObserver<'_> {
             "thresholds": verdicts,
             "recent": recent,
             "warnings": self.warnings,
+            "log": self.log_tail(),
         });
         self.session.publish(&doc);
     }
@@ -478,7 +499,12 @@ impl Observer for WebObserver<'_> {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(d));
         }
+        self.terminal.update(elapsed, users, totals);
         self.publish("running", elapsed, users, totals);
+    }
+
+    fn finished(&mut self) {
+        self.terminal.finish();
     }
 
     fn take_reset(&mut self) -> bool {

@@ -105,6 +105,7 @@ function render(d) {
     cell(tr, v.measured == null ? "no data" : String(+v.measured.toFixed(3)), "num");
   });
   $("warnings").textContent = (d.warnings || []).join("\n");
+  $("log").textContent = (d.log || []).join("\n");
   draw();
 }
 
