@@ -96,7 +96,7 @@ fn a_test_is_started_steered_reset_and_stopped_and_the_server_sees_it() {
         "prefilled from the flags"
     );
 
-    let start = json!({ "users": 2, "spawn_rate": 100, "host": "", "run_time_s": null });
+    let start = json!({ "users": 6, "spawn_rate": 100, "host": "", "run_time_s": null });
     let (status, body) = post(&format!("{}/api/start", ui.url()), start.clone(), &[]);
     assert_eq!(status, 200, "{body}");
     let (status, _) = post(&format!("{}/api/start", ui.url()), start, &[]);
@@ -109,16 +109,16 @@ fn a_test_is_started_steered_reset_and_stopped_and_the_server_sees_it() {
     assert_eq!(state["status"], "running");
     assert_eq!(
         served(&demo, "POST /auth/register"),
-        2,
-        "two users registered"
+        6,
+        "six users registered"
     );
 
     // More users mid-run: the server sees the new ones register.
-    let edit = json!({ "users": 5, "spawn_rate": 100 });
+    let edit = json!({ "users": 9, "spawn_rate": 100 });
     let (status, body) = post(&format!("{}/api/edit", ui.url()), edit, &[]);
     assert_eq!(status, 200, "{body}");
-    wait_for(&ui, "five users", |s| s["users"] == 5);
-    assert_eq!(served(&demo, "POST /auth/register"), 5);
+    wait_for(&ui, "nine users", |s| s["users"] == 9);
+    assert_eq!(served(&demo, "POST /auth/register"), 9);
 
     // Fewer: the level follows.
     let edit = json!({ "users": 1, "spawn_rate": 100 });
@@ -285,5 +285,73 @@ fn the_page_writes_text_from_the_target_as_text() {
             .to_owned()
     });
     assert!(csp.contains("default-src 'self'"), "{csp}");
+    ui.stop();
+}
+
+#[test]
+fn a_script_with_scenarios_runs_the_ones_chosen_as_written() {
+    let demo = stampede::demo::spawn(0, false).unwrap();
+    let source = r#"
+const options = #{ scenarios: #{
+    browse: #{ executor: "constant-vus", users: 2, duration: "30s", exec: "browse" },
+    health: #{ executor: "constant-arrival-rate", rate: 20, duration: "30s",
+               pre_allocated_users: 2, exec: "health" },
+} };
+fn browse() { http::get("/cities"); sleep(0.05); }
+fn health() { http::get("/health"); }
+"#;
+    let flags = RunFlags {
+        host: Some(demo.url()),
+        ..RunFlags::default()
+    };
+    let session = Session::new(
+        Script::Inline {
+            name: "scenarios.rhai".into(),
+            source: source.into(),
+        },
+        flags,
+    )
+    .unwrap();
+    let config = WebConfig {
+        addr: "127.0.0.1:0".parse().unwrap(),
+        auth: None,
+    };
+    let ui = stampede::web::spawn(session, &config).unwrap();
+    let state = get(&format!("{}/api/state", ui.url()));
+    let offered: Vec<&str> = state["scenarios_offered"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(offered, ["browse", "health"]);
+
+    let unknown = json!({ "users": 1, "spawn_rate": 1, "host": "", "run_time_s": 2,
+                          "scenarios": ["nope"] });
+    let (status, body) = post(&format!("{}/api/start", ui.url()), unknown, &[]);
+    assert_eq!(status, 422, "{body}");
+    assert!(body.contains("no scenario `nope`"), "{body}");
+
+    let start = json!({ "users": 1, "spawn_rate": 1, "host": "", "run_time_s": 3,
+                        "scenarios": ["health"] });
+    assert_eq!(post(&format!("{}/api/start", ui.url()), start, &[]).0, 200);
+    let running = wait_for(&ui, "the scenario's line", |s| {
+        s["scenarios"].as_array().is_some_and(|a| !a.is_empty()) && s["status"] == "running"
+    });
+    let lines = running["scenarios"].as_array().unwrap();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0]["name"], "health");
+    assert_eq!(lines[0]["target_rate"], 20.0);
+    let edit = json!({ "users": 5, "spawn_rate": 5 });
+    assert_eq!(
+        post(&format!("{}/api/edit", ui.url()), edit, &[]).0,
+        409,
+        "not steered"
+    );
+    wait_for(&ui, "the run time to end it", |s| s["status"] == "stopped");
+    let served = demo.stats.snapshot();
+    assert_eq!(served.get("GET /cities"), None, "browse was not chosen");
+    let health = served["GET /health"];
+    assert!((40..=70).contains(&health), "about 20/s for 3 s: {health}");
     ui.stop();
 }

@@ -129,9 +129,29 @@ impl Live {
     }
 }
 
-/// One line per scenario: where it is (waiting, its progress, done), its users, and its
-/// iterations in the last complete second against what its schedule wants.
-fn scenario_lines(elapsed: Duration, scenarios: &[Scenario], totals: &Totals) -> Vec<String> {
+/// Where one scenario is, as the live views show it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ScenarioStatus {
+    pub name: String,
+    pub executor: &'static str,
+    /// `starts in 5s`, `40%`, `12s` (no end of its own), or `ending`.
+    pub progress: String,
+    pub users: u64,
+    /// Iterations started in the last complete second.
+    pub iterations: u64,
+    /// What its schedule wants now: iterations a second (arrival rates) or users.
+    pub target_rate: Option<f64>,
+    pub target_users: Option<u64>,
+    pub dropped: u64,
+}
+
+/// Each scenario's status at `elapsed`: its progress, its users, and its iterations in the
+/// last complete second against what its schedule wants.
+pub fn scenario_status(
+    elapsed: Duration,
+    scenarios: &[Scenario],
+    totals: &Totals,
+) -> Vec<ScenarioStatus> {
     scenarios
         .iter()
         .enumerate()
@@ -141,13 +161,21 @@ fn scenario_lines(elapsed: Duration, scenarios: &[Scenario], totals: &Totals) ->
                 .get(i)
                 .and_then(Totals::latest)
                 .unwrap_or_default();
-            let dropped = totals.scenarios.get(i).map_or(0, |t| t.dropped_iterations);
-            let head = format!("  {} ({})", s.name, s.executor.name());
-            let Some(into) = elapsed.checked_sub(s.start_time) else {
-                let wait = (s.start_time - elapsed).as_secs();
-                return format!("{head}: starts in {wait}s");
+            let mut status = ScenarioStatus {
+                name: s.name.clone(),
+                executor: s.executor.name(),
+                progress: String::new(),
+                users: latest.users,
+                iterations: latest.iterations,
+                target_rate: None,
+                target_users: None,
+                dropped: totals.scenarios.get(i).map_or(0, |t| t.dropped_iterations),
             };
-            let progress = match s.ends_at() {
+            let Some(into) = elapsed.checked_sub(s.start_time) else {
+                status.progress = format!("starts in {}s", (s.start_time - elapsed).as_secs());
+                return status;
+            };
+            status.progress = match s.ends_at() {
                 Some(end) if elapsed >= end => "ending".to_string(),
                 Some(end) => {
                     let total = (end - s.start_time).as_secs_f64().max(0.001);
@@ -155,20 +183,34 @@ fn scenario_lines(elapsed: Duration, scenarios: &[Scenario], totals: &Totals) ->
                 }
                 None => format!("{}s", into.as_secs()),
             };
-            let target = match &s.schedule {
-                Schedule::Rate { rate, .. } => {
-                    format!("{} it/s (target {:.0}/s)", latest.iterations, rate.at(into))
-                }
-                Schedule::Shape { .. } => format!("{} it/s", latest.iterations),
-                schedule => format!(
-                    "{} it/s, target {} users",
-                    latest.iterations,
-                    schedule.target_at(into)
-                ),
+            match &s.schedule {
+                Schedule::Rate { rate, .. } => status.target_rate = Some(rate.at(into)),
+                Schedule::Shape { .. } => {}
+                schedule => status.target_users = Some(schedule.target_at(into)),
+            }
+            status
+        })
+        .collect()
+}
+
+/// One line per scenario: where it is (waiting, its progress, done), its users, and its
+/// iterations in the last complete second against what its schedule wants.
+fn scenario_lines(elapsed: Duration, scenarios: &[Scenario], totals: &Totals) -> Vec<String> {
+    scenario_status(elapsed, scenarios, totals)
+        .into_iter()
+        .map(|s| {
+            let head = format!("  {} ({})", s.name, s.executor);
+            if s.progress.starts_with("starts in") {
+                return format!("{head}: {}", s.progress);
+            }
+            let target = match (s.target_rate, s.target_users) {
+                (Some(rate), _) => format!("{} it/s (target {rate:.0}/s)", s.iterations),
+                (None, Some(users)) => format!("{} it/s, target {users} users", s.iterations),
+                (None, None) => format!("{} it/s", s.iterations),
             };
-            let mut line = format!("{head} {progress}: users {} | {target}", latest.users);
-            if dropped > 0 {
-                line.push_str(&format!(" | dropped {dropped}"));
+            let mut line = format!("{head} {}: users {} | {target}", s.progress, s.users);
+            if s.dropped > 0 {
+                line.push_str(&format!(" | dropped {}", s.dropped));
             }
             line
         })

@@ -222,7 +222,9 @@ async fn events(
 
 fn refused(e: SessionError) -> Response {
     let status = match e {
-        SessionError::Running | SessionError::NotRunning => StatusCode::CONFLICT,
+        SessionError::Running | SessionError::NotRunning | SessionError::NotSteered => {
+            StatusCode::CONFLICT
+        }
         SessionError::Plan(_) => StatusCode::UNPROCESSABLE_ENTITY,
     };
     (

@@ -37,6 +37,17 @@ pub struct StartForm {
     pub host: String,
     /// Seconds; `None` or 0: until stopped.
     pub run_time_s: Option<f64>,
+    /// For a script with `scenarios`: the ones to run (as written; users and spawn rate
+    /// do not apply). `None`: all of them.
+    #[serde(default)]
+    pub scenarios: Option<Vec<String>>,
+}
+
+/// One of the script's scenarios, as the form offers it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScenarioChoice {
+    pub name: String,
+    pub executor: &'static str,
 }
 
 /// An edit of a running test's users (Locust's "Edit").
@@ -53,6 +64,8 @@ pub enum SessionError {
     Running,
     #[error("no test is running")]
     NotRunning,
+    #[error("this test runs the script's scenarios: their users follow their executors")]
+    NotSteered,
     #[error("{0}")]
     Plan(String),
 }
@@ -82,6 +95,8 @@ struct Shared {
 const LOG_TAIL: usize = 100;
 
 struct Current {
+    /// The default scenario follows the form's users (false: the script's scenarios run).
+    steered: bool,
     shutdown: Shutdown,
     steering: Arc<Steering>,
     shared: Arc<Shared>,
@@ -93,6 +108,8 @@ pub struct Session {
     script: Script,
     flags: RunFlags,
     defaults: StartForm,
+    /// The script's own scenarios (empty for a script without them).
+    scenarios: Vec<ScenarioChoice>,
     current: Mutex<Option<Current>>,
     runs: AtomicU64,
     live: watch::Sender<Arc<String>>,
@@ -112,17 +129,34 @@ impl Session {
             },
             host: plan.settings.host.clone().unwrap_or_default(),
             run_time_s: plan.run_time.map(|d| d.as_secs_f64()),
+            scenarios: None,
         };
+        let scenarios = plan
+            .scenarios
+            .iter()
+            .filter(|s| s.is_explicit())
+            .map(|s| ScenarioChoice {
+                name: s.name.clone(),
+                executor: s.executor.name(),
+            })
+            .collect();
         let (live, _) = watch::channel(Arc::new(String::new()));
         let session = Self {
             script,
             flags,
             defaults,
+            scenarios,
             current: Mutex::new(None),
             runs: AtomicU64::new(0),
             live,
         };
-        session.publish(&idle_document(&session.defaults, "ready", 0));
+        session.publish(&json!({
+            "status": "ready",
+            "run": 0,
+            "script": session.script_name(),
+            "defaults": session.defaults,
+            "scenarios_offered": session.scenarios,
+        }));
         Ok(session)
     }
 
@@ -160,8 +194,12 @@ impl Session {
             return Err(SessionError::Running);
         }
         let mut flags = self.flags.clone();
-        flags.users = Some(form.users);
-        flags.spawn_rate = Some(form.spawn_rate);
+        let steered = self.scenarios.is_empty();
+        if steered {
+            // A script with scenarios keeps its own users: the flags would replace them.
+            flags.users = Some(form.users);
+            flags.spawn_rate = Some(form.spawn_rate);
+        }
         let host = form.host.trim();
         if !host.is_empty() {
             flags.host = Some(host.to_owned());
@@ -172,11 +210,29 @@ impl Session {
             .and_then(|s| crate::duration::from_secs(s).ok());
         let (mut plan, reporting) =
             build(&self.script, &flags).map_err(|e| SessionError::Plan(e.to_string()))?;
+        if !steered {
+            let chosen = form
+                .scenarios
+                .clone()
+                .unwrap_or_else(|| self.scenarios.iter().map(|s| s.name.clone()).collect());
+            if let Some(unknown) = chosen
+                .iter()
+                .find(|c| !self.scenarios.iter().any(|s| &s.name == *c))
+            {
+                return Err(SessionError::Plan(format!(
+                    "the script has no scenario `{unknown}`"
+                )));
+            }
+            plan.scenarios.retain(|s| chosen.contains(&s.name));
+            if plan.scenarios.is_empty() {
+                return Err(SessionError::Plan("choose at least one scenario".into()));
+            }
+        }
         if flags.run_time.is_none() {
             // An empty run time in the form: until stopped, whatever the script's options say.
             plan.run_time = None;
         }
-        crate::runner::ensure_map_count(form.users)
+        crate::runner::ensure_map_count(plan.users.max(form.users))
             .map_err(|e| SessionError::Plan(e.to_string()))?;
         let steering = Arc::new(Steering::new(form.users, form.spawn_rate));
         plan.steering = Some(steering.clone());
@@ -195,6 +251,7 @@ impl Session {
             })
             .map_err(|e| SessionError::Plan(format!("could not start the run: {e}")))?;
         *current = Some(Current {
+            steered,
             shutdown,
             steering,
             shared,
@@ -230,6 +287,10 @@ impl Session {
         observer.publish("running", Duration::ZERO, 0, &Totals::default());
         match crate::runner::run(plan, shutdown, &mut observer) {
             Ok(outcome) => {
+                // The run's last seconds close only at its end: the history becomes the
+                // whole series.
+                *shared.history.lock().unwrap_or_else(|p| p.into_inner()) =
+                    outcome.totals.series().cloned().collect();
                 let downloads = downloads(&info, &outcome, &thresholds);
                 *shared.downloads.lock().unwrap_or_else(|p| p.into_inner()) =
                     Some(Arc::new(downloads));
@@ -257,6 +318,9 @@ impl Session {
             .as_ref()
             .filter(|c| !c.shutdown.is_requested())
             .ok_or(SessionError::NotRunning)?;
+        if !c.steered {
+            return Err(SessionError::NotSteered);
+        }
         crate::runner::ensure_map_count(form.users)
             .map_err(|e| SessionError::Plan(e.to_string()))?;
         c.steering.set(form.users, form.spawn_rate);
@@ -368,11 +432,6 @@ fn downloads(info: &RunInfo, outcome: &Outcome, thresholds: &[Threshold]) -> Dow
     }
 }
 
-/// The document before any test: the form's defaults.
-fn idle_document(defaults: &StartForm, status: &str, run: u64) -> Value {
-    json!({ "status": status, "run": run, "defaults": defaults })
-}
-
 /// The runner's observer for a test started from the web UI.
 struct WebObserver<'a> {
     session: &'a Session,
@@ -388,6 +447,18 @@ struct WebObserver<'a> {
 }
 
 impl WebObserver<'_> {
+    /// Each of the script's scenarios now (none for a script without them).
+    fn scenarios(
+        &self,
+        elapsed: Duration,
+        totals: &Totals,
+    ) -> Vec<crate::report::live::ScenarioStatus> {
+        match self.info.plan.as_slice() {
+            [only] if !only.is_explicit() => Vec::new(),
+            all => crate::report::live::scenario_status(elapsed, all, totals),
+        }
+    }
+
     fn log_tail(&self) -> Vec<String> {
         let tail = self
             .shared
@@ -452,6 +523,8 @@ impl WebObserver<'_> {
             })).collect::<Vec<_>>(),
             "thresholds": verdicts,
             "recent": recent,
+            "scenarios_offered": self.session.scenarios,
+            "scenarios": self.scenarios(elapsed, totals),
             "warnings": self.warnings,
             "log": self.log_tail(),
         });

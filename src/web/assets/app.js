@@ -43,8 +43,31 @@ function mergePoints(d) {
   for (const p of d.recent || []) points.set(p.second, p);
 }
 
+// The script's scenarios as checkboxes (built once; names are set as text).
+function offerScenarios(offered) {
+  const box = $("f-scenarios");
+  if (!offered || !offered.length || box.dataset.built) return;
+  for (const s of offered) {
+    const label = document.createElement("label");
+    label.className = "choice";
+    const input = document.createElement("input");
+    input.type = "checkbox";
+    input.checked = true;
+    input.value = s.name;
+    label.append(input, document.createTextNode(` ${s.name} (${s.executor})`));
+    box.appendChild(label);
+  }
+  box.dataset.built = "1";
+  box.hidden = false;
+  for (const id of ["users-label", "rate-label"]) $(id).hidden = true;
+  for (const id of ["f-users", "f-rate"]) $(id).required = false;
+}
+const chosenScenarios = () => $("f-scenarios").dataset.built
+  ? [...$("f-scenarios").querySelectorAll("input:checked")].map((i) => i.value) : null;
+
 function render(d) {
   doc = d;
+  offerScenarios(d.scenarios_offered);
   $("status").textContent = d.status;
   $("status").className = "status " + d.status;
   $("script").textContent = d.script || "";
@@ -104,6 +127,13 @@ function render(d) {
     cell(tr, v.threshold.text);
     cell(tr, v.measured == null ? "no data" : String(+v.measured.toFixed(3)), "num");
   });
+  $("scenarios").hidden = !(d.scenarios && d.scenarios.length);
+  fill("#scenarios tbody", d.scenarios || [], (tr, s) => {
+    cell(tr, s.name); cell(tr, s.executor); cell(tr, s.progress); cell(tr, s.users, "num");
+    cell(tr, s.iterations, "num");
+    cell(tr, s.target_rate != null ? `${+s.target_rate.toFixed(1)} it/s` : s.target_users != null ? `${s.target_users} users` : "", "num");
+    cell(tr, s.dropped, s.dropped ? "num bad" : "num");
+  });
   $("warnings").textContent = (d.warnings || []).join("\n");
   $("log").textContent = (d.log || []).join("\n");
   draw();
@@ -159,6 +189,7 @@ $("start-form").addEventListener("submit", async (ev) => {
       spawn_rate: parseFloat($("f-rate").value),
       host: $("f-host").value,
       run_time_s: t > 0 ? t : null,
+      scenarios: chosenScenarios(),
     });
     $("start-panel").dataset.open = "0";
   } catch (e) { formError(e); }
