@@ -355,3 +355,66 @@ fn health() { http::get("/health"); }
     assert!((40..=70).contains(&health), "about 20/s for 3 s: {health}");
     ui.stop();
 }
+
+#[test]
+fn an_arrival_rate_is_started_and_changed_while_it_runs() {
+    let demo = stampede::demo::spawn(0, false).unwrap();
+    let flags = RunFlags {
+        host: Some(demo.url()),
+        ..RunFlags::default()
+    };
+    let session = Session::new(
+        Script::Inline {
+            name: "health.rhai".into(),
+            source: "fn t() { http::get(\"/health\"); }\n".into(),
+        },
+        flags,
+    )
+    .unwrap();
+    let config = WebConfig {
+        addr: "127.0.0.1:0".parse().unwrap(),
+        auth: None,
+    };
+    let ui = stampede::web::spawn(session, &config).unwrap();
+    let start = json!({ "users": 1, "spawn_rate": 1, "host": "", "run_time_s": null,
+                        "rate": 20, "max_users": 10 });
+    let (status, body) = post(&format!("{}/api/start", ui.url()), start, &[]);
+    assert_eq!(status, 200, "{body}");
+    // Complete seconds at about 20 iterations, then at about 60 after the edit.
+    let per_second = |s: &Value| -> Vec<u64> {
+        s["recent"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|p| p["iterations"].as_u64().unwrap())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let state = wait_for(&ui, "a second at 20/s", |s| {
+        per_second(s).iter().any(|n| (17..=23).contains(n))
+    });
+    assert_eq!(state["target"]["rate"], 20.0);
+    let users_edit = json!({ "users": 5 });
+    assert_eq!(
+        post(&format!("{}/api/edit", ui.url()), users_edit, &[]).0,
+        409,
+        "a rate test changes its rate"
+    );
+    let edit = json!({ "rate": 60 });
+    assert_eq!(post(&format!("{}/api/edit", ui.url()), edit, &[]).0, 200);
+    wait_for(&ui, "a second at 60/s", |s| {
+        per_second(s).iter().any(|n| (54..=66).contains(n))
+    });
+    let before = demo.stats.snapshot()["GET /health"];
+    assert_eq!(
+        post(&format!("{}/api/stop", ui.url()), json!({}), &[]).0,
+        200
+    );
+    wait_for(&ui, "the stop", |s| s["status"] == "stopped");
+    let report = get(&format!("{}/api/download/json", ui.url()));
+    let served = demo.stats.snapshot()["GET /health"];
+    assert!(served >= before);
+    assert_eq!(report["aggregated"]["requests"].as_u64().unwrap(), served);
+    ui.stop();
+}

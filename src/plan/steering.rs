@@ -12,6 +12,8 @@ pub struct Steering {
     users: AtomicU64,
     /// The spawn rate's `f64` bits; 0.0 means all at once.
     spawn_rate: AtomicU64,
+    /// Iterations a second (`f64` bits) for a steered arrival-rate scenario.
+    rate: AtomicU64,
 }
 
 impl Steering {
@@ -30,6 +32,17 @@ impl Steering {
         };
         self.spawn_rate.store(rate.to_bits(), Ordering::Relaxed);
         self.users.store(users, Ordering::Relaxed);
+    }
+
+    /// A new arrival rate (iterations a second; below 0 or not a number: 0).
+    pub fn set_rate(&self, rate: f64) {
+        let rate = if rate.is_finite() { rate.max(0.0) } else { 0.0 };
+        self.rate.store(rate.to_bits(), Ordering::Relaxed);
+    }
+
+    /// Iterations a second wanted now.
+    pub fn rate(&self) -> f64 {
+        f64::from_bits(self.rate.load(Ordering::Relaxed))
     }
 
     /// (users, spawn rate per second or `None` for at once).
@@ -54,5 +67,9 @@ mod tests {
         assert_eq!(s.get(), (3, None));
         s.set(7, -1.0);
         assert_eq!(s.get(), (7, None));
+        s.set_rate(12.5);
+        assert_eq!(s.rate(), 12.5);
+        s.set_rate(f64::INFINITY);
+        assert_eq!(s.rate(), 0.0);
     }
 }

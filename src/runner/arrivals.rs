@@ -45,6 +45,8 @@ pub struct Arrivals {
     finished: std::pin::Pin<Box<tokio_util::sync::WaitForCancellationFutureOwned>>,
     /// The script's `shape`, when it sets the rate: asked once a second.
     shape: Option<RateShape>,
+    /// The rate set from outside (the web UI), read at every wake-up.
+    steering: Option<std::sync::Arc<crate::plan::Steering>>,
 }
 
 /// A shape that returns `#{ rate }`, and what it said last.
@@ -91,7 +93,14 @@ impl Arrivals {
             timer: super::precise::PreciseTimer::new(),
             finished,
             shape: None,
+            steering: None,
         }
+    }
+
+    /// Follows the rate set from outside rather than the schedule's.
+    pub fn steered(mut self, steering: Option<std::sync::Arc<crate::plan::Steering>>) -> Self {
+        self.steering = steering;
+        self
     }
 
     /// Follows the script's `shape` for the rate (with [`RateSpec::Shaped`]).
@@ -107,6 +116,9 @@ impl Arrivals {
     /// Iterations per second at `t` for this worker; `None` once a shape has ended the
     /// scenario (or failed, which is recorded and ends it too).
     fn rate_at(&mut self, t: Duration) -> Option<f64> {
+        if let Some(steering) = &self.steering {
+            return Some(steering.rate() * self.fraction);
+        }
         let Some(s) = &mut self.shape else {
             return Some(self.rate.at(t) * self.fraction);
         };
@@ -255,6 +267,7 @@ impl Arrivals {
         }
         match self.rate.clone() {
             _ if self.fraction == 0.0 => {}
+            _ if self.steering.is_some() => self.ramping().await,
             RateSpec::Constant(r) => self.constant(r * self.fraction).await,
             RateSpec::Stages { .. } | RateSpec::Shaped { .. } => self.ramping().await,
         }

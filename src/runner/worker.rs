@@ -278,8 +278,10 @@ impl Lane {
                 max,
                 when_busy,
             } => {
+                let steering = self.steering.clone();
                 Arrivals::new(self, start, rate, (pre_allocated, max), when_busy)
                     .shaped(shape)
+                    .steered(steering)
                     .run()
                     .await
             }

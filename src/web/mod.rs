@@ -222,9 +222,10 @@ async fn events(
 
 fn refused(e: SessionError) -> Response {
     let status = match e {
-        SessionError::Running | SessionError::NotRunning | SessionError::NotSteered => {
-            StatusCode::CONFLICT
-        }
+        SessionError::Running
+        | SessionError::NotRunning
+        | SessionError::NotSteered
+        | SessionError::OtherModel(_) => StatusCode::CONFLICT,
         SessionError::Plan(_) => StatusCode::UNPROCESSABLE_ENTITY,
     };
     (

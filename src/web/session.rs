@@ -41,6 +41,12 @@ pub struct StartForm {
     /// do not apply). `None`: all of them.
     #[serde(default)]
     pub scenarios: Option<Vec<String>>,
+    /// The open model instead of users: iterations started a second (k6's arrival rate),
+    /// served by a pool of at most `max_users` users. The rate can be changed while it runs.
+    #[serde(default)]
+    pub rate: Option<f64>,
+    #[serde(default)]
+    pub max_users: Option<u64>,
 }
 
 /// One of the script's scenarios, as the form offers it.
@@ -50,11 +56,16 @@ pub struct ScenarioChoice {
     pub executor: &'static str,
 }
 
-/// An edit of a running test's users (Locust's "Edit").
+/// An edit of a running test: its users and spawn rate (Locust's "Edit"), or the arrival
+/// rate of a test started with one.
 #[derive(Debug, Clone, Deserialize)]
 pub struct EditForm {
-    pub users: u64,
-    pub spawn_rate: f64,
+    #[serde(default)]
+    pub users: Option<u64>,
+    #[serde(default)]
+    pub spawn_rate: Option<f64>,
+    #[serde(default)]
+    pub rate: Option<f64>,
 }
 
 /// Why a start or an edit was refused (shown to the user as is).
@@ -66,6 +77,8 @@ pub enum SessionError {
     NotRunning,
     #[error("this test runs the script's scenarios: their users follow their executors")]
     NotSteered,
+    #[error("this test was started with {0}: change that")]
+    OtherModel(&'static str),
     #[error("{0}")]
     Plan(String),
 }
@@ -97,6 +110,8 @@ const LOG_TAIL: usize = 100;
 struct Current {
     /// The default scenario follows the form's users (false: the script's scenarios run).
     steered: bool,
+    /// Started with an arrival rate (the open model) rather than users.
+    by_rate: bool,
     shutdown: Shutdown,
     steering: Arc<Steering>,
     shared: Arc<Shared>,
@@ -130,6 +145,8 @@ impl Session {
             host: plan.settings.host.clone().unwrap_or_default(),
             run_time_s: plan.run_time.map(|d| d.as_secs_f64()),
             scenarios: None,
+            rate: None,
+            max_users: None,
         };
         let scenarios = plan
             .scenarios
@@ -195,10 +212,20 @@ impl Session {
         }
         let mut flags = self.flags.clone();
         let steered = self.scenarios.is_empty();
-        if steered {
-            // A script with scenarios keeps its own users: the flags would replace them.
-            flags.users = Some(form.users);
-            flags.spawn_rate = Some(form.spawn_rate);
+        match form.rate {
+            // A script with scenarios keeps its own: these flags would replace them.
+            _ if !steered => {}
+            Some(rate) => {
+                flags.rate = Some(crate::plan::RateSpec::Constant(rate.max(0.001)));
+                let pool = form.max_users.unwrap_or(form.users).max(1);
+                flags.max_users = Some(pool);
+                // Started before the first arrival, so a low rate needs no growing.
+                flags.pre_allocated_users = Some(pool.min(10));
+            }
+            None => {
+                flags.users = Some(form.users);
+                flags.spawn_rate = Some(form.spawn_rate);
+            }
         }
         let host = form.host.trim();
         if !host.is_empty() {
@@ -235,6 +262,7 @@ impl Session {
         crate::runner::ensure_map_count(plan.users.max(form.users))
             .map_err(|e| SessionError::Plan(e.to_string()))?;
         let steering = Arc::new(Steering::new(form.users, form.spawn_rate));
+        steering.set_rate(form.rate.unwrap_or(0.0));
         plan.steering = Some(steering.clone());
         let shutdown = Shutdown::default();
         let shared = Arc::new(Shared::default());
@@ -252,6 +280,7 @@ impl Session {
             .map_err(|e| SessionError::Plan(format!("could not start the run: {e}")))?;
         *current = Some(Current {
             steered,
+            by_rate: form.rate.is_some(),
             shutdown,
             steering,
             shared,
@@ -271,6 +300,10 @@ impl Session {
         steering: &Arc<Steering>,
     ) {
         let info = RunInfo::new(&plan);
+        let by_rate = plan
+            .scenarios
+            .iter()
+            .any(|s| !s.is_explicit() && matches!(s.schedule, crate::plan::Schedule::Rate { .. }));
         let thresholds = reporting.thresholds;
         let terminal = crate::report::live::Live::new(reporting.quiet, plan.run_time, Vec::new());
         let mut observer = WebObserver {
@@ -280,6 +313,7 @@ impl Session {
             thresholds: &thresholds,
             shared,
             steering,
+            by_rate,
             shutdown,
             warnings: Vec::new(),
             terminal,
@@ -321,9 +355,18 @@ impl Session {
         if !c.steered {
             return Err(SessionError::NotSteered);
         }
-        crate::runner::ensure_map_count(form.users)
-            .map_err(|e| SessionError::Plan(e.to_string()))?;
-        c.steering.set(form.users, form.spawn_rate);
+        match (c.by_rate, form.rate, form.users) {
+            (true, Some(rate), _) => c.steering.set_rate(rate),
+            (true, None, _) => return Err(SessionError::OtherModel("an arrival rate")),
+            (false, None, Some(users)) => {
+                crate::runner::ensure_map_count(users)
+                    .map_err(|e| SessionError::Plan(e.to_string()))?;
+                let (_, spawn_rate) = c.steering.get();
+                let spawn_rate = form.spawn_rate.or(spawn_rate).unwrap_or(0.0);
+                c.steering.set(users, spawn_rate);
+            }
+            (false, _, _) => return Err(SessionError::OtherModel("users")),
+        }
         Ok(())
     }
 
@@ -440,6 +483,8 @@ struct WebObserver<'a> {
     thresholds: &'a [Threshold],
     shared: &'a Shared,
     steering: &'a Steering,
+    /// The test follows an arrival rate (not users).
+    by_rate: bool,
     shutdown: &'a Shutdown,
     warnings: Vec<String>,
     /// The terminal keeps its live view while the page shows the same numbers.
@@ -510,7 +555,8 @@ impl WebObserver<'_> {
             "host": self.info.host,
             "elapsed_s": elapsed.as_secs_f64(),
             "users": users,
-            "target": { "users": target_users, "spawn_rate": spawn_rate },
+            "target": { "users": target_users, "spawn_rate": spawn_rate,
+                        "rate": self.by_rate.then(|| self.steering.rate()) },
             "percentiles": crate::report::PERCENTILES.iter().map(|(l, _)| *l).collect::<Vec<_>>(),
             "rows": rows,
             "iterations": totals.iterations,

@@ -62,6 +62,22 @@ function offerScenarios(offered) {
   for (const id of ["users-label", "rate-label"]) $(id).hidden = true;
   for (const id of ["f-users", "f-rate"]) $(id).required = false;
 }
+const byRate = () => document.querySelector("input[name=model]:checked").value === "rate";
+// Which fields the form shows: the script's scenarios, users, or an arrival rate; while a
+// test runs, only what can change.
+function showFields() {
+  const scenarios = !!$("f-scenarios").dataset.built;
+  const running = doc && (doc.status === "running");
+  const rate = running && editing ? doc.target && doc.target.rate != null : byRate();
+  $("f-model").hidden = scenarios || editing;
+  $("arrival-label").hidden = scenarios || !rate;
+  $("max-label").hidden = scenarios || !rate || editing;
+  for (const id of ["users-label", "rate-label"]) $(id).hidden = scenarios || rate;
+  $("f-users").required = !(scenarios || rate);
+  $("f-rate").required = !(scenarios || rate);
+}
+for (const r of document.querySelectorAll("input[name=model]")) r.addEventListener("change", showFields);
+
 const chosenScenarios = () => $("f-scenarios").dataset.built
   ? [...$("f-scenarios").querySelectorAll("input:checked")].map((i) => i.value) : null;
 
@@ -90,12 +106,17 @@ function render(d) {
   $("edit").hidden = !editing;
   $("host-label").hidden = editing;
   $("time-label").hidden = editing;
+  showFields();
   if (!d.rows) return;
   mergePoints(d);
   const now = latest();
   const agg = d.rows[d.rows.length - 1] || { requests: 0, failures: 0 };
   $("m-users").textContent = d.users;
   $("m-rps").textContent = now ? now.requests : 0;
+  const target = d.target && d.target.rate;
+  $("m-arrivals-box").hidden = target == null;
+  $("m-arrivals").textContent = now ? now.iterations : 0;
+  $("m-target").textContent = target == null ? "" : +target.toFixed(1);
   $("m-fails").textContent = agg.requests ? ((100 * agg.failures) / agg.requests).toFixed(1) + "%" : "0%";
   const p = (row, label) => row.percentiles_ms[d.percentiles.indexOf(label)];
   fill("#stats tbody", d.rows, (tr, r) => {
@@ -190,6 +211,8 @@ $("start-form").addEventListener("submit", async (ev) => {
       host: $("f-host").value,
       run_time_s: t > 0 ? t : null,
       scenarios: chosenScenarios(),
+      rate: byRate() ? parseFloat($("f-arrival").value) : null,
+      max_users: byRate() ? parseInt($("f-max").value, 10) : null,
     });
     $("start-panel").dataset.open = "0";
   } catch (e) { formError(e); }
@@ -197,7 +220,10 @@ $("start-form").addEventListener("submit", async (ev) => {
 $("edit").addEventListener("click", async () => {
   formError(null);
   try {
-    await post("/api/edit", { users: parseInt($("f-users").value, 10), spawn_rate: parseFloat($("f-rate").value) });
+    const rate = doc.target && doc.target.rate != null;
+    await post("/api/edit", rate
+      ? { rate: parseFloat($("f-arrival").value) }
+      : { users: parseInt($("f-users").value, 10), spawn_rate: parseFloat($("f-rate").value) });
     editing = false;
     render(doc);
   } catch (e) { formError(e); }
