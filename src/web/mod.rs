@@ -62,7 +62,7 @@ pub fn spawn(session: Session, config: &WebConfig) -> std::io::Result<WebServer>
     listener.set_nonblocking(true)?;
     let addr = listener.local_addr()?;
     let session = Arc::new(session);
-    let app = router(session.clone(), config.auth.as_deref());
+    let app = router(session.clone(), config.auth.as_deref(), addr);
     let stop = tokio_util::sync::CancellationToken::new();
     let thread = std::thread::Builder::new()
         .name("stampede-web".into())
@@ -96,15 +96,30 @@ struct App {
     session: Arc<Session>,
     /// The `Authorization` header value that is let in, when a login is required.
     auth: Option<Arc<str>>,
+    /// On loopback: the `Host` values a browser sends for this UI. Another name that
+    /// resolves here (DNS rebinding) would make a foreign page same-origin with the UI.
+    hosts: Option<Arc<[String]>>,
 }
 
-/// The UI's routes.
-pub fn router(session: Arc<Session>, auth: Option<&str>) -> Router {
+/// The UI's routes, for a server listening on `addr`.
+pub fn router(session: Arc<Session>, auth: Option<&str>, addr: SocketAddr) -> Router {
+    let port = addr.port();
     let app = App {
         session,
         auth: auth.map(|a| {
             let encoded = base64::engine::general_purpose::STANDARD.encode(a);
             Arc::from(format!("Basic {encoded}"))
+        }),
+        hosts: addr.ip().is_loopback().then(|| {
+            [
+                "localhost".to_owned(),
+                "127.0.0.1".to_owned(),
+                "[::1]".to_owned(),
+                addr.ip().to_string(),
+            ]
+            .iter()
+            .map(|h| format!("{h}:{port}"))
+            .collect()
         }),
     };
     Router::new()
@@ -123,8 +138,18 @@ pub fn router(session: Arc<Session>, auth: Option<&str>) -> Router {
         .with_state(app)
 }
 
-/// Basic authentication when asked for, and the cross-site check for every POST.
+/// The host check on loopback, basic authentication when asked for, and the cross-site
+/// check for every POST.
 async fn guard(State(app): State<App>, request: Request, next: Next) -> Response {
+    if let Some(hosts) = &app.hosts {
+        let host = request
+            .headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok());
+        if !host.is_some_and(|h| hosts.iter().any(|a| a.eq_ignore_ascii_case(h))) {
+            return (StatusCode::MISDIRECTED_REQUEST, "unknown host for this UI").into_response();
+        }
+    }
     if let Some(expected) = &app.auth {
         let given = request.headers().get(header::AUTHORIZATION);
         if given.is_none_or(|g| g.as_bytes() != expected.as_bytes()) {
