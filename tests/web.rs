@@ -366,7 +366,10 @@ fn an_arrival_rate_is_started_and_changed_while_it_runs() {
     let session = Session::new(
         Script::Inline {
             name: "health.rhai".into(),
-            source: "fn t() { http::get(\"/health\"); }\n".into(),
+            // Options that a rate flag would conflict with: the form wins over them.
+            source: "const options = #{ users: 5, spawn_rate: 1, run_time: \"1m\" };\n\
+                     fn t() { http::get(\"/health\"); }\n"
+                .into(),
         },
         flags,
     )
@@ -376,6 +379,10 @@ fn an_arrival_rate_is_started_and_changed_while_it_runs() {
         auth: None,
     };
     let ui = stampede::web::spawn(session, &config).unwrap();
+    let absurd = json!({ "users": 1, "spawn_rate": 1, "host": "", "run_time_s": null,
+                         "rate": 1e12, "max_users": 10 });
+    let (status, body) = post(&format!("{}/api/start", ui.url()), absurd, &[]);
+    assert_eq!(status, 422, "{body}");
     let start = json!({ "users": 1, "spawn_rate": 1, "host": "", "run_time_s": null,
                         "rate": 20, "max_users": 10 });
     let (status, body) = post(&format!("{}/api/start", ui.url()), start, &[]);
@@ -417,4 +424,26 @@ fn an_arrival_rate_is_started_and_changed_while_it_runs() {
     assert!(served >= before);
     assert_eq!(report["aggregated"]["requests"].as_u64().unwrap(), served);
     ui.stop();
+}
+
+#[test]
+fn stopping_the_ui_ends_its_live_streams() {
+    let demo = stampede::demo::spawn(0, false).unwrap();
+    let ui = web_ui(&demo.url(), None);
+    let events = format!("{}/api/events", ui.url());
+    let rt = runtime();
+    // A page's stream, open: its first event is the state as it is.
+    let mut stream = rt.block_on(async { reqwest::get(&events).await.unwrap() });
+    let first = rt.block_on(async { stream.chunk().await.unwrap().unwrap() });
+    assert!(String::from_utf8_lossy(&first).starts_with("data: {"));
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        ui.stop();
+        tx.send(()).unwrap();
+    });
+    rx.recv_timeout(Duration::from_secs(10))
+        .expect("the server stopped while a stream was open");
+    // The stream ended with the server.
+    let rest = rt.block_on(async { stream.chunk().await });
+    assert!(matches!(rest, Ok(None) | Err(_)), "{rest:?}");
 }

@@ -8,6 +8,7 @@
 //! and the page writes every text from the target or the script with `textContent`.
 
 mod assets;
+mod form;
 mod session;
 
 use std::convert::Infallible;
@@ -62,8 +63,8 @@ pub fn spawn(session: Session, config: &WebConfig) -> std::io::Result<WebServer>
     listener.set_nonblocking(true)?;
     let addr = listener.local_addr()?;
     let session = Arc::new(session);
-    let app = router(session.clone(), config.auth.as_deref(), addr);
     let stop = tokio_util::sync::CancellationToken::new();
+    let app = router(session.clone(), config.auth.as_deref(), addr, stop.clone());
     let thread = std::thread::Builder::new()
         .name("stampede-web".into())
         .spawn({
@@ -94,22 +95,29 @@ pub fn spawn(session: Session, config: &WebConfig) -> std::io::Result<WebServer>
 #[derive(Clone)]
 struct App {
     session: Arc<Session>,
-    /// The `Authorization` header value that is let in, when a login is required.
+    /// The base64 credentials of `Authorization: Basic …` that are let in, when a login is
+    /// required.
     auth: Option<Arc<str>>,
+    /// Cancelled when the server shuts down: ends the live streams, which would otherwise
+    /// keep the graceful shutdown waiting.
+    stop: tokio_util::sync::CancellationToken,
     /// On loopback: the `Host` values a browser sends for this UI. Another name that
     /// resolves here (DNS rebinding) would make a foreign page same-origin with the UI.
     hosts: Option<Arc<[String]>>,
 }
 
 /// The UI's routes, for a server listening on `addr`.
-pub fn router(session: Arc<Session>, auth: Option<&str>, addr: SocketAddr) -> Router {
+pub fn router(
+    session: Arc<Session>,
+    auth: Option<&str>,
+    addr: SocketAddr,
+    stop: tokio_util::sync::CancellationToken,
+) -> Router {
     let port = addr.port();
     let app = App {
         session,
-        auth: auth.map(|a| {
-            let encoded = base64::engine::general_purpose::STANDARD.encode(a);
-            Arc::from(format!("Basic {encoded}"))
-        }),
+        stop,
+        auth: auth.map(|a| Arc::from(base64::engine::general_purpose::STANDARD.encode(a))),
         hosts: addr.ip().is_loopback().then(|| {
             [
                 "localhost".to_owned(),
@@ -131,7 +139,7 @@ pub fn router(session: Arc<Session>, auth: Option<&str>, addr: SocketAddr) -> Ro
         .route("/api/events", get(events))
         .route("/api/start", post(start))
         .route("/api/edit", post(edit))
-        .route("/api/stop", post(stop))
+        .route("/api/stop", post(stop_test))
         .route("/api/reset", post(reset))
         .route("/api/download/{what}", get(download))
         .layer(middleware::from_fn_with_state(app.clone(), guard))
@@ -151,8 +159,14 @@ async fn guard(State(app): State<App>, request: Request, next: Next) -> Response
         }
     }
     if let Some(expected) = &app.auth {
-        let given = request.headers().get(header::AUTHORIZATION);
-        if given.is_none_or(|g| g.as_bytes() != expected.as_bytes()) {
+        let given = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("basic"))
+            .map(|(_, credentials)| credentials.trim());
+        if !given.is_some_and(|g| same_bytes(g.as_bytes(), expected.as_bytes())) {
             return (
                 StatusCode::UNAUTHORIZED,
                 [(header::WWW_AUTHENTICATE, "Basic realm=\"stampede\"")],
@@ -180,6 +194,12 @@ async fn guard(State(app): State<App>, request: Request, next: Next) -> Response
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
+}
+
+/// Equal, in a time that does not depend on where they differ (a login compared byte by
+/// byte would tell how much of a guess was right).
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// A state-changing request must carry JSON (a cross-site form cannot, without a preflight
@@ -235,13 +255,15 @@ async fn history(State(app): State<App>) -> Response {
 async fn events(
     State(app): State<App>,
 ) -> Sse<impl futures_util::Stream<Item = Result<Event, Infallible>>> {
+    use futures_util::StreamExt as _;
     let mut rx = app.session.subscribe();
     rx.mark_changed();
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.changed().await.ok()?;
         let doc = rx.borrow_and_update().clone();
         Some((Ok(Event::default().data(doc.as_str())), rx))
-    });
+    })
+    .take_until(app.stop.clone().cancelled_owned());
     Sse::new(stream).keep_alive(KeepAlive::default())
 }
 
@@ -250,7 +272,8 @@ fn refused(e: SessionError) -> Response {
         SessionError::Running
         | SessionError::NotRunning
         | SessionError::NotSteered
-        | SessionError::OtherModel(_) => StatusCode::CONFLICT,
+        | SessionError::OtherModel(_)
+        | SessionError::Closing => StatusCode::CONFLICT,
         SessionError::Plan(_) => StatusCode::UNPROCESSABLE_ENTITY,
     };
     (
@@ -275,7 +298,7 @@ async fn edit(State(app): State<App>, axum::Json(form): axum::Json<EditForm>) ->
     done(app.session.edit(form))
 }
 
-async fn stop(State(app): State<App>) -> Response {
+async fn stop_test(State(app): State<App>) -> Response {
     done(app.session.stop())
 }
 

@@ -8,10 +8,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
+use super::form::Model;
+pub use super::form::{EditForm, ScenarioChoice, SessionError, StartForm};
 use crate::cli::{RunArgs, RunFlags};
 use crate::metrics::{Second, Totals};
 use crate::plan::{Plan, Steering};
@@ -29,60 +30,6 @@ pub enum Script {
     },
 }
 
-/// What the start form sends (and is prefilled with).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct StartForm {
-    pub users: u64,
-    pub spawn_rate: f64,
-    pub host: String,
-    /// Seconds; `None` or 0: until stopped.
-    pub run_time_s: Option<f64>,
-    /// For a script with `scenarios`: the ones to run (as written; users and spawn rate
-    /// do not apply). `None`: all of them.
-    #[serde(default)]
-    pub scenarios: Option<Vec<String>>,
-    /// The open model instead of users: iterations started a second (k6's arrival rate),
-    /// served by a pool of at most `max_users` users. The rate can be changed while it runs.
-    #[serde(default)]
-    pub rate: Option<f64>,
-    #[serde(default)]
-    pub max_users: Option<u64>,
-}
-
-/// One of the script's scenarios, as the form offers it.
-#[derive(Debug, Clone, Serialize)]
-pub struct ScenarioChoice {
-    pub name: String,
-    pub executor: &'static str,
-}
-
-/// An edit of a running test: its users and spawn rate (Locust's "Edit"), or the arrival
-/// rate of a test started with one.
-#[derive(Debug, Clone, Deserialize)]
-pub struct EditForm {
-    #[serde(default)]
-    pub users: Option<u64>,
-    #[serde(default)]
-    pub spawn_rate: Option<f64>,
-    #[serde(default)]
-    pub rate: Option<f64>,
-}
-
-/// Why a start or an edit was refused (shown to the user as is).
-#[derive(Debug, thiserror::Error)]
-pub enum SessionError {
-    #[error("a test is already running; stop it first")]
-    Running,
-    #[error("no test is running")]
-    NotRunning,
-    #[error("this test runs the script's scenarios: their users follow their executors")]
-    NotSteered,
-    #[error("this test was started with {0}: change that")]
-    OtherModel(&'static str),
-    #[error("{0}")]
-    Plan(String),
-}
-
 /// The reports of a run, built in memory for download.
 pub struct Downloads {
     pub json: Vec<u8>,
@@ -97,6 +44,10 @@ struct Shared {
     reset: AtomicBool,
     /// A download of a running test was asked for: the observer builds one at its next merge.
     wanted: AtomicBool,
+    /// Counts the downloads built, so a waiting request sees a new one.
+    built: AtomicU64,
+    /// The run has ended and its final downloads are kept.
+    finished: AtomicBool,
     downloads: Mutex<Option<Arc<Downloads>>>,
     /// Every complete second of the run, for a page that opens mid-run.
     history: Mutex<Vec<Second>>,
@@ -123,8 +74,12 @@ pub struct Session {
     script: Script,
     flags: RunFlags,
     defaults: StartForm,
+    /// How the script's tests are shaped from the page.
+    model: Model,
     /// The script's own scenarios (empty for a script without them).
     scenarios: Vec<ScenarioChoice>,
+    /// Set when the UI shuts down: no test starts after it.
+    closed: AtomicBool,
     current: Mutex<Option<Current>>,
     runs: AtomicU64,
     live: watch::Sender<Arc<String>>,
@@ -162,7 +117,9 @@ impl Session {
             script,
             flags,
             defaults,
+            model: Model::of(&plan),
             scenarios,
+            closed: AtomicBool::new(false),
             current: Mutex::new(None),
             runs: AtomicU64::new(0),
             live,
@@ -172,6 +129,7 @@ impl Session {
             "run": 0,
             "script": session.script_name(),
             "defaults": session.defaults,
+            "model": session.model,
             "scenarios_offered": session.scenarios,
         }));
         Ok(session)
@@ -203,6 +161,7 @@ impl Session {
 
     /// Starts a test with `form`'s users, spawn rate, host and run time.
     pub fn start(self: &Arc<Self>, form: StartForm) -> Result<(), SessionError> {
+        form.check()?;
         let mut current = self.current.lock().unwrap_or_else(|p| p.into_inner());
         if current
             .as_ref()
@@ -210,23 +169,10 @@ impl Session {
         {
             return Err(SessionError::Running);
         }
-        let mut flags = self.flags.clone();
-        let steered = self.scenarios.is_empty();
-        match form.rate {
-            // A script with scenarios keeps its own: these flags would replace them.
-            _ if !steered => {}
-            Some(rate) => {
-                flags.rate = Some(crate::plan::RateSpec::Constant(rate.max(0.001)));
-                let pool = form.max_users.unwrap_or(form.users).max(1);
-                flags.max_users = Some(pool);
-                // Started before the first arrival, so a low rate needs no growing.
-                flags.pre_allocated_users = Some(pool.min(10));
-            }
-            None => {
-                flags.users = Some(form.users);
-                flags.spawn_rate = Some(form.spawn_rate);
-            }
+        if self.closed.load(Ordering::Relaxed) {
+            return Err(SessionError::Closing);
         }
+        let mut flags = self.flags.clone();
         let host = form.host.trim();
         if !host.is_empty() {
             flags.host = Some(host.to_owned());
@@ -237,29 +183,17 @@ impl Session {
             .and_then(|s| crate::duration::from_secs(s).ok());
         let (mut plan, reporting) =
             build(&self.script, &flags).map_err(|e| SessionError::Plan(e.to_string()))?;
-        if !steered {
-            let chosen = form
-                .scenarios
-                .clone()
-                .unwrap_or_else(|| self.scenarios.iter().map(|s| s.name.clone()).collect());
-            if let Some(unknown) = chosen
-                .iter()
-                .find(|c| !self.scenarios.iter().any(|s| &s.name == *c))
-            {
-                return Err(SessionError::Plan(format!(
-                    "the script has no scenario `{unknown}`"
-                )));
-            }
-            plan.scenarios.retain(|s| chosen.contains(&s.name));
-            if plan.scenarios.is_empty() {
-                return Err(SessionError::Plan("choose at least one scenario".into()));
-            }
+        let steered = self.model == Model::Steered;
+        match self.model {
+            Model::Steered => form.shape(&mut plan),
+            Model::Scenarios => self.choose(&mut plan, form.scenarios.as_deref())?,
+            Model::Shape => {}
         }
         if flags.run_time.is_none() {
             // An empty run time in the form: until stopped, whatever the script's options say.
             plan.run_time = None;
         }
-        crate::runner::ensure_map_count(plan.users.max(form.users))
+        crate::runner::ensure_map_count(plan.users)
             .map_err(|e| SessionError::Plan(e.to_string()))?;
         let steering = Arc::new(Steering::new(form.users, form.spawn_rate));
         steering.set_rate(form.rate.unwrap_or(0.0));
@@ -280,12 +214,32 @@ impl Session {
             .map_err(|e| SessionError::Plan(format!("could not start the run: {e}")))?;
         *current = Some(Current {
             steered,
-            by_rate: form.rate.is_some(),
+            by_rate: steered && form.rate.is_some(),
             shutdown,
             steering,
             shared,
             thread: Some(thread),
         });
+        Ok(())
+    }
+
+    /// Keeps the chosen scenarios of the script's (all when `chosen` is `None`).
+    fn choose(&self, plan: &mut Plan, chosen: Option<&[String]>) -> Result<(), SessionError> {
+        if let Some(unknown) = chosen
+            .unwrap_or_default()
+            .iter()
+            .find(|c| !self.scenarios.iter().any(|s| &s.name == *c))
+        {
+            return Err(SessionError::Plan(format!(
+                "the script has no scenario `{unknown}`"
+            )));
+        }
+        if let Some(chosen) = chosen {
+            plan.scenarios.retain(|s| chosen.contains(&s.name));
+        }
+        if plan.scenarios.is_empty() {
+            return Err(SessionError::Plan("choose at least one scenario".into()));
+        }
         Ok(())
     }
 
@@ -317,6 +271,9 @@ impl Session {
             shutdown,
             warnings: Vec::new(),
             terminal,
+            resets: 0,
+            reset_pending: false,
+            reset_at: Duration::ZERO,
         };
         observer.publish("running", Duration::ZERO, 0, &Totals::default());
         match crate::runner::run(plan, shutdown, &mut observer) {
@@ -325,12 +282,18 @@ impl Session {
                 // whole series.
                 *shared.history.lock().unwrap_or_else(|p| p.into_inner()) =
                     outcome.totals.series().cloned().collect();
+                let mut outcome = outcome;
+                // After a reset, rates are over the time since it.
+                outcome.elapsed = outcome.elapsed.saturating_sub(observer.reset_at);
                 let downloads = downloads(&info, &outcome, &thresholds);
                 *shared.downloads.lock().unwrap_or_else(|p| p.into_inner()) =
                     Some(Arc::new(downloads));
+                shared.built.fetch_add(1, Ordering::Release);
+                shared.finished.store(true, Ordering::Release);
                 observer.publish("stopped", outcome.elapsed, 0, &outcome.totals);
             }
             Err(e) => {
+                shared.finished.store(true, Ordering::Release);
                 observer.warnings.push(format!("the run failed: {e:#}"));
                 observer.publish("stopped", Duration::ZERO, 0, &Totals::default());
             }
@@ -347,6 +310,7 @@ impl Session {
 
     /// Changes the running test's users and spawn rate.
     pub fn edit(&self, form: EditForm) -> Result<(), SessionError> {
+        form.check()?;
         let current = self.current.lock().unwrap_or_else(|p| p.into_inner());
         let c = current
             .as_ref()
@@ -398,36 +362,36 @@ impl Session {
     /// The reports of the last finished test, or of the running one as of its next merge
     /// (within about a second).
     pub async fn downloads(&self) -> Option<Arc<Downloads>> {
-        let (shared, running) = {
+        let shared = {
             let current = self.current.lock().unwrap_or_else(|p| p.into_inner());
-            let c = current.as_ref()?;
-            let running = c.thread.as_ref().is_some_and(|t| !t.is_finished());
-            (c.shared.clone(), running)
+            current.as_ref()?.shared.clone()
         };
-        if running {
-            *shared.downloads.lock().unwrap_or_else(|p| p.into_inner()) = None;
-            shared.wanted.store(true, Ordering::Relaxed);
-            for _ in 0..40 {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                if let Some(d) = shared
-                    .downloads
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .clone()
-                {
-                    return Some(d);
-                }
+        let kept = || {
+            shared
+                .downloads
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone()
+        };
+        if shared.finished.load(Ordering::Acquire) {
+            return kept();
+        }
+        let before = shared.built.load(Ordering::Acquire);
+        shared.wanted.store(true, Ordering::Relaxed);
+        for _ in 0..40 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            if shared.built.load(Ordering::Acquire) > before
+                || shared.finished.load(Ordering::Acquire)
+            {
+                break;
             }
         }
-        shared
-            .downloads
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        kept()
     }
 
     /// Stops a running test and waits for it (the web server is shutting down).
     pub fn shut_down(&self) {
+        self.closed.store(true, Ordering::Relaxed);
         let thread = {
             let mut current = self.current.lock().unwrap_or_else(|p| p.into_inner());
             current.as_mut().and_then(|c| {
@@ -489,6 +453,11 @@ struct WebObserver<'a> {
     warnings: Vec<String>,
     /// The terminal keeps its live view while the page shows the same numbers.
     terminal: crate::report::live::Live,
+    /// Statistics resets so far (the page starts its charts afresh on a new count).
+    resets: u64,
+    reset_pending: bool,
+    /// When the statistics were last reset: rates are over the time since.
+    reset_at: Duration,
 }
 
 impl WebObserver<'_> {
@@ -523,7 +492,10 @@ impl WebObserver<'_> {
         } else {
             status
         };
-        let seconds = elapsed.as_secs_f64().max(0.001);
+        let seconds = elapsed
+            .saturating_sub(self.reset_at)
+            .as_secs_f64()
+            .max(0.001);
         let all = totals.aggregated();
         let rows: Vec<Row> = totals
             .requests()
@@ -550,6 +522,8 @@ impl WebObserver<'_> {
         let doc = json!({
             "status": status,
             "run": self.run,
+            "resets": self.resets,
+            "model": self.session.model,
             "script": self.session.script_name(),
             "defaults": self.session.defaults,
             "host": self.info.host,
@@ -580,6 +554,10 @@ impl WebObserver<'_> {
 
 impl Observer for WebObserver<'_> {
     fn progress(&mut self, elapsed: Duration, users: u64, totals: &Totals) {
+        if std::mem::take(&mut self.reset_pending) {
+            // The totals restarted with the interval just merged: about a second ago.
+            self.reset_at = elapsed.saturating_sub(Duration::from_secs(1));
+        }
         {
             let mut history = self
                 .shared
@@ -605,7 +583,7 @@ impl Observer for WebObserver<'_> {
         if self.shared.wanted.swap(false, Ordering::Relaxed) {
             let outcome = Outcome {
                 totals: totals.clone(),
-                elapsed,
+                elapsed: elapsed.saturating_sub(self.reset_at),
                 interrupted: false,
                 setup_failed: false,
                 users,
@@ -617,6 +595,7 @@ impl Observer for WebObserver<'_> {
                 .downloads
                 .lock()
                 .unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(d));
+            self.shared.built.fetch_add(1, Ordering::Release);
         }
         self.terminal.update(elapsed, users, totals);
         self.publish("running", elapsed, users, totals);
@@ -627,7 +606,12 @@ impl Observer for WebObserver<'_> {
     }
 
     fn take_reset(&mut self) -> bool {
-        self.shared.reset.swap(false, Ordering::Relaxed)
+        let reset = self.shared.reset.swap(false, Ordering::Relaxed);
+        if reset {
+            self.resets += 1;
+            self.reset_pending = true;
+        }
+        reset
     }
 
     fn warn(&mut self, message: &str) {

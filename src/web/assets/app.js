@@ -7,6 +7,7 @@
 const $ = (id) => document.getElementById(id);
 let doc = null;            // the latest state document
 let run = -1;              // the test the points belong to
+let resets = 0;            // statistics resets of that test
 let points = new Map();    // second -> Second
 let prefilled = false;
 let editing = false;
@@ -39,7 +40,9 @@ const ms = (v) => (v == null ? "" : v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixe
 const latest = () => { let best = null; for (const p of points.values()) if (!best || p.second > best.second) best = p; return best; };
 
 function mergePoints(d) {
-  if (d.run !== run) { run = d.run; points = new Map(); }
+  if (d.run !== run || (d.resets || 0) !== resets) {
+    run = d.run; resets = d.resets || 0; points = new Map();
+  }
   for (const p of d.recent || []) points.set(p.second, p);
 }
 
@@ -66,9 +69,10 @@ const byRate = () => document.querySelector("input[name=model]:checked").value =
 // Which fields the form shows: the script's scenarios, users, or an arrival rate; while a
 // test runs, only what can change.
 function showFields() {
-  const scenarios = !!$("f-scenarios").dataset.built;
+  const scenarios = !!$("f-scenarios").dataset.built || (doc && doc.model === "shape");
   const running = doc && (doc.status === "running");
   const rate = running && editing ? doc.target && doc.target.rate != null : byRate();
+  $("shape-note").hidden = !(doc && doc.model === "shape");
   $("f-model").hidden = scenarios || editing;
   $("arrival-label").hidden = scenarios || !rate;
   $("max-label").hidden = scenarios || !rate || editing;
@@ -203,7 +207,12 @@ function formError(e) { $("form-error").textContent = e ? e.message : ""; }
 $("start-form").addEventListener("submit", async (ev) => {
   ev.preventDefault();
   formError(null);
+  if (editing) { $("edit").click(); return; }   // Enter while changing a running test
   const t = parseFloat($("f-time").value);
+  if (byRate() && !(parseFloat($("f-arrival").value) >= 0)) {
+    formError(new Error("Enter an arrival rate (iterations a second)."));
+    return;
+  }
   try {
     await post("/api/start", {
       users: parseInt($("f-users").value, 10),
@@ -229,8 +238,9 @@ $("edit").addEventListener("click", async () => {
   } catch (e) { formError(e); }
 });
 $("stop").addEventListener("click", () => post("/api/stop").catch(formError));
-$("reset").addEventListener("click", () => post("/api/reset").then(() => { points = new Map(); }).catch(formError));
+$("reset").addEventListener("click", () => post("/api/reset").catch(formError));
 $("new-test").addEventListener("click", () => {
+  if (!doc) return;
   if (doc && doc.status === "running") { editing = true; } else { $("start-panel").dataset.open = "1"; }
   render(doc);
 });
