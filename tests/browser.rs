@@ -222,3 +222,55 @@ fn text_from_the_script_and_the_target_stays_text() {
     });
     ui.stop();
 }
+
+#[test]
+fn an_arrival_rate_from_the_form_and_changed_while_it_runs() {
+    let demo = stampede::demo::spawn(0, false).unwrap();
+    let ui = web_ui(
+        Script::Inline {
+            name: "health.rhai".into(),
+            source: "fn t() { http::get(\"/health\"); }\n".into(),
+        },
+        &demo.url(),
+    );
+    let driver = chromedriver();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let client = browser(&driver).await;
+        client.goto(&ui.url()).await.unwrap();
+        until(&client, "the page", "return document.getElementById('status').textContent === 'ready'").await;
+        let visible = "return ['users-label', 'arrival-label'].map(id => !document.getElementById(id).hidden)";
+        assert_eq!(client.execute(visible, vec![]).await.unwrap(), json!([true, false]));
+        client.find(Locator::Css("input[name=model][value=rate]")).await.unwrap().click().await.unwrap();
+        assert_eq!(client.execute(visible, vec![]).await.unwrap(), json!([false, true]));
+        set(&client, "f-arrival", "30").await;
+        set(&client, "f-max", "10").await;
+        client.find(Locator::Id("start")).await.unwrap().click().await.unwrap();
+        until(&client, "about 30 iterations a second",
+            "const n = +document.getElementById('m-arrivals').textContent; return n >= 27 && n <= 33 && document.getElementById('m-target').textContent === '30'").await;
+
+        client.find(Locator::Id("new-test")).await.unwrap().click().await.unwrap();
+        assert_eq!(client.execute(visible, vec![]).await.unwrap(), json!([false, true]), "the rate is what changes");
+        set(&client, "f-arrival", "80").await;
+        client.find(Locator::Id("edit")).await.unwrap().click().await.unwrap();
+        until(&client, "about 80 iterations a second",
+            "const n = +document.getElementById('m-arrivals').textContent; return n >= 72 && n <= 88 && document.getElementById('m-target').textContent === '80'").await;
+        client.find(Locator::Id("stop")).await.unwrap().click().await.unwrap();
+        until(&client, "the stop", "return document.getElementById('status').textContent === 'stopped'").await;
+        client.close().await.unwrap();
+    });
+    let report: Value = rt.block_on(async {
+        reqwest::get(format!("{}/api/download/json", ui.url()))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    });
+    let served = demo.stats.snapshot()["GET /health"];
+    assert_eq!(report["aggregated"]["requests"].as_u64().unwrap(), served);
+    ui.stop();
+}

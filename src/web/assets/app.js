@@ -198,6 +198,11 @@ function draw() {
   if ($("tab-charts").hidden) return;
   chart("chart-rps", [{ cls: "rps", value: (p) => p.requests }, { cls: "fails", value: (p) => p.failures }]);
   chart("chart-latency", [{ cls: "p50", value: (p) => p.p50_ms }, { cls: "p95", value: (p) => p.p95_ms }, { cls: "p99", value: (p) => p.p99_ms }]);
+  const target = doc && doc.target && doc.target.rate;
+  chart("chart-iterations", [
+    { cls: "rps", value: (p) => p.iterations },
+    ...(target != null ? [{ cls: "target", value: () => target }] : []),
+  ]);
   chart("chart-users", [{ cls: "users", value: (p) => p.users }]);
 }
 
