@@ -81,6 +81,37 @@ fn web_ui(script: Script, host: &str) -> WebServer {
     stampede::web::spawn(Session::new(script, flags).unwrap(), &config).unwrap()
 }
 
+/// A browser on the UI's page, once the page has its first state.
+struct Page {
+    client: Client,
+    rt: tokio::runtime::Runtime,
+    _driver: Driver,
+}
+
+fn open_page(ui: &WebServer) -> Page {
+    let driver = chromedriver();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let client = rt.block_on(async {
+        let client = browser(&driver).await;
+        client.goto(&ui.url()).await.unwrap();
+        until(
+            &client,
+            "the page to connect",
+            "return document.getElementById('status').textContent === 'ready'",
+        )
+        .await;
+        client
+    });
+    Page {
+        client,
+        rt,
+        _driver: driver,
+    }
+}
+
 /// Evaluates `js` in the page until it returns something truthy (at most 20 s).
 async fn until(client: &Client, what: &str, js: &str) -> Value {
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -119,15 +150,9 @@ fn the_seed_story_in_the_browser() {
         },
         &demo.url(),
     );
-    let driver = chromedriver();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let client = browser(&driver).await;
-        client.goto(&ui.url()).await.unwrap();
-        until(&client, "the page to connect", "return document.getElementById('status').textContent === 'ready'").await;
+    let page = open_page(&ui);
+    let client = &page.client;
+    page.rt.block_on(async {
         let host = client.find(Locator::Id("f-host")).await.unwrap();
         assert_eq!(host.prop("value").await.unwrap().unwrap(), demo.url(), "prefilled");
 
@@ -177,7 +202,7 @@ fn the_seed_story_in_the_browser() {
         let served: u64 = demo.stats.snapshot().values().sum();
         assert_eq!(report["aggregated"]["requests"].as_u64().unwrap(), served);
         assert_eq!(total[2], served.to_string(), "the page's total is the server's");
-        client.close().await.unwrap();
+        client.clone().close().await.unwrap();
     });
     ui.stop();
 }
@@ -195,15 +220,9 @@ fn text_from_the_script_and_the_target_stays_text() {
         },
         &demo.url(),
     );
-    let driver = chromedriver();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let client = browser(&driver).await;
-        client.goto(&ui.url()).await.unwrap();
-        until(&client, "the page", "return document.getElementById('status').textContent === 'ready'").await;
+    let page = open_page(&ui);
+    let client = &page.client;
+    page.rt.block_on(async {
         set(&client, "f-users", "1").await;
         client.find(Locator::Id("start")).await.unwrap().click().await.unwrap();
         until(&client, "the failure", "return document.querySelectorAll('#failures tbody tr').length > 0").await;
@@ -218,7 +237,7 @@ fn text_from_the_script_and_the_target_stays_text() {
         assert_eq!(pwned, true, "the markup ran or became elements");
         client.find(Locator::Id("stop")).await.unwrap().click().await.unwrap();
         until(&client, "the stop", "return document.getElementById('status').textContent === 'stopped'").await;
-        client.close().await.unwrap();
+        client.clone().close().await.unwrap();
     });
     ui.stop();
 }
@@ -233,15 +252,9 @@ fn an_arrival_rate_from_the_form_and_changed_while_it_runs() {
         },
         &demo.url(),
     );
-    let driver = chromedriver();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let client = browser(&driver).await;
-        client.goto(&ui.url()).await.unwrap();
-        until(&client, "the page", "return document.getElementById('status').textContent === 'ready'").await;
+    let page = open_page(&ui);
+    let client = &page.client;
+    page.rt.block_on(async {
         let visible = "return ['users-label', 'arrival-label'].map(id => !document.getElementById(id).hidden)";
         assert_eq!(client.execute(visible, vec![]).await.unwrap(), json!([true, false]));
         client.find(Locator::Css("input[name=model][value=rate]")).await.unwrap().click().await.unwrap();
@@ -260,9 +273,9 @@ fn an_arrival_rate_from_the_form_and_changed_while_it_runs() {
             "const n = +document.getElementById('m-arrivals').textContent; return n >= 72 && n <= 88 && document.getElementById('m-target').textContent === '80'").await;
         client.find(Locator::Id("stop")).await.unwrap().click().await.unwrap();
         until(&client, "the stop", "return document.getElementById('status').textContent === 'stopped'").await;
-        client.close().await.unwrap();
+        client.clone().close().await.unwrap();
     });
-    let report: Value = rt.block_on(async {
+    let report: Value = page.rt.block_on(async {
         reqwest::get(format!("{}/api/download/json", ui.url()))
             .await
             .unwrap()

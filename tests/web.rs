@@ -16,23 +16,35 @@ fn runtime() -> tokio::runtime::Runtime {
 
 /// The web UI on a free loopback port, for the demo's scenario.
 fn web_ui(demo: &str, auth: Option<&str>) -> WebServer {
+    let script = Script::Inline {
+        name: stampede::demo::CITIES_SCRIPT_NAME.into(),
+        source: stampede::demo::CITIES_SCRIPT.into(),
+    };
+    ui_for(script, demo, auth)
+}
+
+/// The web UI for `script`, aimed at `host`.
+fn ui_for(script: Script, host: &str, auth: Option<&str>) -> WebServer {
     let flags = RunFlags {
-        host: Some(demo.to_owned()),
+        host: Some(host.to_owned()),
         ..RunFlags::default()
     };
-    let session = Session::new(
-        Script::Inline {
-            name: stampede::demo::CITIES_SCRIPT_NAME.into(),
-            source: stampede::demo::CITIES_SCRIPT.into(),
-        },
-        flags,
-    )
-    .unwrap();
     let config = WebConfig {
         addr: "127.0.0.1:0".parse().unwrap(),
         auth: auth.map(str::to_owned),
     };
-    stampede::web::spawn(session, &config).unwrap()
+    stampede::web::spawn(Session::new(script, flags).unwrap(), &config).unwrap()
+}
+
+fn inline(name: &str, source: &str) -> Script {
+    Script::Inline {
+        name: name.into(),
+        source: source.into(),
+    }
+}
+
+fn text(url: &str) -> String {
+    runtime().block_on(async { reqwest::get(url).await.unwrap().text().await.unwrap() })
 }
 
 fn get(url: &str) -> Value {
@@ -196,14 +208,7 @@ fn the_report_of_a_test_matches_the_servers_own_count() {
         charted, served_total,
         "the chart's seconds add up to the whole"
     );
-    let csv = runtime().block_on(async {
-        reqwest::get(format!("{}/api/download/csv-stats", ui.url()))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
-    });
+    let csv = text(&format!("{}/api/download/csv-stats", ui.url()));
     assert!(csv.starts_with("method,name,requests"), "{csv}");
     ui.stop();
 }
@@ -261,14 +266,7 @@ fn the_page_writes_text_from_the_target_as_text() {
     // with textContent; the script has no other way to put text into the document.
     let demo = stampede::demo::spawn(0, false).unwrap();
     let ui = web_ui(&demo.url(), None);
-    let script = runtime().block_on(async {
-        reqwest::get(format!("{}/app.js", ui.url()))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
-    });
+    let script = text(&format!("{}/app.js", ui.url()));
     for sink in [
         "innerHTML",
         "outerHTML",
@@ -300,23 +298,7 @@ const options = #{ scenarios: #{
 fn browse() { http::get("/cities"); sleep(0.05); }
 fn health() { http::get("/health"); }
 "#;
-    let flags = RunFlags {
-        host: Some(demo.url()),
-        ..RunFlags::default()
-    };
-    let session = Session::new(
-        Script::Inline {
-            name: "scenarios.rhai".into(),
-            source: source.into(),
-        },
-        flags,
-    )
-    .unwrap();
-    let config = WebConfig {
-        addr: "127.0.0.1:0".parse().unwrap(),
-        auth: None,
-    };
-    let ui = stampede::web::spawn(session, &config).unwrap();
+    let ui = ui_for(inline("scenarios.rhai", source), &demo.url(), None);
     let state = get(&format!("{}/api/state", ui.url()));
     let offered: Vec<&str> = state["scenarios_offered"]
         .as_array()
@@ -359,26 +341,10 @@ fn health() { http::get("/health"); }
 #[test]
 fn an_arrival_rate_is_started_and_changed_while_it_runs() {
     let demo = stampede::demo::spawn(0, false).unwrap();
-    let flags = RunFlags {
-        host: Some(demo.url()),
-        ..RunFlags::default()
-    };
-    let session = Session::new(
-        Script::Inline {
-            name: "health.rhai".into(),
-            // Options that a rate flag would conflict with: the form wins over them.
-            source: "const options = #{ users: 5, spawn_rate: 1, run_time: \"1m\" };\n\
-                     fn t() { http::get(\"/health\"); }\n"
-                .into(),
-        },
-        flags,
-    )
-    .unwrap();
-    let config = WebConfig {
-        addr: "127.0.0.1:0".parse().unwrap(),
-        auth: None,
-    };
-    let ui = stampede::web::spawn(session, &config).unwrap();
+    // Options that a rate flag would conflict with: the form wins over them.
+    let source = "const options = #{ users: 5, spawn_rate: 1, run_time: \"1m\" };\n\
+                  fn t() { http::get(\"/health\"); }\n";
+    let ui = ui_for(inline("health.rhai", source), &demo.url(), None);
     let absurd = json!({ "users": 1, "spawn_rate": 1, "host": "", "run_time_s": null,
                          "rate": 1e12, "max_users": 10 });
     let (status, body) = post(&format!("{}/api/start", ui.url()), absurd, &[]);
