@@ -156,21 +156,21 @@ fn the_seed_story_in_the_browser() {
         let host = client.find(Locator::Id("f-host")).await.unwrap();
         assert_eq!(host.prop("value").await.unwrap().unwrap(), demo.url(), "prefilled");
 
-        set(&client, "f-users", "4").await;
-        set(&client, "f-rate", "100").await;
+        set(client, "f-users", "4").await;
+        set(client, "f-rate", "100").await;
         client.find(Locator::Id("start")).await.unwrap().click().await.unwrap();
 
         // The read-backs that come back as another user's appear as failures.
-        until(&client, "read-back failures in the statistics",
+        until(client, "read-back failures in the statistics",
             "return [...document.querySelectorAll('#stats tbody tr')].some(tr =>
                 tr.children[1].textContent === '/cities/[id]' && +tr.children[3].textContent > 0)").await;
         assert_eq!(demo.stats.snapshot()["POST /auth/register"], 4);
 
         // Change the users while it runs, as Locust's "Edit" does.
         client.find(Locator::Id("new-test")).await.unwrap().click().await.unwrap();
-        set(&client, "f-users", "7").await;
+        set(client, "f-users", "7").await;
         client.find(Locator::Id("edit")).await.unwrap().click().await.unwrap();
-        until(&client, "seven users", "return document.getElementById('m-users').textContent === '7'").await;
+        until(client, "seven users", "return document.getElementById('m-users').textContent === '7'").await;
         assert_eq!(demo.stats.snapshot()["POST /auth/register"], 7, "the server saw three more users");
 
         // STAMPEDE_SCREENSHOT=docs/web-ui: the pictures in the docs, after 15 s of load.
@@ -181,18 +181,18 @@ fn the_seed_story_in_the_browser() {
         }
         // The charts draw complete seconds only.
         client.find(Locator::Css("button[data-tab=charts]")).await.unwrap().click().await.unwrap();
-        until(&client, "a drawn chart",
+        until(client, "a drawn chart",
             "const p = document.querySelector('#chart-rps polyline'); return p && p.getAttribute('points').split(' ').length >= 2").await;
         if let Some(prefix) = &pictures {
             std::fs::write(format!("{prefix}-charts.png"), client.screenshot().await.unwrap()).unwrap();
         }
         client.find(Locator::Css("button[data-tab=failures]")).await.unwrap().click().await.unwrap();
-        let failures = rows(&client, "#failures").await;
+        let failures = rows(client, "#failures").await;
         assert!(failures.iter().any(|r| r[3] == "/cities/[id]"), "{failures:?}");
 
         client.find(Locator::Id("stop")).await.unwrap().click().await.unwrap();
-        until(&client, "the test to stop", "return document.getElementById('status').textContent === 'stopped'").await;
-        let stats = rows(&client, "#stats").await;
+        until(client, "the test to stop", "return document.getElementById('status').textContent === 'stopped'").await;
+        let stats = rows(client, "#stats").await;
         let total = stats.last().unwrap();
         assert_eq!(total[1], "Aggregated");
 
@@ -223,20 +223,20 @@ fn text_from_the_script_and_the_target_stays_text() {
     let page = open_page(&ui);
     let client = &page.client;
     page.rt.block_on(async {
-        set(&client, "f-users", "1").await;
+        set(client, "f-users", "1").await;
         client.find(Locator::Id("start")).await.unwrap().click().await.unwrap();
-        until(&client, "the failure", "return document.querySelectorAll('#failures tbody tr').length > 0").await;
+        until(client, "the failure", "return document.querySelectorAll('#failures tbody tr').length > 0").await;
         client.find(Locator::Css("button[data-tab=failures]")).await.unwrap().click().await.unwrap();
-        let failures = rows(&client, "#failures").await;
+        let failures = rows(client, "#failures").await;
         assert!(failures.iter().any(|r| r[4].contains(evil)), "shown as text: {failures:?}");
         let log = client.execute("return document.getElementById('log').textContent", vec![]).await.unwrap();
         assert!(log.as_str().unwrap().contains(evil), "the log tail shows it: {log}");
-        let checks = rows(&client, "#checks").await;
+        let checks = rows(client, "#checks").await;
         assert_eq!(checks[0][0], evil);
         let pwned = client.execute("return window.__pwned === undefined && document.querySelectorAll('#failures img, #checks img, #log img, #failures script').length === 0", vec![]).await.unwrap();
         assert_eq!(pwned, true, "the markup ran or became elements");
         client.find(Locator::Id("stop")).await.unwrap().click().await.unwrap();
-        until(&client, "the stop", "return document.getElementById('status').textContent === 'stopped'").await;
+        until(client, "the stop", "return document.getElementById('status').textContent === 'stopped'").await;
         client.clone().close().await.unwrap();
     });
     ui.stop();
@@ -259,20 +259,20 @@ fn an_arrival_rate_from_the_form_and_changed_while_it_runs() {
         assert_eq!(client.execute(visible, vec![]).await.unwrap(), json!([true, false]));
         client.find(Locator::Css("input[name=model][value=rate]")).await.unwrap().click().await.unwrap();
         assert_eq!(client.execute(visible, vec![]).await.unwrap(), json!([false, true]));
-        set(&client, "f-arrival", "30").await;
-        set(&client, "f-max", "10").await;
+        set(client, "f-arrival", "30").await;
+        set(client, "f-max", "10").await;
         client.find(Locator::Id("start")).await.unwrap().click().await.unwrap();
-        until(&client, "about 30 iterations a second",
+        until(client, "about 30 iterations a second",
             "const n = +document.getElementById('m-arrivals').textContent; return n >= 27 && n <= 33 && document.getElementById('m-target').textContent === '30'").await;
 
         client.find(Locator::Id("new-test")).await.unwrap().click().await.unwrap();
         assert_eq!(client.execute(visible, vec![]).await.unwrap(), json!([false, true]), "the rate is what changes");
-        set(&client, "f-arrival", "80").await;
+        set(client, "f-arrival", "80").await;
         client.find(Locator::Id("edit")).await.unwrap().click().await.unwrap();
-        until(&client, "about 80 iterations a second",
+        until(client, "about 80 iterations a second",
             "const n = +document.getElementById('m-arrivals').textContent; return n >= 72 && n <= 88 && document.getElementById('m-target').textContent === '80'").await;
         client.find(Locator::Id("stop")).await.unwrap().click().await.unwrap();
-        until(&client, "the stop", "return document.getElementById('status').textContent === 'stopped'").await;
+        until(client, "the stop", "return document.getElementById('status').textContent === 'stopped'").await;
         client.clone().close().await.unwrap();
     });
     let report: Value = page.rt.block_on(async {
