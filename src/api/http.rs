@@ -31,6 +31,8 @@ struct Options {
     /// returns a response (`r.error`, `r.error_kind`; status 0 without one) instead of
     /// raising an error.
     no_throw: bool,
+    /// `redirects: N`: follow at most N (0: none) and return what comes then.
+    redirects: Option<usize>,
 }
 
 #[derive(Default)]
@@ -43,8 +45,17 @@ enum Body {
 }
 
 /// The keys a request's options map may have.
-pub(super) const OPTIONS: [&str; 9] = [
-    "headers", "query", "json", "form", "body", "timeout", "name", "expect", "on_error",
+pub(super) const OPTIONS: [&str; 10] = [
+    "headers",
+    "query",
+    "json",
+    "form",
+    "body",
+    "timeout",
+    "name",
+    "expect",
+    "on_error",
+    "redirects",
 ];
 
 fn pairs(what: &str, v: Dynamic) -> Result<Vec<(String, String)>> {
@@ -111,6 +122,12 @@ impl Options {
                     );
                 }
                 "name" => o.name = Some(value.to_string()),
+                "redirects" => {
+                    let n = value.as_int().ok().and_then(|i| usize::try_from(i).ok());
+                    o.redirects = Some(n.ok_or_else(|| {
+                        script_error("request option `redirects` must be a whole number >= 0")
+                    })?);
+                }
                 "expect" => o.expect = Some(statuses(value)?),
                 "on_error" => {
                     o.no_throw = match value.to_string().as_str() {
@@ -181,6 +198,7 @@ fn prepare(user: &User, method: Method, url: &str, o: Options) -> Result<Prepare
         headers,
         body,
         timeout: o.timeout,
+        redirects: o.redirects,
     })
 }
 
@@ -318,7 +336,8 @@ fn send(method: Method, url: &str, mut o: Options) -> Result<Response> {
         exchange.body,
         exchange.elapsed,
         ok,
-    ))
+    )
+    .with_hops(exchange.hops))
 }
 
 /// Counts the attempts `client` sent again for the request just done, if any.

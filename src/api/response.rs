@@ -28,6 +28,8 @@ struct Inner {
     json_valid: Cell<bool>,
     /// `on_error: "return"` and the request failed without a response: why.
     error: Option<crate::script::RequestError>,
+    /// The redirects followed on the way to this response.
+    hops: Vec<crate::http::Hop>,
 }
 
 impl Response {
@@ -53,6 +55,7 @@ impl Response {
             ok: Cell::new(ok),
             json_valid: Cell::new(false),
             error: None,
+            hops: Vec::new(),
         }))
     }
 
@@ -78,6 +81,14 @@ impl Response {
         let mut inner = Rc::into_inner(empty.0).expect("just made");
         inner.error = Some(error);
         Self(Rc::new(inner))
+    }
+
+    /// The same response, with the redirects followed to reach it.
+    pub fn with_hops(mut self, hops: Vec<crate::http::Hop>) -> Self {
+        if let Some(inner) = Rc::get_mut(&mut self.0) {
+            inner.hops = hops;
+        }
+        self
     }
 
     /// Counts this (already recorded) request as failed, once.
@@ -187,7 +198,8 @@ pub mod response_api {
         r.text()
     }
 
-    /// The full URL that was requested.
+    /// The URL of this response: the one requested, or where its redirects led (see
+    /// `r.redirects`).
     ///
     /// ```rhai
     /// log::debug(r.url);
@@ -236,6 +248,28 @@ pub mod response_api {
             .valid_json()
             .and_then(|text| crate::api::json::select(text, path));
         r.json_or_fail(selected)
+    }
+
+    /// The redirects followed to reach this response, in order: each a map with the
+    /// `status` and `url` that answered and the `location` it sent. Empty when none were.
+    /// A request's `redirects: 0` option follows none, so the script sees the 3xx itself.
+    ///
+    /// ```rhai
+    /// let r = http::post("/login", #{ form: #{ user: "a" }, redirects: 0 });
+    /// check(r.status == 302 && r.headers["location"] == "/home", "login redirects home");
+    /// ```
+    #[rhai_fn(get = "redirects", pure)]
+    pub fn redirects(r: &mut Response) -> rhai::Array {
+        r.0.hops
+            .iter()
+            .map(|h| {
+                let mut map = rhai::Map::new();
+                map.insert("status".into(), i64::from(h.status).into());
+                map.insert("url".into(), h.url.clone().into());
+                map.insert("location".into(), h.location.clone().into());
+                map.into()
+            })
+            .collect()
     }
 
     /// The body's raw bytes as a blob (`r.text` replaces bytes that are not UTF-8).

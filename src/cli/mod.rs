@@ -204,6 +204,10 @@ pub struct RunFlags {
     /// Largest response body read; a bigger one fails its request [default: 64MiB].
     #[arg(long, value_parser = options::size, value_name = "SIZE")]
     pub max_body: Option<u64>,
+    /// Redirects a request follows before it fails (0: none) [default: 10]; a request's
+    /// `redirects` option overrides it.
+    #[arg(long, value_name = "N")]
+    pub max_redirects: Option<usize>,
     /// After the run stops, how long requests in flight and on_stop may take [default: 10s].
     #[arg(long, value_parser = duration)]
     pub stop_timeout: Option<std::time::Duration>,

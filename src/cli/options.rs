@@ -191,6 +191,7 @@ script_options! {
     timeout: Duration = dyn_timeout,
     insecure: bool = |v| v.as_bool().map_err(|_| "expected true or false".to_string()),
     max_body: u64 = dyn_size,
+    max_redirects: usize = |v| count(v).map(to_usize),
     stop_timeout: Duration = dyn_duration,
     setup_timeout: Duration = dyn_timeout,
     teardown_timeout: Duration = dyn_timeout,

@@ -591,6 +591,10 @@ fn decide(
                     timeout: args.timeout.or(o.timeout).unwrap_or(DEFAULT_TIMEOUT),
                     verify_tls: !(args.insecure || o.insecure.unwrap_or(false)),
                     max_body: args.max_body.or(o.max_body).unwrap_or(DEFAULT_MAX_BODY),
+                    max_redirects: args
+                        .max_redirects
+                        .or(o.max_redirects)
+                        .unwrap_or(crate::http::DEFAULT_MAX_REDIRECTS),
                 },
                 seed: args.seed.or(o.seed),
                 iterations_per_user: args.iterations_per_user.or(o.iterations_per_user),

@@ -22,7 +22,7 @@ use super::conn::{Conn, ConnError, RawResponse, Stream};
 use super::headers::{Headers, Notable};
 use super::target::{Origin, Target};
 use super::wire::{self, RequestHead, WireError};
-use super::{Exchange, TransportError};
+use super::{Exchange, Hop, TransportError};
 use crate::metrics::FailureKind;
 
 /// What every user's client shares: TLS setup and defaults, built once per worker.
@@ -31,6 +31,7 @@ pub struct Shared {
     pub timeout: Duration,
     pub max_body: usize,
     pub user_agent: HeaderValue,
+    pub max_redirects: usize,
 }
 
 /// A request ready to send.
@@ -41,6 +42,10 @@ pub struct Prepared {
     pub headers: Vec<(HeaderName, HeaderValue)>,
     pub body: Bytes,
     pub timeout: Option<Duration>,
+    /// At most this many redirects are followed, and the response after them is returned
+    /// as it is (k6's per-request `redirects`); `None`: the run's limit, past which the
+    /// request fails.
+    pub redirects: Option<usize>,
 }
 
 /// Sets `name` in a request's header list, replacing any earlier value.
@@ -52,8 +57,6 @@ pub fn set_header(
     headers.retain(|(n, _)| *n != name);
     headers.push((name, value));
 }
-
-const MAX_REDIRECTS: usize = 10;
 
 /// One user's connections and cookies.
 pub struct Client {
@@ -171,9 +174,13 @@ impl Client {
         self.retries.get()
     }
 
+    /// Sends `req` and follows its redirects: up to the request's own `redirects` (then the
+    /// last response is returned as it is), or the run's `max_redirects` (then it fails, as
+    /// curl and requests do). A chain of exactly the limit is followed to its end.
     async fn follow(&self, mut req: Prepared) -> Result<Exchange, TransportError> {
-        // The first request and up to MAX_REDIRECTS redirects, as curl and requests follow.
-        for _ in 0..=MAX_REDIRECTS {
+        let limit = req.redirects.unwrap_or(self.shared.max_redirects);
+        let mut hops = Vec::new();
+        loop {
             let mut exchange = self.send_once(&req).await?;
             let status = StatusCode::from_u16(exchange.status).unwrap_or(StatusCode::OK);
             let location = (exchange.headers.has(Notable::Location) && is_redirect(status))
@@ -181,12 +188,29 @@ impl Client {
                 .flatten();
             let Some(location) = location else {
                 exchange.target = Some(req.target);
+                exchange.hops = hops;
                 return Ok(exchange);
             };
+            if hops.len() == limit {
+                if req.redirects.is_some() {
+                    exchange.target = Some(req.target);
+                    exchange.hops = hops;
+                    return Ok(exchange);
+                }
+                return Err(transport(
+                    FailureKind::Request,
+                    format!("more than {limit} redirects"),
+                ));
+            }
             let next = req
                 .target
                 .join(location)
                 .map_err(|e| transport(FailureKind::Request, e.to_string()))?;
+            hops.push(Hop {
+                status: exchange.status,
+                url: req.target.to_string(),
+                location: location.to_owned(),
+            });
             if next.origin != req.target.origin {
                 // A script's own `Host` named the first origin, not this one.
                 req.headers
@@ -202,10 +226,6 @@ impl Client {
                 req.headers.retain(|(n, _)| n != header::CONTENT_TYPE);
             }
         }
-        Err(transport(
-            FailureKind::Request,
-            format!("more than {MAX_REDIRECTS} redirects"),
-        ))
     }
 
     /// Writes `req` into the connection's output buffer; returns whether it asks to close.
@@ -275,6 +295,7 @@ impl Client {
             body,
             elapsed: Duration::ZERO,
             target: None,
+            hops: Vec::new(),
         })
     }
 
@@ -366,5 +387,6 @@ pub fn shared(tls: Arc<rustls::ClientConfig>, options: &super::ClientOptions) ->
         timeout: options.timeout,
         max_body: usize::try_from(options.max_body).unwrap_or(usize::MAX),
         user_agent: HeaderValue::from_static(super::USER_AGENT),
+        max_redirects: options.max_redirects,
     }
 }

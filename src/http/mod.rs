@@ -46,7 +46,13 @@ pub struct ClientOptions {
     /// The largest response body read; a bigger one fails the request (kind `body`) rather
     /// than the process's memory.
     pub max_body: u64,
+    /// Redirects followed before a request fails (`--max-redirects`, k6's
+    /// `maxRedirects`); a request's `redirects` option overrides it.
+    pub max_redirects: usize,
 }
+
+/// Redirects followed unless told otherwise: 10, as curl's browsers' and requests' limit.
+pub const DEFAULT_MAX_REDIRECTS: usize = 10;
 
 /// The request timeout unless a flag, the options or the request set one.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -61,6 +67,7 @@ impl Default for ClientOptions {
             timeout: DEFAULT_TIMEOUT,
             verify_tls: true,
             max_body: DEFAULT_MAX_BODY,
+            max_redirects: DEFAULT_MAX_REDIRECTS,
         }
     }
 }
@@ -87,6 +94,18 @@ pub struct Exchange {
     pub elapsed: Duration,
     /// Where the response came from (after any redirects).
     pub target: Option<Target>,
+    /// The redirects followed on the way, in order.
+    pub hops: Vec<Hop>,
+}
+
+/// One redirect followed: the response that asked for it.
+#[derive(Debug, Clone)]
+pub struct Hop {
+    pub status: u16,
+    /// The URL that answered with the redirect.
+    pub url: String,
+    /// Its `Location` header, as sent.
+    pub location: String,
 }
 
 /// A request that got no complete response.
