@@ -95,6 +95,7 @@ fn native(c: &mut Criterion) {
                                     headers: Vec::new(),
                                     body: bytes::Bytes::new(),
                                     timeout: None,
+                                    redirects: None,
                                 };
                                 let x = client.clone().execute(prepared).await.unwrap();
                                 assert_eq!(x.status, 200);
