@@ -52,6 +52,7 @@ fn main() {
                         headers: Vec::new(),
                         body: bytes::Bytes::new(),
                         timeout: None,
+                        redirects: None,
                     };
                     let x = client.clone().execute(prepared).await.unwrap();
                     assert_eq!(x.status, 200);
