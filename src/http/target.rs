@@ -20,12 +20,17 @@ pub struct Origin {
 impl Origin {
     fn new(https: bool, host: &str, port: u16) -> Result<Self, String> {
         let default = if https { 443 } else { 80 };
-        let authority = if port == default {
-            host.to_owned()
-        } else if host.contains(':') {
-            format!("[{host}]:{port}")
+        // An IPv6 literal keeps its brackets in `Host`, with or without a port (RFC 9110
+        // §7.2, RFC 3986 §3.2.2).
+        let host_part = if host.contains(':') {
+            format!("[{host}]")
         } else {
-            format!("{host}:{port}")
+            host.to_owned()
+        };
+        let authority = if port == default {
+            host_part
+        } else {
+            format!("{host_part}:{port}")
         };
         let host_header = http::HeaderValue::from_str(&authority)
             .map_err(|_| format!("invalid host `{host}`"))?;
@@ -159,6 +164,16 @@ fn push_request_target(path: &mut String, url: &str) {
     }
 }
 
+/// Whether `url` is absolute (`http://…` or `https://…`): schemes are case-insensitive
+/// (RFC 3986 §3.1), so `HTTP://host/` is not a relative path.
+fn is_absolute(url: &str) -> bool {
+    let starts = |prefix: &str| {
+        url.get(..prefix.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(prefix))
+    };
+    starts("http://") || starts("https://")
+}
+
 /// A resolved request target.
 #[derive(Debug, Clone)]
 pub struct Target {
@@ -175,21 +190,20 @@ impl Target {
         url: &str,
         query: &[(String, String)],
     ) -> Result<Self, TargetError> {
-        let (origin, mut path_and_query) =
-            if url.starts_with("http://") || url.starts_with("https://") {
-                parse_absolute(url)?
-            } else {
-                let base = base.ok_or_else(|| TargetError::NoHost(url.to_owned()))?;
-                // Not `format!`: this runs for every request and the formatter costs more
-                // than the rest of resolving.
-                let mut path = String::with_capacity(base.prefix.len() + 1 + url.len());
-                path.push_str(&base.prefix);
-                if !url.starts_with('/') {
-                    path.push('/');
-                }
-                push_request_target(&mut path, url);
-                (base.origin.clone(), path)
-            };
+        let (origin, mut path_and_query) = if is_absolute(url) {
+            parse_absolute(url)?
+        } else {
+            let base = base.ok_or_else(|| TargetError::NoHost(url.to_owned()))?;
+            // Not `format!`: this runs for every request and the formatter costs more
+            // than the rest of resolving.
+            let mut path = String::with_capacity(base.prefix.len() + 1 + url.len());
+            path.push_str(&base.prefix);
+            if !url.starts_with('/') {
+                path.push('/');
+            }
+            push_request_target(&mut path, url);
+            (base.origin.clone(), path)
+        };
         if !query.is_empty() {
             path_and_query.push(if path_and_query.contains('?') {
                 '&'
@@ -218,7 +232,7 @@ impl Target {
 
     /// Resolves a redirect's `Location` against this target.
     pub fn join(&self, location: &str) -> Result<Self, TargetError> {
-        if location.starts_with("http://") || location.starts_with("https://") {
+        if is_absolute(location) {
             let (origin, path_and_query) = parse_absolute(location)?;
             return Ok(Self {
                 origin,
@@ -303,5 +317,24 @@ mod tests {
         );
         let other = t.join("http://other.test:81/y").unwrap();
         assert_eq!(other.origin.authority(), "other.test:81");
+        let upper = t.join("HTTP://Other.test/z").unwrap();
+        assert_eq!(upper.to_string(), "http://other.test/z");
+    }
+
+    #[test]
+    fn ipv6_literals_keep_their_brackets_and_schemes_any_case() {
+        let t = Target::resolve(None, "http://[::1]/a", &[]).unwrap();
+        assert_eq!(t.origin.authority(), "[::1]");
+        assert_eq!(t.to_string(), "http://[::1]/a");
+        let t = Target::resolve(None, "http://[::1]:8080/a", &[]).unwrap();
+        assert_eq!(t.origin.authority(), "[::1]:8080");
+        let t = Target::resolve(None, "HTTPS://Example.test/x", &[]).unwrap();
+        assert!(t.origin.https);
+        assert_eq!(t.to_string(), "https://example.test/x");
+        let base = Base::parse("HTTP://127.0.0.1:9").unwrap();
+        assert_eq!(
+            Target::resolve(Some(&base), "/y", &[]).unwrap().to_string(),
+            "http://127.0.0.1:9/y"
+        );
     }
 }
