@@ -68,6 +68,58 @@ fn pairs(what: &str, v: Dynamic) -> Result<Vec<(String, String)>> {
         .collect())
 }
 
+/// `query` or `form`: a map (an array value repeats its key: `#{ id: [1, 2] }` is
+/// `id=1&id=2`), or an array of `[key, value]` pairs kept in their order. A value that has
+/// no text form in a URL (a map, a blob, `()`) is an error rather than its debug text.
+fn encoded_pairs(what: &str, v: Dynamic) -> Result<Vec<(String, String)>> {
+    let scalar = |key: &str, v: &Dynamic| -> Result<String> {
+        if v.is_string() || v.is_int() || v.is_float() || v.is_bool() || v.is_char() {
+            Ok(v.to_string())
+        } else {
+            Err(script_error(format!(
+                "request option `{what}`: `{key}` is a {}, which has no form in a URL \
+                 (use strings, numbers, booleans, or an array of them)",
+                v.type_name()
+            )))
+        }
+    };
+    let mut out = Vec::new();
+    if v.is_array() {
+        for pair in v.into_array().map_err(|t| script_error(t.to_string()))? {
+            let two = pair
+                .into_array()
+                .ok()
+                .filter(|p| p.len() == 2)
+                .ok_or_else(|| {
+                    script_error(format!(
+                        "request option `{what}`: an array must hold [key, value] pairs"
+                    ))
+                })?;
+            let key = two[0].to_string();
+            out.push((key.clone(), scalar(&key, &two[1])?));
+        }
+        return Ok(out);
+    }
+    let map = v.try_cast::<Map>().ok_or_else(|| {
+        script_error(format!(
+            "request option `{what}` must be a map or an array of [key, value] pairs"
+        ))
+    })?;
+    for (key, value) in map {
+        if value.is_array() {
+            for item in value
+                .into_array()
+                .map_err(|t| script_error(t.to_string()))?
+            {
+                out.push((key.to_string(), scalar(&key, &item)?));
+            }
+        } else {
+            out.push((key.to_string(), scalar(&key, &value)?));
+        }
+    }
+    Ok(out)
+}
+
 fn statuses(v: Dynamic) -> Result<Vec<u16>> {
     let one = |d: &Dynamic| {
         d.as_int()
@@ -102,11 +154,11 @@ impl Options {
         for (key, value) in map.into_iter().flatten() {
             match key.as_str() {
                 "headers" => o.headers = pairs("headers", value)?,
-                "query" => o.query = pairs("query", value)?,
+                "query" => o.query = encoded_pairs("query", value)?,
                 "json" => {
                     o.body = Body::Json(rhai::serde::from_dynamic(&value)?);
                 }
-                "form" => o.body = Body::Form(pairs("form", value)?),
+                "form" => o.body = Body::Form(encoded_pairs("form", value)?),
                 "body" => {
                     o.body = Body::Raw(if value.is_blob() {
                         value.cast::<rhai::Blob>()

@@ -87,13 +87,13 @@ async fn post_ids(State(c): State<Arc<Counters>>, body: String) -> StatusCode {
     StatusCode::NO_CONTENT
 }
 
-async fn echo(headers: HeaderMap, body: String) -> Json<serde_json::Value> {
+async fn echo(uri: axum::http::Uri, headers: HeaderMap, body: String) -> Json<serde_json::Value> {
     let ct = headers
         .get("content-type")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_owned();
-    Json(serde_json::json!({ "content_type": ct, "body": body }))
+    Json(serde_json::json!({ "content_type": ct, "body": body, "query": uri.query() }))
 }
 
 async fn gzipped() -> impl IntoResponse {
@@ -140,7 +140,7 @@ fn app(counters: Arc<Counters>) -> Router {
         .route("/cookie/get", get(read_cookie))
         .route("/slow", get(slow))
         .route("/ids", post(post_ids))
-        .route("/echo", post(echo))
+        .route("/echo", post(echo).get(echo))
         .route(
             "/items/{id}",
             get(|Path(id): Path<String>| async move { id }),
