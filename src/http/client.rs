@@ -361,19 +361,88 @@ impl Client {
 
 /// Undoes `Content-Encoding: gzip`, up to `max_body` bytes of output (a small body can
 /// inflate to gigabytes); other bodies pass through.
-fn decode(headers: &Headers, body: Bytes, max_body: usize) -> Result<Bytes, TransportError> {
-    let gzip = headers.has(Notable::ContentEncoding)
-        && headers
-            .get("content-encoding")
-            .is_some_and(|v| v.trim_ascii().eq_ignore_ascii_case(b"gzip"));
-    if !gzip || body.is_empty() {
-        return Ok(body);
+/// The content codings a response may come in, decoded here; `Accept-Encoding` (in
+/// `wire.rs`) offers exactly these.
+#[derive(Clone, Copy)]
+enum Coding {
+    Gzip,
+    Deflate,
+    Brotli,
+    Zstd,
+}
+
+impl Coding {
+    fn of(headers: &Headers) -> Option<Self> {
+        if !headers.has(Notable::ContentEncoding) {
+            return None;
+        }
+        let value = headers.get("content-encoding")?.trim_ascii();
+        let is = |name: &[u8]| value.eq_ignore_ascii_case(name);
+        Some(if is(b"gzip") || is(b"x-gzip") {
+            Self::Gzip
+        } else if is(b"deflate") {
+            Self::Deflate
+        } else if is(b"br") {
+            Self::Brotli
+        } else if is(b"zstd") {
+            Self::Zstd
+        } else {
+            return None;
+        })
     }
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Gzip => "gzip",
+            Self::Deflate => "deflate",
+            Self::Brotli => "br",
+            Self::Zstd => "zstd",
+        }
+    }
+
+    /// Decodes into `out`, at most `limit` bytes (one more tells the caller it was cut).
+    fn read(self, body: &[u8], limit: u64, out: &mut Vec<u8>) -> std::io::Result<usize> {
+        match self {
+            Self::Gzip => flate2::read::GzDecoder::new(body)
+                .take(limit)
+                .read_to_end(out),
+            // RFC 9110's "deflate" is zlib-wrapped; some servers send it raw.
+            Self::Deflate => flate2::read::ZlibDecoder::new(body)
+                .take(limit)
+                .read_to_end(out)
+                .or_else(|_| {
+                    out.clear();
+                    flate2::read::DeflateDecoder::new(body)
+                        .take(limit)
+                        .read_to_end(out)
+                }),
+            Self::Brotli => brotli_decompressor::Decompressor::new(body, 4096)
+                .take(limit)
+                .read_to_end(out),
+            Self::Zstd => ruzstd::decoding::StreamingDecoder::new(body)
+                .map_err(std::io::Error::other)?
+                .take(limit)
+                .read_to_end(out),
+        }
+    }
+}
+
+/// The body with its content coding undone (gzip, deflate, br, zstd), within `max_body`.
+/// A coding not listed is left as it came.
+fn decode(headers: &Headers, body: Bytes, max_body: usize) -> Result<Bytes, TransportError> {
+    let coding = match Coding::of(headers) {
+        Some(c) if !body.is_empty() => c,
+        _ => return Ok(body),
+    };
     let mut out = Vec::with_capacity(body.len().saturating_mul(4).min(max_body));
-    flate2::read::GzDecoder::new(&body[..])
-        .take(max_body as u64 + 1)
-        .read_to_end(&mut out)
-        .map_err(|e| transport(FailureKind::Body, format!("invalid gzip body: {e}")))?;
+    coding
+        .read(&body, max_body as u64 + 1, &mut out)
+        .map_err(|e| {
+            transport(
+                FailureKind::Body,
+                format!("invalid {} body: {e}", coding.name()),
+            )
+        })?;
     if out.len() > max_body {
         return Err(exchange_error(ConnError::TooLarge(max_body)));
     }

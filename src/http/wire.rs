@@ -81,7 +81,7 @@ pub fn encode_request(out: &mut Vec<u8>, r: &RequestHead) -> bool {
         field(out, b"User-Agent", r.user_agent);
     }
     if !has(r.headers, &ACCEPT_ENCODING) {
-        field(out, b"Accept-Encoding", b"gzip");
+        field(out, b"Accept-Encoding", b"gzip, deflate, br, zstd");
     }
     if !r.body.is_empty() || matches!(*r.method, Method::POST | Method::PUT | Method::PATCH) {
         let mut n = itoa_buf();
@@ -332,7 +332,7 @@ mod tests {
         assert_eq!(
             text,
             "POST /items?x=1 HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nauthorization: Bearer t\r\n\
-             User-Agent: stampede/test\r\nAccept-Encoding: gzip\r\nContent-Length: 2\r\n\
+             User-Agent: stampede/test\r\nAccept-Encoding: gzip, deflate, br, zstd\r\nContent-Length: 2\r\n\
              Cookie: a=1; b=2\r\n\r\n{}"
         );
     }
@@ -350,7 +350,7 @@ mod tests {
         assert_eq!(
             text,
             "GET / HTTP/1.1\r\nhost: example.test\r\nuser-agent: me\r\nconnection: Close\r\n\
-             Accept-Encoding: gzip\r\n\r\n"
+             Accept-Encoding: gzip, deflate, br, zstd\r\n\r\n"
         );
     }
 
