@@ -33,6 +33,8 @@ struct Options {
     no_throw: bool,
     /// `redirects: N`: follow at most N (0: none) and return what comes then.
     redirects: Option<usize>,
+    /// `auth: [user, password]`: HTTP basic authentication (requests' `auth=(u, p)`).
+    auth: Option<(String, String)>,
 }
 
 #[derive(Default)]
@@ -45,7 +47,7 @@ enum Body {
 }
 
 /// The keys a request's options map may have.
-pub(super) const OPTIONS: [&str; 10] = [
+pub(super) const OPTIONS: [&str; 11] = [
     "headers",
     "query",
     "json",
@@ -56,6 +58,7 @@ pub(super) const OPTIONS: [&str; 10] = [
     "expect",
     "on_error",
     "redirects",
+    "auth",
 ];
 
 fn pairs(what: &str, v: Dynamic) -> Result<Vec<(String, String)>> {
@@ -174,6 +177,18 @@ impl Options {
                     );
                 }
                 "name" => o.name = Some(value.to_string()),
+                "auth" => {
+                    let pair = value
+                        .into_array()
+                        .ok()
+                        .filter(|a| a.len() == 2 && a.iter().all(|v| v.is_string()))
+                        .ok_or_else(|| {
+                            script_error(
+                                "request option `auth` must be [user, password] (HTTP basic authentication)",
+                            )
+                        })?;
+                    o.auth = Some((pair[0].to_string(), pair[1].to_string()));
+                }
                 "redirects" => {
                     let n = value.as_int().ok().and_then(|i| usize::try_from(i).ok());
                     o.redirects = Some(n.ok_or_else(|| {
@@ -239,6 +254,14 @@ fn prepare(user: &User, method: Method, url: &str, o: Options) -> Result<Prepare
     };
     if let Some(ct) = content_type {
         set_header(&mut headers, CONTENT_TYPE, HeaderValue::from_static(ct));
+    }
+    if let Some((user, password)) = &o.auth {
+        use base64::Engine as _;
+        let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        let mut value = HeaderValue::from_str(&format!("Basic {token}"))
+            .map_err(|_| script_error("request option `auth`: not a valid header value"))?;
+        value.set_sensitive(true);
+        set_header(&mut headers, http::header::AUTHORIZATION, value);
     }
     for (k, v) in &o.headers {
         let (k, v) = header(k, v)?;

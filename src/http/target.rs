@@ -63,8 +63,8 @@ pub enum TargetError {
     #[error("`{0}` is a relative URL but no host is set (use --host or `host` in options)")]
     NoHost(String),
     #[error(
-        "`{0}` has credentials in it: they are never used nor written anywhere; send them as \
-         a header instead, e.g. http::set_header(\"Authorization\", `Basic ${{base64}}`)"
+        "`{0}` has credentials in it: they are never used nor written anywhere; use the \
+         request option `auth: [user, password]` (HTTP basic authentication) instead"
     )]
     Credentials(String),
 }

@@ -63,6 +63,19 @@ async fn set_cookie(Query(q): Query<HashMap<String, String>>) -> impl IntoRespon
     ([("set-cookie", format!("who={v}; Path=/"))], "set")
 }
 
+/// 200 for `Authorization: Basic` of `u:p w` (user `u`, password `p w`), 401 otherwise.
+async fn basic(headers: HeaderMap) -> StatusCode {
+    // base64("u:p w")
+    if headers
+        .get("authorization")
+        .is_some_and(|v| v == "Basic dTpwIHc=")
+    {
+        StatusCode::OK
+    } else {
+        StatusCode::UNAUTHORIZED
+    }
+}
+
 async fn read_cookie(headers: HeaderMap) -> String {
     headers
         .get_all("cookie")
@@ -141,6 +154,7 @@ fn app(counters: Arc<Counters>) -> Router {
         .route("/slow", get(slow))
         .route("/ids", post(post_ids))
         .route("/echo", post(echo).get(echo))
+        .route("/basic", get(basic))
         .route(
             "/items/{id}",
             get(|Path(id): Path<String>| async move { id }),

@@ -1,6 +1,6 @@
-//! Query strings and form bodies from script values, as the server receives them: arrays
-//! repeat their key, ordered pairs keep their order, and a value with no URL form is an
-//! error rather than its debug text.
+//! Request options as the server receives them: query strings and form bodies from script
+//! values (arrays repeat their key, ordered pairs keep their order, a value with no URL form
+//! is an error rather than its debug text), and basic authentication.
 
 mod common;
 
@@ -49,4 +49,20 @@ fn a_value_without_a_url_form_is_an_error_not_debug_text() {
     let message = &out.totals.failures()[0].0.message;
     assert!(message.contains("`filter` is a map"), "{message}");
     assert_eq!(server.counters.hits("GET /echo"), 0, "nothing was sent");
+}
+
+#[test]
+fn auth_sends_basic_credentials() {
+    let server = common::start();
+    let out = run(
+        r#"fn t() {
+               check(http::get("/basic", #{ auth: ["u", "p w"] }).status == 200, "accepted");
+               check(http::get("/basic", #{ auth: ["u", "wrong"] }).status == 401, "wrong refused");
+               check(http::get("/basic").status == 401, "none refused");
+           }"#,
+        &server.url,
+        |a| a.flags.iterations = Some(2),
+    );
+    assert_checks(&out, &["accepted", "wrong refused", "none refused"], 2);
+    assert_eq!(server.counters.hits("GET /basic"), 6);
 }
