@@ -77,7 +77,7 @@ pub struct Data(Arc<Dataset>);
 
 /// Resolves `path` inside the script's folder, refusing anything outside it but the files
 /// given on the command line (`--data`).
-fn resolve(path: &str) -> Result<PathBuf> {
+pub(super) fn resolve(path: &str) -> Result<PathBuf> {
     let (dir, allowed) = crate::vu::with_user(|u| {
         let s = &u.run().settings;
         (s.data_dir.clone(), s.data_allowed.clone())

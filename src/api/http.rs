@@ -44,10 +44,12 @@ enum Body {
     Json(serde_json::Value),
     Form(Vec<(String, String)>),
     Raw(Vec<u8>),
+    /// `multipart/form-data; boundary=…` and the encoded body.
+    Multipart(String, Bytes),
 }
 
 /// The keys a request's options map may have.
-pub(super) const OPTIONS: [&str; 11] = [
+pub(super) const OPTIONS: [&str; 12] = [
     "headers",
     "query",
     "json",
@@ -59,6 +61,7 @@ pub(super) const OPTIONS: [&str; 11] = [
     "on_error",
     "redirects",
     "auth",
+    "multipart",
 ];
 
 fn pairs(what: &str, v: Dynamic) -> Result<Vec<(String, String)>> {
@@ -162,6 +165,10 @@ impl Options {
                     o.body = Body::Json(rhai::serde::from_dynamic(&value)?);
                 }
                 "form" => o.body = Body::Form(encoded_pairs("form", value)?),
+                "multipart" => {
+                    let (content_type, body) = super::multipart::encode(value)?;
+                    o.body = Body::Multipart(content_type, body);
+                }
                 "body" => {
                     o.body = Body::Raw(if value.is_blob() {
                         value.cast::<rhai::Blob>()
@@ -251,6 +258,11 @@ fn prepare(user: &User, method: Method, url: &str, o: Options) -> Result<Prepare
             )
         }
         Body::Raw(b) => (None, Bytes::from(b)),
+        Body::Multipart(ct, body) => {
+            let value = HeaderValue::from_str(&ct).map_err(|e| script_error(e.to_string()))?;
+            set_header(&mut headers, CONTENT_TYPE, value);
+            (None, body)
+        }
     };
     if let Some(ct) = content_type {
         set_header(&mut headers, CONTENT_TYPE, HeaderValue::from_static(ct));

@@ -12,6 +12,7 @@ mod http;
 pub(crate) mod json;
 pub mod lint;
 mod log;
+mod multipart;
 mod response;
 mod shape;
 mod trace;
