@@ -125,7 +125,10 @@ fn read(path: &str) -> Result<Bytes> {
         let bytes = Bytes::from(
             std::fs::read(&full).map_err(|e| error(format!("multipart file `{path}`: {e}")))?,
         );
-        loaded.insert(full, Arc::new(bytes.clone()));
+        // A data file loaded from the same path keeps its entry.
+        loaded
+            .entry(full)
+            .or_insert_with(|| Arc::new(bytes.clone()));
         Ok(bytes)
     })
     .map_err(|e| error(e.to_string()))?

@@ -359,8 +359,6 @@ impl Client {
     }
 }
 
-/// Undoes `Content-Encoding: gzip`, up to `max_body` bytes of output (a small body can
-/// inflate to gigabytes); other bodies pass through.
 /// The content codings a response may come in, decoded here; `Accept-Encoding` (in
 /// `wire.rs`) offers exactly these.
 #[derive(Clone, Copy)]
@@ -427,8 +425,9 @@ impl Coding {
     }
 }
 
-/// The body with its content coding undone (gzip, deflate, br, zstd), within `max_body`.
-/// A coding not listed is left as it came.
+/// The body with its content coding undone (gzip, deflate, br, zstd), up to `max_body`
+/// bytes of output (a small body can inflate to gigabytes). A coding not listed is left as
+/// it came.
 fn decode(headers: &Headers, body: Bytes, max_body: usize) -> Result<Bytes, TransportError> {
     let coding = match Coding::of(headers) {
         Some(c) if !body.is_empty() => c,

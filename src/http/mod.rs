@@ -51,7 +51,7 @@ pub struct ClientOptions {
     pub max_redirects: usize,
 }
 
-/// Redirects followed unless told otherwise: 10, as curl's browsers' and requests' limit.
+/// Redirects followed unless told otherwise: 10, the limit of curl and of requests.
 pub const DEFAULT_MAX_REDIRECTS: usize = 10;
 
 /// The request timeout unless a flag, the options or the request set one.

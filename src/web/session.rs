@@ -59,8 +59,6 @@ struct Shared {
 const LOG_TAIL: usize = 100;
 
 struct Current {
-    /// The default scenario follows the form's users (false: the script's scenarios run).
-    steered: bool,
     /// Started with an arrival rate (the open model) rather than users.
     by_rate: bool,
     shutdown: Shutdown,
@@ -213,7 +211,6 @@ impl Session {
             })
             .map_err(|e| SessionError::Plan(format!("could not start the run: {e}")))?;
         *current = Some(Current {
-            steered,
             by_rate: steered && form.rate.is_some(),
             shutdown,
             steering,
@@ -316,7 +313,7 @@ impl Session {
             .as_ref()
             .filter(|c| !c.shutdown.is_requested())
             .ok_or(SessionError::NotRunning)?;
-        if !c.steered {
+        if self.model != Model::Steered {
             return Err(SessionError::NotSteered);
         }
         match (c.by_rate, form.rate, form.users) {
