@@ -347,7 +347,7 @@ fn send(method: Method, url: &str, mut o: Options) -> Result<Response> {
                 recorder.corrected(method_name, &name, e.elapsed + late);
             }
             let error = RequestError {
-                kind: e.kind.to_string(),
+                kind: failure_kind(e.kind).to_string(),
                 message: e.message.clone(),
                 status: 0,
                 request: format!("{method_name} {name}"),
@@ -356,7 +356,8 @@ fn send(method: Method, url: &str, mut o: Options) -> Result<Response> {
                 let text = super::trace::failed(&error.kind, &error.message, e.elapsed);
                 user.run().log.trace(user.id, &text);
             }
-            recorder.request(method_name, &name, e.elapsed, 0, Some((e.kind, e.message)));
+            let kind = failure_kind(e.kind);
+            recorder.request(method_name, &name, e.elapsed, 0, Some((kind, e.message)));
             return match target {
                 Some(target) => Ok(Response::failed(method, name, target, e.elapsed, error)),
                 None => Err(request_failed(error)),
@@ -366,6 +367,7 @@ fn send(method: Method, url: &str, mut o: Options) -> Result<Response> {
     if let Some(t) = &trace {
         let text = super::trace::response(
             t,
+            exchange.link,
             exchange.status,
             exchange.elapsed,
             &exchange.headers,
@@ -424,7 +426,21 @@ fn send(method: Method, url: &str, mut o: Options) -> Result<Response> {
         exchange.elapsed,
         ok,
     )
-    .with_hops(exchange.hops))
+    .with_route(exchange.hops, exchange.link))
+}
+
+/// The metrics' failure kind for a transport failure. A TLS handshake that fails is a
+/// connection that could not be opened (its message says TLS); a protocol violation is
+/// `request`.
+fn failure_kind(kind: crate::http::TransportKind) -> FailureKind {
+    use crate::http::TransportKind as T;
+    match kind {
+        T::Connect | T::Tls => FailureKind::Connect,
+        T::Timeout => FailureKind::Timeout,
+        T::Reset => FailureKind::Reset,
+        T::Protocol => FailureKind::Request,
+        T::Body => FailureKind::Body,
+    }
 }
 
 /// Counts the attempts `client` sent again for the request just done, if any.

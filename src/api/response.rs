@@ -30,6 +30,7 @@ struct Inner {
     error: Option<crate::script::RequestError>,
     /// The redirects followed on the way to this response.
     hops: Vec<crate::http::Hop>,
+    link: crate::http::LinkInfo,
 }
 
 impl Response {
@@ -56,6 +57,7 @@ impl Response {
             json_valid: Cell::new(false),
             error: None,
             hops: Vec::new(),
+            link: crate::http::LinkInfo::default(),
         }))
     }
 
@@ -83,10 +85,12 @@ impl Response {
         Self(Rc::new(inner))
     }
 
-    /// The same response, with the redirects followed to reach it.
-    pub fn with_hops(mut self, hops: Vec<crate::http::Hop>) -> Self {
+    /// The same response, with the redirects followed to reach it and the connection it
+    /// came over.
+    pub fn with_route(mut self, hops: Vec<crate::http::Hop>, link: crate::http::LinkInfo) -> Self {
         if let Some(inner) = Rc::get_mut(&mut self.0) {
             inner.hops = hops;
+            inner.link = link;
         }
         self
     }
@@ -270,6 +274,33 @@ pub mod response_api {
                 map.into()
             })
             .collect()
+    }
+
+    /// The HTTP version the response came over: `"HTTP/1.1"` or `"HTTP/2.0"` (k6's
+    /// `res.proto`); `""` when there was no response.
+    ///
+    /// ```rhai
+    /// check(r.proto == "HTTP/2.0", "served over HTTP/2");
+    /// ```
+    #[rhai_fn(get = "proto", pure)]
+    pub fn proto(r: &mut Response) -> String {
+        if r.0.status == 0 {
+            return String::new();
+        }
+        r.0.link.protocol.as_str().into()
+    }
+
+    /// The TLS version of the connection (`"tls1.2"`, `"tls1.3"`, as k6's
+    /// `res.tls_version`), or `""` on cleartext.
+    #[rhai_fn(get = "tls_version", pure)]
+    pub fn tls_version(r: &mut Response) -> String {
+        r.0.link.tls_version.unwrap_or_default().into()
+    }
+
+    /// The protocol TLS's ALPN agreed on (`"h2"`, `"http/1.1"`), or `""` when none was.
+    #[rhai_fn(get = "alpn", pure)]
+    pub fn alpn(r: &mut Response) -> String {
+        r.0.link.alpn.unwrap_or_default().into()
     }
 
     /// The body's raw bytes as a blob (`r.text` replaces bytes that are not UTF-8).

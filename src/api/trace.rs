@@ -62,6 +62,7 @@ pub fn request(
 /// The response, with how long the exchange took.
 pub fn response(
     trace: &Trace,
+    link: crate::http::LinkInfo,
     status: u16,
     elapsed: Duration,
     headers: &Headers,
@@ -72,7 +73,7 @@ pub fn response(
         .and_then(|s| s.canonical_reason())
         .unwrap_or("");
     let mut out = format!(
-        "← {status} {reason} in {:.2} ms",
+        "← {status} {reason} in {:.2} ms, {link}",
         elapsed.as_secs_f64() * 1e3
     );
     for (name, value) in headers.iter() {

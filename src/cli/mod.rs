@@ -1,6 +1,7 @@
 //! Command-line definitions. Flags and the script's options map become one validated
 //! [`Plan`] before any traffic.
 
+mod http;
 mod options;
 mod plan;
 mod scenarios;
@@ -9,6 +10,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+pub use http::HttpFlags;
 pub use options::{ScriptOptions, duration};
 
 fn stages_flag(text: &str) -> Result<crate::plan::Stages, String> {
@@ -197,6 +199,8 @@ pub struct RunFlags {
     /// Request timeout [default: 30s].
     #[arg(long, value_parser = options::timeout)]
     pub timeout: Option<std::time::Duration>,
+    #[command(flatten)]
+    pub http: http::HttpFlags,
     /// Accept any TLS certificate (self-signed test systems); traffic stays encrypted but
     /// the server is not authenticated.
     #[arg(short = 'k', long)]

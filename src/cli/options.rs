@@ -192,6 +192,11 @@ script_options! {
     insecure: bool = |v| v.as_bool().map_err(|_| "expected true or false".to_string()),
     max_body: u64 = dyn_size,
     max_redirects: usize = |v| count(v).map(to_usize),
+    /// `"1.1"`, `"2"` or `"auto"` (the `--http1.1` and `--http2` flags).
+    http_version: crate::http::HttpVersion = |v| {
+        let text = v.clone().into_string().map_err(|_| "expected a string".to_string())?;
+        super::http::http_version(&text)
+    },
     stop_timeout: Duration = dyn_duration,
     setup_timeout: Duration = dyn_timeout,
     teardown_timeout: Duration = dyn_timeout,

@@ -589,7 +589,10 @@ fn decide(
                 host,
                 client: ClientOptions {
                     timeout: args.timeout.or(o.timeout).unwrap_or(DEFAULT_TIMEOUT),
-                    verify_tls: !(args.insecure || o.insecure.unwrap_or(false)),
+                    tls: args.http.tls(!(args.insecure || o.insecure.unwrap_or(false))),
+                    version: args.http.version(o.http_version),
+                    proxy: args.http.proxy(),
+                    no_proxy: args.http.noproxy.clone(),
                     max_body: args.max_body.or(o.max_body).unwrap_or(DEFAULT_MAX_BODY),
                     max_redirects: args
                         .max_redirects

@@ -16,18 +16,21 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::header::{self, HeaderName, HeaderValue};
 use http::{Method, StatusCode};
-use tokio::net::TcpStream;
 
-use super::conn::{Conn, ConnError, RawResponse, Stream};
+use super::conn::{Conn, ConnError, RawResponse};
+use super::h2::{H2Error, H2Request};
 use super::headers::{Headers, Notable};
+use super::link::{Connector, Link, LinkError, Via};
+use super::proxy::{Proxies, Route};
 use super::target::{Origin, Target};
 use super::wire::{self, RequestHead, WireError};
-use super::{Exchange, Hop, TransportError};
-use crate::metrics::FailureKind;
+use super::{Exchange, Hop, HttpVersion, TransportError, TransportKind};
 
 /// What every user's client shares: TLS setup and defaults, built once per worker.
 pub struct Shared {
     pub tls: tokio_rustls::TlsConnector,
+    pub version: HttpVersion,
+    pub proxies: Proxies,
     pub timeout: Duration,
     pub max_body: usize,
     pub user_agent: HeaderValue,
@@ -62,7 +65,7 @@ pub fn set_header(
 pub struct Client {
     shared: Rc<Shared>,
     /// Idle keep-alive connections by origin; a user rarely talks to more than one.
-    idle: RefCell<Vec<(Origin, Conn)>>,
+    idle: RefCell<Vec<(Origin, Link)>>,
     cookies: RefCell<cookie_store::CookieStore>,
     /// Attempts sent again during the current request (see [`Client::retries`]).
     retries: Cell<u32>,
@@ -70,40 +73,48 @@ pub struct Client {
     started: Cell<Option<Instant>>,
 }
 
-fn transport(kind: FailureKind, message: impl Into<String>) -> TransportError {
-    TransportError {
-        kind,
-        message: message.into(),
-        elapsed: Duration::ZERO,
-    }
+fn transport(kind: TransportKind, message: impl Into<String>) -> TransportError {
+    TransportError::new(kind, message)
 }
 
-/// Classifies a failure to connect.
-fn connect_error(e: &std::io::Error) -> TransportError {
-    let kind = match e.kind() {
-        std::io::ErrorKind::TimedOut => FailureKind::Timeout,
-        _ => FailureKind::Connect,
-    };
-    transport(kind, e.to_string())
-}
-
-/// Classifies a failure on an open connection.
+/// Classifies a failure on an open HTTP/1.1 connection.
 fn exchange_error(e: ConnError) -> TransportError {
     use std::io::ErrorKind::*;
     let kind = match &e {
         ConnError::Io { error, .. } => match error.kind() {
-            ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof => FailureKind::Reset,
-            TimedOut => FailureKind::Timeout,
-            _ => FailureKind::Request,
+            ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof => {
+                TransportKind::Reset
+            }
+            TimedOut => TransportKind::Timeout,
+            _ => TransportKind::Protocol,
         },
-        ConnError::Closed { .. } => FailureKind::Reset,
-        ConnError::TooLarge(_) => FailureKind::Body,
+        ConnError::Closed { .. } => TransportKind::Reset,
+        ConnError::TooLarge(_) => TransportKind::Body,
         ConnError::Wire(WireError::Chunk | WireError::ChunkLine(_) | WireError::Trailers) => {
-            FailureKind::Body
+            TransportKind::Body
         }
-        ConnError::Wire(_) => FailureKind::Request,
+        ConnError::Wire(_) => TransportKind::Protocol,
     };
     transport(kind, e.to_string())
+}
+
+/// Classifies a failure on an HTTP/2 connection.
+fn h2_error(e: H2Error) -> TransportError {
+    let kind = match &e {
+        H2Error::TooLarge(_) => TransportKind::Body,
+        H2Error::Request(_) => TransportKind::Protocol,
+        H2Error::Hyper(h) if h.is_timeout() => TransportKind::Timeout,
+        H2Error::Hyper(h) if h.is_parse() || h.is_user() => TransportKind::Protocol,
+        H2Error::Hyper(_) => TransportKind::Reset,
+    };
+    transport(kind, e.to_string())
+}
+
+fn link_error(e: LinkError) -> TransportError {
+    match e {
+        LinkError::H1(e) => exchange_error(e),
+        LinkError::H2(e) => h2_error(e),
+    }
 }
 
 /// Whether a header carries credentials, so it is not sent on to another origin (scheme,
@@ -152,7 +163,7 @@ impl Client {
         let result = tokio::time::timeout(limit, self.follow(req)).await;
         let mut outcome = match result {
             Ok(r) => r,
-            Err(_) => Err(transport(FailureKind::Timeout, "request timed out")),
+            Err(_) => Err(transport(TransportKind::Timeout, "request timed out")),
         };
         let elapsed = start.elapsed();
         match &mut outcome {
@@ -198,14 +209,14 @@ impl Client {
                     return Ok(exchange);
                 }
                 return Err(transport(
-                    FailureKind::Request,
+                    TransportKind::Protocol,
                     format!("more than {limit} redirects"),
                 ));
             }
             let next = req
                 .target
                 .join(location)
-                .map_err(|e| transport(FailureKind::Request, e.to_string()))?;
+                .map_err(|e| transport(TransportKind::Protocol, e.to_string()))?;
             hops.push(Hop {
                 status: exchange.status,
                 url: req.target.to_string(),
@@ -229,24 +240,70 @@ impl Client {
     }
 
     /// Writes `req` into the connection's output buffer; returns whether it asks to close.
-    fn encode(&self, req: &Prepared, cookie: Option<&[u8]>, conn: &mut Conn) -> bool {
+    /// Through a forwarding proxy the request line carries the whole URL.
+    fn encode(
+        &self,
+        req: &Prepared,
+        cookie: Option<&[u8]>,
+        conn: &mut Conn,
+        forward: Option<&Route>,
+    ) -> bool {
+        let absolute;
+        let path_and_query = match forward {
+            None => req.target.path_and_query.as_str(),
+            Some(_) => {
+                absolute = req.target.to_string();
+                absolute.as_str()
+            }
+        };
         wire::encode_request(
             &mut conn.output,
             &RequestHead {
                 method: &req.method,
-                path_and_query: req.target.path_and_query.as_str(),
+                path_and_query,
                 host: req.target.origin.host_header.as_bytes(),
                 user_agent: self.shared.user_agent.as_bytes(),
                 headers: &req.headers,
                 cookie,
                 body: &req.body,
+                proxy_authorization: forward
+                    .and_then(|r| r.authorization.as_ref())
+                    .map(|v| v.as_bytes()),
             },
         )
     }
 
+    /// One request and its response on `link`.
+    async fn exchange_on(
+        &self,
+        link: &mut Link,
+        req: &Prepared,
+        cookie: Option<&[u8]>,
+    ) -> Result<RawResponse, LinkError> {
+        let max_body = self.shared.max_body;
+        match &mut link.via {
+            Via::H1 { conn, forward } => {
+                let close = self.encode(req, cookie, conn, forward.as_deref());
+                conn.exchange(req.method == Method::HEAD, close, max_body)
+                    .await
+                    .map_err(LinkError::H1)
+            }
+            Via::H2(h2) => {
+                let request = H2Request {
+                    method: &req.method,
+                    uri: req.target.to_string(),
+                    headers: &req.headers,
+                    user_agent: &self.shared.user_agent,
+                    cookie,
+                    body: req.body.clone(),
+                };
+                h2.exchange(request, max_body).await.map_err(LinkError::H2)
+            }
+        }
+    }
+
     async fn send_once(&self, req: &Prepared) -> Result<Exchange, TransportError> {
         let origin = &req.target.origin;
-        let head_request = req.method == Method::HEAD;
         let cookie = self.cookie_header(&req.target);
         let cookie = cookie.as_deref().map(str::as_bytes);
         // A pooled connection may have been closed by the server while idle; then an
@@ -254,36 +311,34 @@ impl Client {
         // reqwest do, and the retry is counted (the server may have seen both). A
         // non-idempotent one (POST, PATCH) whose bytes may have reached the server fails
         // instead (RFC 9110 §9.2.2, RFC 9112 §9.3.1).
-        let (mut conn, reused) = match self.take_idle(origin) {
+        let (mut link, reused) = match self.take_idle(origin) {
             Some(c) => (c, true),
             // Boxed: connecting (TCP, TLS) is rare next to reusing a connection, and inline
             // its state would make every request's future several KB to allocate and move.
             None => (Box::pin(self.connect(origin)).await?, false),
         };
-        let close = self.encode(req, cookie, &mut conn);
-        let max_body = self.shared.max_body;
-        let raw: RawResponse = match conn.exchange(head_request, close, max_body).await {
+        let raw: RawResponse = match self.exchange_on(&mut link, req, cookie).await {
             Ok(r) => r,
             Err(e) if reused && e.before_response() && req.method.is_idempotent() => {
                 self.retries.set(self.retries.get() + 1);
-                conn = Box::pin(self.connect(origin)).await?;
-                self.encode(req, cookie, &mut conn);
-                conn.exchange(head_request, close, max_body)
+                link = Box::pin(self.connect(origin)).await?;
+                self.exchange_on(&mut link, req, cookie)
                     .await
-                    .map_err(exchange_error)?
+                    .map_err(link_error)?
             }
             Err(e) if reused && e.before_response() => {
-                let mut err = exchange_error(e);
+                let mut err = link_error(e);
                 err.message = format!(
                     "{} (on a reused connection; not retried: {} is not idempotent)",
                     err.message, req.method
                 );
                 return Err(err);
             }
-            Err(e) => return Err(exchange_error(e)),
+            Err(e) => return Err(link_error(e)),
         };
+        let info = link.info;
         if raw.reusable {
-            self.idle.borrow_mut().push((origin.clone(), conn));
+            self.idle.borrow_mut().push((origin.clone(), link));
         }
         if raw.headers.has(Notable::SetCookie) {
             self.store_cookies(&req.target, &raw.headers);
@@ -296,39 +351,36 @@ impl Client {
             elapsed: Duration::ZERO,
             target: None,
             hops: Vec::new(),
+            link: info,
         })
     }
 
-    /// An idle connection to `origin` that is still quiet, most recently used first; the
+    /// An idle connection to `origin` that is still usable, most recently used first; the
     /// others are closed.
-    fn take_idle(&self, origin: &Origin) -> Option<Conn> {
+    fn take_idle(&self, origin: &Origin) -> Option<Link> {
         let mut idle = self.idle.borrow_mut();
         loop {
             let i = idle.iter().rposition(|(o, _)| o == origin)?;
-            let mut conn = idle.swap_remove(i).1;
-            if conn.is_quiet() {
-                return Some(conn);
+            let mut link = idle.swap_remove(i).1;
+            if link.is_usable() {
+                return Some(link);
             }
         }
     }
 
-    async fn connect(&self, origin: &Origin) -> Result<Conn, TransportError> {
-        let tcp = TcpStream::connect((&*origin.host, origin.port))
-            .await
-            .map_err(|e| connect_error(&e))?;
-        let _ = tcp.set_nodelay(true);
-        if !origin.https {
-            return Ok(Conn::new(Stream::Plain(tcp)));
-        }
-        let name = rustls::pki_types::ServerName::try_from(origin.host.to_string())
-            .map_err(|e| transport(FailureKind::Connect, e.to_string()))?;
-        let tls = self
+    async fn connect(&self, origin: &Origin) -> Result<Link, TransportError> {
+        let route = self
             .shared
-            .tls
-            .connect(name, tcp)
-            .await
-            .map_err(|e| transport(FailureKind::Connect, format!("TLS: {e}")))?;
-        Ok(Conn::new(Stream::Tls(Box::new(tls))))
+            .proxies
+            .route(origin)
+            .map_err(|e| transport(TransportKind::Connect, e.to_string()))?;
+        Connector {
+            tls: &self.shared.tls,
+            version: self.shared.version,
+            route,
+        }
+        .connect(origin)
+        .await
     }
 
     fn cookie_header(&self, target: &Target) -> Option<String> {
@@ -438,7 +490,7 @@ fn decode(headers: &Headers, body: Bytes, max_body: usize) -> Result<Bytes, Tran
         .read(&body, max_body as u64 + 1, &mut out)
         .map_err(|e| {
             transport(
-                FailureKind::Body,
+                TransportKind::Body,
                 format!("invalid {} body: {e}", coding.name()),
             )
         })?;
@@ -449,9 +501,15 @@ fn decode(headers: &Headers, body: Bytes, max_body: usize) -> Result<Bytes, Tran
 }
 
 /// Builds the shared part from the run's TLS configuration.
-pub fn shared(tls: Arc<rustls::ClientConfig>, options: &super::ClientOptions) -> Shared {
+pub fn shared(
+    tls: Arc<rustls::ClientConfig>,
+    proxies: Proxies,
+    options: &super::ClientOptions,
+) -> Shared {
     Shared {
         tls: tokio_rustls::TlsConnector::from(tls),
+        version: options.version,
+        proxies,
         timeout: options.timeout,
         max_body: usize::try_from(options.max_body).unwrap_or(usize::MAX),
         user_agent: HeaderValue::from_static(super::USER_AGENT),

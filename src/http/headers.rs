@@ -60,6 +60,32 @@ impl Headers {
         }
     }
 
+    /// The fields of a header map (an HTTP/2 response), laid out as an HTTP/1.1 head
+    /// would be, so every transport's responses read the same.
+    pub(crate) fn from_map(map: &http::HeaderMap) -> Self {
+        let mut raw = Vec::with_capacity(map.len() * 32);
+        let mut fields = Fields::with_capacity(map.len());
+        let mut notable = 0;
+        for (name, value) in map {
+            let name_start = raw.len() as u32;
+            raw.extend_from_slice(name.as_str().as_bytes());
+            let name_end = raw.len() as u32;
+            raw.extend_from_slice(b": ");
+            let value_start = raw.len() as u32;
+            raw.extend_from_slice(value.as_bytes());
+            let value_end = raw.len() as u32;
+            raw.extend_from_slice(b"\r\n");
+            if let Some(n) = Notable::of(name.as_str().as_bytes()) {
+                notable |= n as u8;
+            }
+            fields.push(Field {
+                name: (name_start, name_end),
+                value: (value_start, value_end),
+            });
+        }
+        Self::new(Bytes::from(raw), fields, notable)
+    }
+
     /// Whether the response has the field `n` at all.
     pub(crate) fn has(&self, n: Notable) -> bool {
         self.notable & n as u8 != 0

@@ -7,7 +7,10 @@
 mod chunked;
 mod client;
 mod conn;
+mod h2;
 mod headers;
+mod link;
+mod proxy;
 mod target;
 mod tls;
 mod wire;
@@ -19,14 +22,49 @@ use bytes::Bytes;
 
 pub use client::{Client, Prepared, Shared, set_header};
 pub use headers::Headers;
+pub use link::{LinkInfo, Protocol};
+pub use proxy::{ProxyError, ProxySetting};
 pub use target::{Base, Origin, Target, TargetError, redact};
-
-use crate::metrics::FailureKind;
+pub use tls::TlsOptions;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     #[error("could not set up TLS: {0}")]
     Tls(#[from] rustls::Error),
+    #[error("{}: not a usable PEM {what}: {message}", path.display())]
+    Pem {
+        path: std::path::PathBuf,
+        what: &'static str,
+        message: String,
+    },
+    #[error("--ca-native: no usable certificate in the system's trust store {0}")]
+    NativeRoots(String),
+    #[error(transparent)]
+    Proxy(#[from] ProxyError),
+}
+
+/// Which HTTP versions connections may speak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HttpVersion {
+    /// HTTP/2 where TLS's ALPN agrees on it, else HTTP/1.1 (browsers, curl and k6 alike).
+    #[default]
+    Auto,
+    /// HTTP/1.1 only (`--http1.1`): ALPN offers nothing else.
+    Http1,
+    /// HTTP/2 only (`--http2`): required of ALPN over TLS, and spoken from the first byte
+    /// on cleartext (prior knowledge, "h2c"; curl's `--http2-prior-knowledge`).
+    Http2,
+}
+
+impl HttpVersion {
+    /// The protocols offered by ALPN, most wanted first.
+    fn alpn(self) -> &'static [&'static [u8]] {
+        match self {
+            Self::Auto => &[b"h2", b"http/1.1"],
+            Self::Http1 => &[b"http/1.1"],
+            Self::Http2 => &[b"h2"],
+        }
+    }
 }
 
 pub const USER_AGENT: &str = concat!("stampede/", env!("CARGO_PKG_VERSION"));
@@ -41,8 +79,12 @@ pub struct ClientFactory {
 pub struct ClientOptions {
     /// Per-request timeout unless the request sets its own.
     pub timeout: Duration,
-    /// `false` accepts any server certificate (`--insecure`).
-    pub verify_tls: bool,
+    /// Trust anchors, client certificate, `--insecure`.
+    pub tls: TlsOptions,
+    pub version: HttpVersion,
+    pub proxy: ProxySetting,
+    /// Hosts never proxied, added to `NO_PROXY` (curl's `--noproxy`).
+    pub no_proxy: Option<String>,
     /// The largest response body read; a bigger one fails the request (kind `body`) rather
     /// than the process's memory.
     pub max_body: u64,
@@ -65,7 +107,13 @@ impl Default for ClientOptions {
     fn default() -> Self {
         Self {
             timeout: DEFAULT_TIMEOUT,
-            verify_tls: true,
+            tls: TlsOptions {
+                verify: true,
+                ..TlsOptions::default()
+            },
+            version: HttpVersion::Auto,
+            proxy: ProxySetting::Environment,
+            no_proxy: None,
             max_body: DEFAULT_MAX_BODY,
             max_redirects: DEFAULT_MAX_REDIRECTS,
         }
@@ -75,7 +123,11 @@ impl Default for ClientOptions {
 impl ClientFactory {
     pub fn new(options: &ClientOptions) -> Result<Self, ClientError> {
         Ok(Self {
-            shared: Rc::new(client::shared(tls::config(options.verify_tls)?, options)),
+            shared: Rc::new(client::shared(
+                tls::config(&options.tls, options.version.alpn())?,
+                proxy::Proxies::new(&options.proxy, options.no_proxy.as_deref())?,
+                options,
+            )),
         })
     }
 
@@ -96,6 +148,8 @@ pub struct Exchange {
     pub target: Option<Target>,
     /// The redirects followed on the way, in order.
     pub hops: Vec<Hop>,
+    /// The connection the (last) response came over.
+    pub link: LinkInfo,
 }
 
 /// One redirect followed: the response that asked for it.
@@ -108,10 +162,38 @@ pub struct Hop {
     pub location: String,
 }
 
+/// Why a request got no complete response: the HTTP layer's own classification, which
+/// the metrics map to their failure kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransportKind {
+    /// The connection could not be opened (refused, unreachable, DNS, proxy).
+    Connect,
+    /// The TLS handshake failed (certificate, protocol version, client certificate).
+    Tls,
+    /// The request or its response did not complete within the timeout.
+    Timeout,
+    /// The connection was reset or closed mid-exchange.
+    Reset,
+    /// The peer broke the protocol, or the request could not be sent as asked.
+    Protocol,
+    /// The body could not be read: too large, bad framing or content coding.
+    Body,
+}
+
 /// A request that got no complete response.
 #[derive(Debug)]
 pub struct TransportError {
-    pub kind: FailureKind,
+    pub kind: TransportKind,
     pub message: String,
     pub elapsed: Duration,
+}
+
+impl TransportError {
+    pub fn new(kind: TransportKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+            elapsed: Duration::ZERO,
+        }
+    }
 }

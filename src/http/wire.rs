@@ -38,6 +38,8 @@ pub struct RequestHead<'a> {
     pub headers: &'a [(HeaderName, HeaderValue)],
     pub cookie: Option<&'a [u8]>,
     pub body: &'a [u8],
+    /// Credentials for a forwarding proxy, sent as `Proxy-Authorization`.
+    pub proxy_authorization: Option<&'a [u8]>,
 }
 
 fn has(headers: &[(HeaderName, HeaderValue)], name: &HeaderName) -> bool {
@@ -53,6 +55,9 @@ fn field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
 
 /// Writes the whole request (head and body) into `out`, replacing what was there.
 /// Returns whether the request asks to close the connection afterwards.
+/// The content codings offered: exactly those the client decodes (`client.rs`).
+pub const OFFERED_CODINGS: &str = "gzip, deflate, br, zstd";
+
 pub fn encode_request(out: &mut Vec<u8>, r: &RequestHead) -> bool {
     use http::header::{
         ACCEPT_ENCODING, CONNECTION, CONTENT_LENGTH, HOST, TRANSFER_ENCODING, USER_AGENT,
@@ -81,7 +86,7 @@ pub fn encode_request(out: &mut Vec<u8>, r: &RequestHead) -> bool {
         field(out, b"User-Agent", r.user_agent);
     }
     if !has(r.headers, &ACCEPT_ENCODING) {
-        field(out, b"Accept-Encoding", b"gzip, deflate, br, zstd");
+        field(out, b"Accept-Encoding", OFFERED_CODINGS.as_bytes());
     }
     if !r.body.is_empty() || matches!(*r.method, Method::POST | Method::PUT | Method::PATCH) {
         let mut n = itoa_buf();
@@ -89,6 +94,9 @@ pub fn encode_request(out: &mut Vec<u8>, r: &RequestHead) -> bool {
     }
     if let Some(cookie) = r.cookie {
         field(out, b"Cookie", cookie);
+    }
+    if let Some(credentials) = r.proxy_authorization {
+        field(out, b"Proxy-Authorization", credentials);
     }
     out.extend_from_slice(b"\r\n");
     out.extend_from_slice(r.body);

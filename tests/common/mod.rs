@@ -5,6 +5,7 @@
 pub mod bin;
 pub mod faulty;
 pub mod raw;
+pub mod tls;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};

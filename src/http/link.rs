@@ -1,0 +1,217 @@
+//! The transport seam: a user's connection to an origin, whichever protocol it speaks.
+//!
+//! HTTP/1.1 goes over the lean hand-written connection (`conn.rs`), which is what keeps
+//! stampede's cost per request below every peer's; HTTP/2 over hyper's (`h2.rs`). Which one
+//! a connection is follows from ALPN over TLS, or `--http2-prior-knowledge` on cleartext.
+//! Connecting — directly or through a proxy, TLS or not — is the same for both, and so is
+//! everything above (`client.rs`: cookies, redirects, decoding, timeouts, failure kinds).
+
+use std::fmt;
+
+use tokio::net::TcpStream;
+
+use super::conn::{Conn, ConnError, Stream};
+use super::h2::{H2Conn, H2Error};
+use super::proxy::Route;
+use super::target::Origin;
+use super::{HttpVersion, TransportError, TransportKind};
+
+/// The HTTP version a response came over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Protocol {
+    #[default]
+    Http1,
+    Http2,
+}
+
+impl Protocol {
+    /// As k6's `res.proto`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Http1 => "HTTP/1.1",
+            Self::Http2 => "HTTP/2.0",
+        }
+    }
+}
+
+/// What was negotiated for a connection: the protocol, and the TLS version and ALPN
+/// protocol if it is TLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LinkInfo {
+    pub protocol: Protocol,
+    /// `"tls1.2"` or `"tls1.3"` (k6's `res.tls_version` values); `None` on cleartext.
+    pub tls_version: Option<&'static str>,
+    /// The ALPN protocol the server chose (`"h2"`, `"http/1.1"`), if it chose one.
+    pub alpn: Option<&'static str>,
+}
+
+impl fmt::Display for LinkInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.protocol.as_str())?;
+        if let Some(v) = self.tls_version {
+            write!(f, " over {v}")?;
+            if let Some(a) = self.alpn {
+                write!(f, " (ALPN {a})")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+pub(crate) enum Via {
+    /// HTTP/1.1; through a proxy that forwards it, the request goes in absolute form with
+    /// the proxy's `Proxy-Authorization`, if any.
+    H1 {
+        conn: Conn,
+        forward: Option<Box<Route>>,
+    },
+    H2(H2Conn),
+}
+
+pub(crate) struct Link {
+    pub via: Via,
+    pub info: LinkInfo,
+}
+
+/// Why an exchange on a link failed.
+pub(crate) enum LinkError {
+    H1(ConnError),
+    H2(H2Error),
+}
+
+impl LinkError {
+    /// Whether the server saw nothing of the request, so it can go again on a fresh
+    /// connection.
+    pub fn before_response(&self) -> bool {
+        match self {
+            Self::H1(e) => e.before_response(),
+            Self::H2(e) => e.before_response(),
+        }
+    }
+}
+
+impl Link {
+    /// Whether the idle link can carry another request: nothing arrived unasked on an
+    /// HTTP/1.1 connection, an HTTP/2 connection is not closing.
+    pub fn is_usable(&mut self) -> bool {
+        match &mut self.via {
+            Via::H1 { conn, .. } => conn.is_quiet(),
+            Via::H2(h2) => h2.is_usable(),
+        }
+    }
+}
+
+/// What connecting needs from the run's settings.
+pub(crate) struct Connector<'a> {
+    pub tls: &'a tokio_rustls::TlsConnector,
+    pub version: HttpVersion,
+    pub route: Option<Route>,
+}
+
+fn failed(kind: TransportKind, message: impl Into<String>) -> TransportError {
+    TransportError::new(kind, message)
+}
+
+/// Classifies a failure to connect.
+fn connect_error(e: &std::io::Error) -> TransportError {
+    let kind = match e.kind() {
+        std::io::ErrorKind::TimedOut => TransportKind::Timeout,
+        _ => TransportKind::Connect,
+    };
+    failed(kind, e.to_string())
+}
+
+impl Connector<'_> {
+    /// Opens a connection to `origin` (through the proxy, if any), with TLS for https, and
+    /// the protocol ALPN or the settings chose.
+    pub async fn connect(self, origin: &Origin) -> Result<Link, TransportError> {
+        let tcp = match &self.route {
+            None => TcpStream::connect((&*origin.host, origin.port))
+                .await
+                .map_err(|e| connect_error(&e))?,
+            Some(route) if origin.https => route
+                .tunnel(origin)
+                .await
+                .map_err(|e| failed(TransportKind::Connect, e))?,
+            Some(route) => route.dial().await.map_err(|e| connect_error(&e))?,
+        };
+        let _ = tcp.set_nodelay(true);
+        if !origin.https {
+            return self.cleartext(tcp).await;
+        }
+        let name = rustls::pki_types::ServerName::try_from(origin.host.to_string())
+            .map_err(|e| failed(TransportKind::Connect, e.to_string()))?;
+        let tls = self
+            .tls
+            .connect(name, tcp)
+            .await
+            .map_err(|e| failed(TransportKind::Tls, format!("TLS: {e}")))?;
+        let session = tls.get_ref().1;
+        let alpn = match session.alpn_protocol() {
+            Some(b"h2") => Some("h2"),
+            Some(b"http/1.1") => Some("http/1.1"),
+            _ => None,
+        };
+        let tls_version = match session.protocol_version() {
+            Some(rustls::ProtocolVersion::TLSv1_3) => Some("tls1.3"),
+            Some(rustls::ProtocolVersion::TLSv1_2) => Some("tls1.2"),
+            _ => Some("tls"),
+        };
+        if alpn == Some("h2") {
+            let h2 = H2Conn::handshake(tls).await.map_err(handshake_error)?;
+            return Ok(Link {
+                via: Via::H2(h2),
+                info: LinkInfo {
+                    protocol: Protocol::Http2,
+                    tls_version,
+                    alpn,
+                },
+            });
+        }
+        if self.version == HttpVersion::Http2 {
+            return Err(failed(
+                TransportKind::Connect,
+                "the server did not agree to HTTP/2 (ALPN), and --http2 requires it",
+            ));
+        }
+        Ok(Link {
+            via: Via::H1 {
+                conn: Conn::new(Stream::Tls(Box::new(tls))),
+                forward: None,
+            },
+            info: LinkInfo {
+                protocol: Protocol::Http1,
+                tls_version,
+                alpn,
+            },
+        })
+    }
+
+    async fn cleartext(self, tcp: TcpStream) -> Result<Link, TransportError> {
+        // Prior knowledge does not go through a forwarding proxy: it speaks HTTP/1.1.
+        if self.version == HttpVersion::Http2 && self.route.is_none() {
+            let h2 = H2Conn::handshake(tcp).await.map_err(handshake_error)?;
+            return Ok(Link {
+                via: Via::H2(h2),
+                info: LinkInfo {
+                    protocol: Protocol::Http2,
+                    ..LinkInfo::default()
+                },
+            });
+        }
+        Ok(Link {
+            via: Via::H1 {
+                conn: Conn::new(Stream::Plain(tcp)),
+                forward: self.route.map(Box::new),
+            },
+            info: LinkInfo::default(),
+        })
+    }
+}
+
+fn handshake_error(e: hyper::Error) -> TransportError {
+    failed(
+        TransportKind::Protocol,
+        format!("HTTP/2 handshake: {}", super::h2::with_causes(&e)),
+    )
+}
