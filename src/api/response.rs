@@ -294,13 +294,13 @@ pub mod response_api {
     /// `res.tls_version`), or `""` on cleartext.
     #[rhai_fn(get = "tls_version", pure)]
     pub fn tls_version(r: &mut Response) -> String {
-        r.0.link.tls_version.unwrap_or_default().into()
+        r.0.link.tls_version().into()
     }
 
     /// The protocol TLS's ALPN agreed on (`"h2"`, `"http/1.1"`), or `""` when none was.
     #[rhai_fn(get = "alpn", pure)]
     pub fn alpn(r: &mut Response) -> String {
-        r.0.link.alpn.unwrap_or_default().into()
+        r.0.link.alpn().into()
     }
 
     /// The body's raw bytes as a blob (`r.text` replaces bytes that are not UTF-8).
