@@ -1,9 +1,10 @@
 """Reads the peer rig's output on stdin and prints each tool's CPU per request as a ratio
-to wrk's for the same workload, measured in the same interleaved round.
+to wrk's (or $REFERENCE's) for the same workload, measured in the same interleaved round.
 
     bench/peers.sh ... | python3 bench/ratios.py     (bench/peers.sh does this itself)
 """
 
+import os
 import re
 import sys
 
@@ -24,12 +25,19 @@ def main() -> None:
         if CPU_COLUMN in cells:
             header = cells
         elif header and not set(cells[0]) <= set("-: "):
-            rows.append(dict(zip(header, cells)))
+            row = dict(zip(header, cells))
+            if re.match(r"\s*[\d.]+", row.get(CPU_COLUMN, "")):
+                rows.append(row)
     if not rows:
         sys.exit("no result table found in the input")
-    wrk = {r["W"]: median_of(r[CPU_COLUMN]) for r in rows if r["tool"].startswith("wrk")}
+    reference = os.environ.get("REFERENCE", "wrk")
+    wrk = {
+        r["W"]: median_of(r[CPU_COLUMN])
+        for r in rows
+        if r["tool"] == reference or r["tool"].startswith(reference + " ")
+    }
     print()
-    print("| tool | W | CPU µs/request (median) | × wrk |")
+    print(f"| tool | W | CPU µs/request (median) | × {reference} |")
     print("|---|---|---:|---:|")
     for r in sorted(rows, key=lambda r: (r["W"], median_of(r[CPU_COLUMN]))):
         us = median_of(r[CPU_COLUMN])

@@ -102,10 +102,8 @@ fn exchange_error(e: ConnError) -> TransportError {
 fn h2_error(e: H2Error) -> TransportError {
     let kind = match &e {
         H2Error::TooLarge(_) => TransportKind::Body,
-        H2Error::Request(_) => TransportKind::Protocol,
-        H2Error::Hyper(h) if h.is_timeout() => TransportKind::Timeout,
-        H2Error::Hyper(h) if h.is_parse() || h.is_user() => TransportKind::Protocol,
-        H2Error::Hyper(_) => TransportKind::Reset,
+        e if e.is_protocol() => TransportKind::Protocol,
+        _ => TransportKind::Reset,
     };
     transport(kind, e.to_string())
 }

@@ -1,57 +1,82 @@
-//! HTTP/2, served by hyper's HTTP/2 client connection (the `h2` crate underneath): one
-//! connection per user and origin, as browsers and k6 do, negotiated by ALPN over TLS or
-//! spoken from the first byte on cleartext (`--http2-prior-knowledge`, h2c).
+//! HTTP/2 on the `h2` crate (hyper's HTTP/2 underneath): one connection per user and
+//! origin, as browsers and k6 do, negotiated by ALPN over TLS or spoken from the first byte
+//! on cleartext (`--http2`, h2c).
 //!
 //! HTTP/2's framing, flow control and HPACK are a protocol of their own, not a variation of
 //! HTTP/1.1's; a hand-written one would be the general-purpose client the lean HTTP/1.1
-//! path exists to avoid. hyper's connection-level API is used rather than reqwest or
-//! hyper-util's pooled client: the user's [`Client`](super::Client) already owns pooling,
-//! cookies, redirects, decoding and timeouts, and those layers would add their cost to
-//! every request (docs/architecture.md, "Transports").
+//! path exists to avoid. As with HTTP/1.1, the user's own task drives its connection: the
+//! connection is polled while the user waits for its response, not by a task of its own,
+//! so a request costs no hand-over between tasks (hyper's client, which spawns one per
+//! connection and feeds it over channels, cost 1.8 × h2load's CPU per request, and this
+//! 1.3 ×: docs/performance.md, "HTTP/2"). Between requests nobody reads the connection; a
+//! GOAWAY or PING that arrived meanwhile is handled when the user next looks at it.
 
-use bytes::Bytes;
+use std::future::{Future, poll_fn};
+use std::pin::{Pin, pin};
+use std::task::Poll;
+
+use bytes::{Bytes, BytesMut};
+use h2::client::{Connection, SendRequest};
 use http::header::{self, HeaderName, HeaderValue};
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::client::conn::http2::SendRequest;
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::conn::RawResponse;
 use super::headers::Headers;
 
-/// A user's HTTP/2 connection to one origin. The connection itself is driven by a task of
-/// its own (HTTP/2 has frames to answer — pings, settings, window updates — while no
-/// request is waiting); dropping this closes it.
+/// Any byte stream a connection runs on: TCP, TLS, a proxy's tunnel.
+pub(crate) trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
+
+/// A user's HTTP/2 connection to one origin.
 pub(crate) struct H2Conn {
-    send: SendRequest<Full<Bytes>>,
+    send: SendRequest<Bytes>,
+    connection: Connection<Box<dyn Io>, Bytes>,
+    /// The connection has ended (closed, GOAWAY handled, or failed).
+    ended: bool,
 }
 
 /// Why an exchange on an HTTP/2 connection failed.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum H2Error {
     #[error("HTTP/2: {}", with_causes(.0))]
-    Hyper(#[from] hyper::Error),
+    Protocol(#[from] h2::Error),
     #[error("HTTP/2: invalid request: {0}")]
     Request(#[from] http::Error),
+    #[error("HTTP/2: the connection has closed")]
+    Ended,
+    #[error("HTTP/2: the connection closed before the response completed")]
+    Closed,
     #[error("response body larger than {} (raise the limit with --max-body)", bytesize::ByteSize(*.0 as u64))]
     TooLarge(usize),
 }
 
 impl H2Error {
-    /// Whether the server never took the request (the connection was already closing, or
-    /// it refused the stream), so it may be sent again on a fresh connection.
+    /// Whether the server never took the request (the connection had already ended, it
+    /// refused the stream, or was going away gracefully before it: RFC 9113 §6.8, §8.7),
+    /// so it may be sent again on a fresh connection.
     pub fn before_response(&self) -> bool {
         match self {
-            Self::Hyper(e) => {
-                e.is_canceled() || e.is_closed() || refused_stream(e) || goaway_before(e)
+            Self::Ended => true,
+            Self::Protocol(e) => {
+                e.reason() == Some(h2::Reason::REFUSED_STREAM)
+                    || (e.is_go_away() && e.reason() == Some(h2::Reason::NO_ERROR))
             }
+            _ => false,
+        }
+    }
+
+    /// Whether the peer broke the protocol (as opposed to the connection breaking).
+    pub fn is_protocol(&self) -> bool {
+        match self {
+            Self::Protocol(e) => !e.is_io() && e.reason() != Some(h2::Reason::CANCEL),
+            Self::Request(_) => true,
             _ => false,
         }
     }
 }
 
-/// An error and its causes, `: `-separated: hyper's own text ("connection error") says
-/// little without the TLS alert or h2 reason under it.
+/// An error and its causes, `: `-separated: the outer text alone often says little
+/// without the TLS alert or I/O error under it.
 pub(crate) fn with_causes(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
@@ -64,34 +89,6 @@ pub(crate) fn with_causes(e: &dyn std::error::Error) -> String {
         source = s.source();
     }
     text
-}
-
-fn h2_reason(e: &hyper::Error) -> Option<h2::Reason> {
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        if let Some(h2) = s.downcast_ref::<h2::Error>() {
-            return h2.reason();
-        }
-        source = s.source();
-    }
-    None
-}
-
-fn refused_stream(e: &hyper::Error) -> bool {
-    h2_reason(e) == Some(h2::Reason::REFUSED_STREAM)
-}
-
-/// A GOAWAY with NO_ERROR reaching a new stream: the server was closing the connection
-/// gracefully and did not process the stream (RFC 9113 §6.8).
-fn goaway_before(e: &hyper::Error) -> bool {
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        if let Some(h2) = s.downcast_ref::<h2::Error>() {
-            return h2.is_go_away() && h2.reason() == Some(h2::Reason::NO_ERROR);
-        }
-        source = s.source();
-    }
-    false
 }
 
 /// What a request on an HTTP/2 connection is made of; the same fields the HTTP/1.1 encoder
@@ -107,24 +104,22 @@ pub(crate) struct H2Request<'a> {
 }
 
 impl H2Conn {
-    /// The HTTP/2 preface and settings exchange on `io`.
-    pub async fn handshake<T>(io: T) -> Result<Self, hyper::Error>
-    where
-        T: AsyncRead + AsyncWrite + Send + Unpin + 'static,
-    {
-        let (send, connection) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
-            .handshake(TokioIo::new(io))
-            .await?;
-        tokio::spawn(async move {
-            // Its errors reach the request in flight, if any.
-            let _ = connection.await;
-        });
-        Ok(Self { send })
+    /// The HTTP/2 preface and settings on `io`.
+    pub async fn handshake(io: Box<dyn Io>) -> Result<Self, h2::Error> {
+        let (send, connection) = h2::client::handshake(io).await?;
+        Ok(Self {
+            send,
+            connection,
+            ended: false,
+        })
     }
 
-    /// Whether a request can still go on this connection (not closed nor going away).
+    /// Whether a request can still go on this connection. Not polled here (a poll of h2's
+    /// connection costs as much as a tenth of a request): a GOAWAY that arrived while the
+    /// user was idle is read as the next request starts, refuses its stream, and the
+    /// request goes again on a fresh connection (counted as a retry).
     pub fn is_usable(&self) -> bool {
-        !self.send.is_closed()
+        !self.ended
     }
 
     /// Sends the request and reads the whole response, at most `max_body` bytes of body.
@@ -133,24 +128,90 @@ impl H2Conn {
         r: H2Request<'_>,
         max_body: usize,
     ) -> Result<RawResponse, H2Error> {
+        if self.ended {
+            return Err(H2Error::Ended);
+        }
+        let body = r.body.clone();
         let request = build(r)?;
-        self.send.ready().await?;
-        let response = self.send.send_request(request).await?;
-        let (parts, body) = response.into_parts();
-        let body = match Limited::new(body, max_body).collect().await {
-            Ok(collected) => collected.to_bytes(),
-            Err(e) => match e.downcast::<hyper::Error>() {
-                Ok(e) => return Err(H2Error::Hyper(*e)),
-                Err(_) => return Err(H2Error::TooLarge(max_body)),
-            },
+        let send = &mut self.send;
+        let exchange = async move {
+            poll_fn(|cx| send.poll_ready(cx)).await?;
+            let (response, mut stream) = send.send_request(request, body.is_empty())?;
+            if !body.is_empty() {
+                // Flow control: h2 holds what the window does not allow yet and sends it
+                // as the server opens the window.
+                stream.send_data(body, true)?;
+            }
+            let response = response.await?;
+            let (parts, mut incoming) = response.into_parts();
+            let body = read_body(&mut incoming, max_body).await?;
+            Ok::<_, H2Error>((parts, body))
         };
+        let (parts, body) = drive(&mut self.connection, &mut self.ended, exchange).await?;
         Ok(RawResponse {
             status: parts.status.as_u16(),
             headers: Headers::from_map(&parts.headers),
             body,
-            reusable: self.is_usable(),
+            reusable: !self.ended,
         })
     }
+}
+
+/// Polls `exchange` to its end, and the connection beside it so that its frames are sent
+/// and received: the user's task is the connection's driver. The connection is polled once
+/// a wake-up (each poll of h2's connection runs its whole send and receive machinery,
+/// ~9,000 instructions), between two polls of the exchange: the first queues what it has
+/// to send, the second finds what the connection received. What an exchange queues as it
+/// ends (a window update) goes out with the next request.
+async fn drive<T>(
+    connection: &mut Connection<Box<dyn Io>, Bytes>,
+    ended: &mut bool,
+    exchange: impl Future<Output = Result<T, H2Error>>,
+) -> Result<T, H2Error> {
+    let mut exchange = pin!(exchange);
+    poll_fn(|cx| {
+        if let Poll::Ready(out) = exchange.as_mut().poll(cx) {
+            return Poll::Ready(out);
+        }
+        if !*ended && Pin::new(&mut *connection).poll(cx).is_ready() {
+            *ended = true;
+        }
+        match exchange.as_mut().poll(cx) {
+            Poll::Ready(out) => Poll::Ready(out),
+            // The streams were told why as the connection ended; this is the fallback.
+            Poll::Pending if *ended => Poll::Ready(Err(H2Error::Closed)),
+            Poll::Pending => Poll::Pending,
+        }
+    })
+    .await
+}
+
+/// The body, its window given back as it is read; one frame stays the same bytes.
+async fn read_body(incoming: &mut h2::RecvStream, max_body: usize) -> Result<Bytes, H2Error> {
+    let mut first: Option<Bytes> = None;
+    let mut more = BytesMut::new();
+    while let Some(chunk) = incoming.data().await {
+        let chunk = chunk?;
+        let _ = incoming.flow_control().release_capacity(chunk.len());
+        let so_far = first.as_ref().map_or(0, Bytes::len) + more.len();
+        if so_far + chunk.len() > max_body {
+            return Err(H2Error::TooLarge(max_body));
+        }
+        match &first {
+            None => first = Some(chunk),
+            Some(f) => {
+                if more.is_empty() {
+                    more.extend_from_slice(f);
+                }
+                more.extend_from_slice(&chunk);
+            }
+        }
+    }
+    Ok(match first {
+        Some(f) if more.is_empty() => f,
+        Some(_) => more.freeze(),
+        None => Bytes::new(),
+    })
 }
 
 /// Headers HTTP/2 forbids (RFC 9113 §8.2.2) or sends otherwise (`Host` is `:authority`);
@@ -165,7 +226,7 @@ fn is_connection_specific(name: &HeaderName) -> bool {
         || name.as_str() == "proxy-connection"
 }
 
-fn build(r: H2Request<'_>) -> Result<http::Request<Full<Bytes>>, http::Error> {
+fn build(r: H2Request<'_>) -> Result<http::Request<()>, http::Error> {
     let mut builder = http::Request::builder()
         .method(r.method.clone())
         .uri(r.uri)
@@ -193,5 +254,5 @@ fn build(r: H2Request<'_>) -> Result<http::Request<Full<Bytes>>, http::Error> {
     if sized {
         builder = builder.header(header::CONTENT_LENGTH, r.body.len());
     }
-    builder.body(Full::new(r.body))
+    builder.body(())
 }

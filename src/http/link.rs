@@ -1,7 +1,7 @@
 //! The transport seam: a user's connection to an origin, whichever protocol it speaks.
 //!
 //! HTTP/1.1 goes over the lean hand-written connection (`conn.rs`), which is what keeps
-//! stampede's cost per request below every peer's; HTTP/2 over hyper's (`h2.rs`). Which one
+//! stampede's cost per request below every peer's; HTTP/2 over the `h2` crate (`h2.rs`). Which one
 //! a connection is follows from ALPN over TLS, or `--http2-prior-knowledge` on cleartext.
 //! Connecting — directly or through a proxy, TLS or not — is the same for both, and so is
 //! everything above (`client.rs`: cookies, redirects, decoding, timeouts, failure kinds).
@@ -193,7 +193,9 @@ impl Connector<'_> {
             _ => TlsVersion::Other,
         });
         if alpn == Some(Protocol::Http2) {
-            let h2 = H2Conn::handshake(tls).await.map_err(handshake_error)?;
+            let h2 = H2Conn::handshake(Box::new(tls))
+                .await
+                .map_err(handshake_error)?;
             return Ok(Link {
                 via: Via::H2(h2),
                 info: LinkInfo {
@@ -225,7 +227,9 @@ impl Connector<'_> {
     async fn cleartext(self, tcp: TcpStream) -> Result<Link, TransportError> {
         // Prior knowledge does not go through a forwarding proxy: it speaks HTTP/1.1.
         if self.version == HttpVersion::Http2 && self.route.is_none() {
-            let h2 = H2Conn::handshake(tcp).await.map_err(handshake_error)?;
+            let h2 = H2Conn::handshake(Box::new(tcp))
+                .await
+                .map_err(handshake_error)?;
             return Ok(Link {
                 via: Via::H2(h2),
                 info: LinkInfo {
@@ -244,7 +248,7 @@ impl Connector<'_> {
     }
 }
 
-fn handshake_error(e: hyper::Error) -> TransportError {
+fn handshake_error(e: h2::Error) -> TransportError {
     failed(
         TransportKind::Protocol,
         format!("HTTP/2 handshake: {}", super::h2::with_causes(&e)),
