@@ -137,7 +137,11 @@ fn a_proxy_that_wants_credentials_answers_407_and_the_target_sees_nothing() {
         a.flags.iterations = Some(2);
         a.flags.http.proxy = Some(proxy.url(false));
     });
-    assert_eq!(failures_of(&out, "status"), 2, "407 Proxy Authentication Required");
+    assert_eq!(
+        failures_of(&out, "status"),
+        2,
+        "407 Proxy Authentication Required"
+    );
     assert_eq!(seen.requests(), 0);
 
     let (tls_url, tls_seen) = serve(&pki, Mode::Tls);

@@ -8,8 +8,8 @@ mod common;
 use std::sync::atomic::Ordering;
 
 use common::tls::{Mode, Seen, pki, serve};
-use rustls::pki_types::pem::PemObject;
 use common::{assert_checks, failures_of, run};
+use rustls::pki_types::pem::PemObject;
 
 const USERS: u64 = 4;
 const PER_USER: u64 = 10;
@@ -30,7 +30,11 @@ fn script(proto: &str, tls_version: &str, alpn: &str) -> String {
 }
 
 fn assert_served(seen: &Seen, http1: u64, http2: u64) {
-    assert_eq!(seen.http1.load(Ordering::SeqCst), http1, "HTTP/1.1 requests");
+    assert_eq!(
+        seen.http1.load(Ordering::SeqCst),
+        http1,
+        "HTTP/1.1 requests"
+    );
     assert_eq!(seen.http2.load(Ordering::SeqCst), http2, "HTTP/2 requests");
 }
 
@@ -113,7 +117,11 @@ fn an_unknown_ca_fails_to_connect_and_nothing_is_served() {
     let out = run(r#"fn t() { http::get("/hello"); }"#, &url, |a| {
         a.flags.iterations = Some(3);
     });
-    assert_eq!(failures_of(&out, "connect"), 3, "the built-in roots do not know the CA");
+    assert_eq!(
+        failures_of(&out, "connect"),
+        3,
+        "the built-in roots do not know the CA"
+    );
     assert_eq!(seen.requests(), 0);
 }
 

@@ -167,7 +167,28 @@ pub mod response_api {
         r.0.ok.get()
     }
 
-    /// Response headers as a map with lower-case names.
+    /// One response header by name, in any case (`r.header("Content-Type")`); several
+    /// fields of that name are joined with `, ` (as python-requests does); `()` if absent.
+    ///
+    /// ```rhai
+    /// check(r.header("X-Request-Id") != (), "traced");
+    /// ```
+    #[rhai_fn(name = "header", pure)]
+    pub fn header(r: &mut Response, name: &str) -> Dynamic {
+        let mut values = r.0.headers.get_all(name).map(String::from_utf8_lossy);
+        let Some(first) = values.next() else {
+            return Dynamic::UNIT;
+        };
+        let mut joined = first.into_owned();
+        for more in values {
+            joined.push_str(", ");
+            joined.push_str(&more);
+        }
+        joined.into()
+    }
+
+    /// Response headers as a map with lower-case names (the last of repeated fields; see
+    /// `r.header(name)` for all of them, in any case).
     ///
     /// ```rhai
     /// let kind = r.headers["content-type"];

@@ -589,7 +589,9 @@ fn decide(
                 host,
                 client: ClientOptions {
                     timeout: args.timeout.or(o.timeout).unwrap_or(DEFAULT_TIMEOUT),
-                    tls: args.http.tls(!(args.insecure || o.insecure.unwrap_or(false))),
+                    tls: args
+                        .http
+                        .tls(!(args.insecure || o.insecure.unwrap_or(false))),
                     version: args.http.version(o.http_version),
                     proxy: args.http.proxy(),
                     no_proxy: args.http.noproxy.clone(),

@@ -109,7 +109,10 @@ fn env_first(names: &[&str]) -> String {
 /// Host and port of a URI, without the brackets of an IPv6 literal.
 fn host_port(uri: &Uri, default: u16) -> (String, u16) {
     let host = uri.host().unwrap_or_default();
-    let host = host.trim_start_matches('[').trim_end_matches(']').to_owned();
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
     (host, uri.port_u16().unwrap_or(default))
 }
 

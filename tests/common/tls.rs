@@ -89,14 +89,16 @@ impl Seen {
 /// Answers any path with `{"version": "..."}` and counts the request by version.
 fn app(seen: Arc<Seen>) -> Router {
     Router::new()
-        .fallback(any(|State(seen): State<Arc<Seen>>, req: Request| async move {
-            let version = req.version();
-            match version {
-                Version::HTTP_2 => seen.http2.fetch_add(1, Ordering::SeqCst),
-                _ => seen.http1.fetch_add(1, Ordering::SeqCst),
-            };
-            format!("{{\"version\": \"{version:?}\"}}")
-        }))
+        .fallback(any(
+            |State(seen): State<Arc<Seen>>, req: Request| async move {
+                let version = req.version();
+                match version {
+                    Version::HTTP_2 => seen.http2.fetch_add(1, Ordering::SeqCst),
+                    _ => seen.http1.fetch_add(1, Ordering::SeqCst),
+                };
+                format!("{{\"version\": \"{version:?}\"}}")
+            },
+        ))
         .with_state(seen)
 }
 
@@ -139,9 +141,7 @@ pub fn serve(pki: &Pki, mode: Mode) -> (String, Arc<Seen>) {
                     let builder = auto::Builder::new(TokioExecutor::new());
                     match acceptor {
                         None => {
-                            let _ = builder
-                                .serve_connection(TokioIo::new(tcp), service)
-                                .await;
+                            let _ = builder.serve_connection(TokioIo::new(tcp), service).await;
                         }
                         Some(acceptor) => {
                             // A failed handshake (no client certificate) ends the connection.
@@ -152,9 +152,7 @@ pub fn serve(pki: &Pki, mode: Mode) -> (String, Arc<Seen>) {
                                 let mut seen = record.client_certs.lock().unwrap();
                                 seen.extend(certs.iter().map(|c| c.to_vec()));
                             }
-                            let _ = builder
-                                .serve_connection(TokioIo::new(tls), service)
-                                .await;
+                            let _ = builder.serve_connection(TokioIo::new(tls), service).await;
                         }
                     }
                 });
