@@ -295,7 +295,10 @@ impl Client {
                     cookie,
                     body: req.body.clone(),
                 };
-                h2.exchange(request, max_body).await.map_err(LinkError::H2)
+                // Boxed: inline, h2's large future would widen every HTTP/1.1 request's.
+                Box::pin(h2.exchange(request, max_body))
+                    .await
+                    .map_err(LinkError::H2)
             }
         }
     }

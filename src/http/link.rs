@@ -100,7 +100,9 @@ pub(crate) enum Via {
         conn: Conn,
         forward: Option<Box<Route>>,
     },
-    H2(H2Conn),
+    /// Boxed: h2's connection state is over a kilobyte, and every idle HTTP/1.1 link would
+    /// be as large, and moved as often.
+    H2(Box<H2Conn>),
 }
 
 pub(crate) struct Link {
@@ -197,7 +199,7 @@ impl Connector<'_> {
                 .await
                 .map_err(handshake_error)?;
             return Ok(Link {
-                via: Via::H2(h2),
+                via: Via::H2(Box::new(h2)),
                 info: LinkInfo {
                     protocol: Protocol::Http2,
                     tls: version,
@@ -231,7 +233,7 @@ impl Connector<'_> {
                 .await
                 .map_err(handshake_error)?;
             return Ok(Link {
-                via: Via::H2(h2),
+                via: Via::H2(Box::new(h2)),
                 info: LinkInfo {
                     protocol: Protocol::Http2,
                     ..LinkInfo::default()
