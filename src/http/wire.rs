@@ -321,6 +321,7 @@ mod tests {
                 headers: &headers,
                 cookie,
                 body,
+                proxy_authorization: None,
             },
         );
         (String::from_utf8(out).unwrap(), close)
