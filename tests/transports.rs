@@ -96,6 +96,29 @@ fn http2_flag_speaks_h2c_on_cleartext_with_prior_knowledge() {
 }
 
 #[test]
+fn http2_bodies_larger_than_the_flow_control_window_go_both_ways() {
+    let pki = pki();
+    let (url, _seen) = serve(&pki, Mode::Tls);
+    let out = run(
+        r#"fn t() {
+               let sent = "y";
+               sent.pad(300000, "y");
+               let echo = http::post("/echo", #{ body: sent });
+               check(echo.proto == "HTTP/2.0" && echo.text.len() == 300000, "300 KB up and back");
+               let big = http::get("/big");
+               check(big.text.len() == 1048576, "1 MiB down");
+           }"#,
+        &url,
+        |a| {
+            a.flags.users = Some(2);
+            a.flags.iterations_per_user = Some(3);
+            a.flags.http.cacert = Some(pki.ca_pem.clone());
+        },
+    );
+    assert_checks(&out, &["300 KB up and back", "1 MiB down"], 6);
+}
+
+#[test]
 fn cleartext_is_http1_unless_told() {
     let pki = pki();
     let (url, seen) = serve(&pki, Mode::Cleartext);

@@ -86,9 +86,15 @@ impl Seen {
     }
 }
 
-/// Answers any path with `{"version": "..."}` and counts the request by version.
+/// Answers any path with `{"version": "..."}` and counts the request by version; `/echo`
+/// answers with the request's body, `/big` with 1 MiB.
 fn app(seen: Arc<Seen>) -> Router {
     Router::new()
+        .route(
+            "/echo",
+            axum::routing::post(|body: axum::body::Bytes| async move { body }),
+        )
+        .route("/big", any(|| async { vec![b'x'; 1 << 20] }))
         .fallback(any(
             |State(seen): State<Arc<Seen>>, req: Request| async move {
                 let version = req.version();
