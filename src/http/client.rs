@@ -24,7 +24,7 @@ use super::link::{Connector, Link, LinkError, Via};
 use super::proxy::{Proxies, Route};
 use super::target::{Origin, Target};
 use super::wire::{self, RequestHead, WireError};
-use super::{Exchange, Hop, HttpVersion, TransportError, TransportKind};
+use super::{Exchange, Hop, HttpVersion, Phases, TransportError, TransportKind};
 
 /// What every user's client shares: TLS setup and defaults, built once per worker.
 pub struct Shared {
@@ -71,6 +71,10 @@ pub struct Client {
     retries: Cell<u32>,
     /// When the current (or last) request started.
     started: Cell<Option<Instant>>,
+    /// When the current hop (the request, or a redirect's) started.
+    hop_started: Cell<Option<Instant>>,
+    /// Where the current (or last) request's time went, summed over its hops.
+    phases: Cell<Phases>,
 }
 
 fn transport(kind: TransportKind, message: impl Into<String>) -> TransportError {
@@ -149,6 +153,8 @@ impl Client {
             cookies: RefCell::new(cookie_store::CookieStore::default()),
             retries: Cell::new(0),
             started: Cell::new(None),
+            hop_started: Cell::new(None),
+            phases: Cell::new(Phases::default()),
         }
     }
 
@@ -156,6 +162,8 @@ impl Client {
     pub async fn execute(self: Rc<Self>, req: Prepared) -> Result<Exchange, TransportError> {
         let start = Instant::now();
         self.started.set(Some(start));
+        self.hop_started.set(Some(start));
+        self.phases.set(Phases::default());
         self.retries.set(0);
         let limit = req.timeout.unwrap_or(self.shared.timeout);
         let result = tokio::time::timeout(limit, self.follow(req)).await;
@@ -163,10 +171,11 @@ impl Client {
             Ok(r) => r,
             Err(_) => Err(transport(TransportKind::Timeout, "request timed out")),
         };
-        let elapsed = start.elapsed();
         match &mut outcome {
-            Ok(x) => x.elapsed = elapsed,
-            Err(e) => e.elapsed = elapsed,
+            // The last hop noted when it ended; reading the clock again would cost as much
+            // as the timing breakdown's own marks.
+            Ok(x) => x.elapsed = self.hop_started.get().unwrap_or(start) - start,
+            Err(e) => e.elapsed = start.elapsed(),
         }
         outcome
     }
@@ -174,6 +183,12 @@ impl Client {
     /// When the request now in flight (or the last one) started.
     pub fn started(&self) -> Option<Instant> {
         self.started.get()
+    }
+
+    /// Where the last request's time went (k6's timing breakdown), summed over its
+    /// redirects; what a failed request got through before it failed.
+    pub fn phases(&self) -> Phases {
+        self.phases.get()
     }
 
     /// Times the request now in flight (or the last one) was sent again on a fresh
@@ -337,6 +352,7 @@ impl Client {
             }
             Err(e) => return Err(link_error(e)),
         };
+        self.note_phases(&mut link);
         let info = link.info;
         if raw.reusable {
             self.idle.borrow_mut().push((origin.clone(), link));
@@ -354,6 +370,30 @@ impl Client {
             hops: Vec::new(),
             link: info,
         })
+    }
+
+    /// Adds this hop's timing breakdown to the request's, from the marks the link took.
+    fn note_phases(&self, link: &mut Link) {
+        let ended = Instant::now();
+        let started = self.hop_started.replace(Some(ended)).unwrap_or(ended);
+        let marks = link.marks();
+        let (written, first_byte) = match (marks.written, marks.first_byte) {
+            (Some(w), Some(f)) => (w, f),
+            _ => return,
+        };
+        let (connecting, tls_handshaking) = link.opened.take().unwrap_or_default();
+        let sending = written
+            .saturating_duration_since(started)
+            .saturating_sub(connecting + tls_handshaking);
+        let mut total = self.phases.get();
+        total.add([
+            connecting,
+            tls_handshaking,
+            sending,
+            first_byte.saturating_duration_since(written),
+            ended.saturating_duration_since(first_byte),
+        ]);
+        self.phases.set(total);
     }
 
     /// An idle connection to `origin` that is still usable, most recently used first; the

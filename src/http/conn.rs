@@ -106,6 +106,16 @@ pub(crate) struct Conn {
     input: BytesMut,
     /// The request being sent; kept to reuse its allocation.
     pub output: Vec<u8>,
+    /// When the last request was written out, and when its response's first bytes were
+    /// read: the timing breakdown's marks, kept here rather than carried with the response.
+    pub marks: Marks,
+}
+
+/// When a request was written out and its response began to arrive.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Marks {
+    pub written: Option<std::time::Instant>,
+    pub first_byte: Option<std::time::Instant>,
 }
 
 impl Conn {
@@ -114,6 +124,7 @@ impl Conn {
             stream,
             input: BytesMut::new(),
             output: Vec::new(),
+            marks: Marks::default(),
         }
     }
 
@@ -151,6 +162,7 @@ impl Conn {
                 responded: false,
             });
         }
+        self.marks.written = Some(std::time::Instant::now());
         let mut responded = false;
         let mut scan = HeadScan::default();
         let head = loop {
@@ -166,6 +178,9 @@ impl Conn {
                 }
             }
             self.fill(READ_CHUNK, responded).await?;
+            if !responded {
+                self.marks.first_byte = Some(std::time::Instant::now());
+            }
             responded = true;
         };
         let raw_head = self.input.split_to(head.len).freeze();

@@ -33,6 +33,8 @@ pub(crate) struct H2Conn {
     connection: Connection<Box<dyn Io>, Bytes>,
     /// The connection has ended (closed, GOAWAY handled, or failed).
     ended: bool,
+    /// When the last request was handed to the connection, and its response's head came.
+    pub marks: super::conn::Marks,
 }
 
 /// Why an exchange on an HTTP/2 connection failed.
@@ -111,6 +113,7 @@ impl H2Conn {
             send,
             connection,
             ended: false,
+            marks: super::conn::Marks::default(),
         })
     }
 
@@ -134,6 +137,7 @@ impl H2Conn {
         let body = r.body.clone();
         let request = build(r)?;
         let send = &mut self.send;
+        let marks = &mut self.marks;
         let exchange = async move {
             poll_fn(|cx| send.poll_ready(cx)).await?;
             let (response, mut stream) = send.send_request(request, body.is_empty())?;
@@ -142,7 +146,9 @@ impl H2Conn {
                 // as the server opens the window.
                 stream.send_data(body, true)?;
             }
+            marks.written = Some(std::time::Instant::now());
             let response = response.await?;
+            marks.first_byte = Some(std::time::Instant::now());
             let (parts, mut incoming) = response.into_parts();
             let body = read_body(&mut incoming, max_body).await?;
             Ok::<_, H2Error>((parts, body))

@@ -7,6 +7,7 @@
 //! everything above (`client.rs`: cookies, redirects, decoding, timeouts, failure kinds).
 
 use std::fmt;
+use std::time::{Duration, Instant};
 
 use tokio::net::TcpStream;
 
@@ -108,6 +109,9 @@ pub(crate) enum Via {
 pub(crate) struct Link {
     pub via: Via,
     pub info: LinkInfo,
+    /// How long opening it took (TCP with any proxy tunnel, then TLS), until the first
+    /// request on it takes that into its timing breakdown.
+    pub opened: Option<(Duration, Duration)>,
 }
 
 /// Why an exchange on a link failed.
@@ -128,6 +132,14 @@ impl LinkError {
 }
 
 impl Link {
+    /// When the last request on it was written out and its response began.
+    pub fn marks(&self) -> super::conn::Marks {
+        match &self.via {
+            Via::H1 { conn, .. } => conn.marks,
+            Via::H2(h2) => h2.marks,
+        }
+    }
+
     /// Whether the idle link can carry another request: nothing arrived unasked on an
     /// HTTP/1.1 connection, an HTTP/2 connection is not closing.
     pub fn is_usable(&mut self) -> bool {
@@ -162,6 +174,16 @@ impl Connector<'_> {
     /// Opens a connection to `origin` (through the proxy, if any), with TLS for https, and
     /// the protocol ALPN or the settings chose.
     pub async fn connect(self, origin: &Origin) -> Result<Link, TransportError> {
+        let start = Instant::now();
+        let mut link = self.open(origin, start).await?;
+        if let (true, Some((tcp, tls))) = (origin.https, &mut link.opened) {
+            // `open` noted when TCP was up; the rest was TLS (and the HTTP/2 preface).
+            *tls = start.elapsed().saturating_sub(*tcp);
+        }
+        Ok(link)
+    }
+
+    async fn open(self, origin: &Origin, start: Instant) -> Result<Link, TransportError> {
         let tcp = match &self.route {
             None => TcpStream::connect((&*origin.host, origin.port))
                 .await
@@ -173,8 +195,11 @@ impl Connector<'_> {
             Some(route) => route.dial().await.map_err(|e| connect_error(&e))?,
         };
         let _ = tcp.set_nodelay(true);
+        let connected = Some((start.elapsed(), Duration::ZERO));
         if !origin.https {
-            return self.cleartext(tcp).await;
+            let mut link = self.cleartext(tcp).await?;
+            link.opened = connected;
+            return Ok(link);
         }
         let name = rustls::pki_types::ServerName::try_from(origin.host.to_string())
             .map_err(|e| failed(TransportKind::Connect, e.to_string()))?;
@@ -205,6 +230,7 @@ impl Connector<'_> {
                     tls: version,
                     alpn,
                 },
+                opened: connected,
             });
         }
         if self.version == HttpVersion::Http2 {
@@ -223,6 +249,7 @@ impl Connector<'_> {
                 tls: version,
                 alpn,
             },
+            opened: connected,
         })
     }
 
@@ -238,6 +265,7 @@ impl Connector<'_> {
                     protocol: Protocol::Http2,
                     ..LinkInfo::default()
                 },
+                opened: None,
             });
         }
         Ok(Link {
@@ -246,6 +274,7 @@ impl Connector<'_> {
                 forward: self.route.map(Box::new),
             },
             info: LinkInfo::default(),
+            opened: None,
         })
     }
 }

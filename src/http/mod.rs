@@ -152,6 +152,23 @@ pub struct Exchange {
     pub link: LinkInfo,
 }
 
+/// Where a request's time went, k6's breakdown, in microseconds: connecting,
+/// tls_handshaking, sending, waiting, receiving (`http_req_connecting` …), summed over its
+/// redirects. Connecting and the TLS handshake are zero on a reused connection. Over
+/// HTTP/2, sending is the time to hand the request to the connection and waiting lasts
+/// until the response's head. Twenty bytes: it is copied on every request.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Phases(pub [u32; 5]);
+
+impl Phases {
+    pub(crate) fn add(&mut self, other: [std::time::Duration; 5]) {
+        for (total, d) in self.0.iter_mut().zip(other) {
+            let us = u32::try_from(d.as_micros()).unwrap_or(u32::MAX);
+            *total = total.saturating_add(us);
+        }
+    }
+}
+
 /// One redirect followed: the response that asked for it.
 #[derive(Debug, Clone)]
 pub struct Hop {

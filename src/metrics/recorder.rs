@@ -154,9 +154,37 @@ pub struct Snapshot {
     /// Arrival-rate iterations: how late each started after it was due (microseconds);
     /// `None` when there were none.
     pub lateness: Option<Box<Histogram<u64>>>,
+    /// The timing breakdown of the requests that got a response (microseconds), in
+    /// [`PHASES`]' order; `None` when there were none.
+    pub phases: Option<Box<PhaseHistograms>>,
     /// Requests whose name was derived from a path with an id in it.
     pub auto_grouped: u64,
     pub unfinished: Unfinished,
+}
+
+/// The timing breakdown's phases, k6's names without `http_req_`: connecting,
+/// tls_handshaking, sending, waiting, receiving.
+pub const PHASES: [&str; 5] = [
+    "connecting",
+    "tls_handshaking",
+    "sending",
+    "waiting",
+    "receiving",
+];
+
+/// One latency histogram (µs) per phase, in [`PHASES`]' order.
+pub type PhaseHistograms = [Histogram<u64>; 5];
+
+fn new_phases() -> Box<PhaseHistograms> {
+    Box::new(std::array::from_fn(|_| super::new_histogram()))
+}
+
+/// Adds `from` into `into`, phase by phase.
+pub fn merge_phases(into: &mut Option<Box<PhaseHistograms>>, from: &PhaseHistograms) {
+    let into = into.get_or_insert_with(new_phases);
+    for (a, b) in into.iter_mut().zip(from) {
+        a.add(b).expect("auto-resizing");
+    }
 }
 
 /// Requests abandoned without a response when the run ended.
@@ -199,6 +227,10 @@ pub struct Recorder {
     dropped_iterations: u64,
     interrupted_iterations: u64,
     lateness: Option<Histogram<u64>>,
+    phases: Option<Box<PhaseHistograms>>,
+    /// Zero-length phases not yet in `phases` (connecting and TLS on every reused
+    /// connection): counted here and recorded in one go when the interval is taken.
+    zero_phases: [u64; 5],
     auto_grouped: u64,
     unfinished: Unfinished,
     cap: NameCap,
@@ -223,6 +255,8 @@ impl Recorder {
             dropped_iterations: 0,
             interrupted_iterations: 0,
             lateness: None,
+            phases: None,
+            zero_phases: [0; 5],
             auto_grouped: 0,
             unfinished: Unfinished::default(),
             cap,
@@ -365,6 +399,17 @@ impl Recorder {
         self.interrupted_iterations += 1;
     }
 
+    /// A request's timing breakdown in microseconds, in [`PHASES`]' order.
+    pub fn phases(&mut self, phases: [u32; 5]) {
+        let histograms = self.phases.get_or_insert_with(new_phases);
+        for ((h, zeros), us) in histograms.iter_mut().zip(&mut self.zero_phases).zip(phases) {
+            match us {
+                0 => *zeros += 1,
+                us => record_us(h, u64::from(us)),
+            }
+        }
+    }
+
     /// An arrival-rate iteration started `late` after it was due.
     pub fn lateness(&mut self, late: Duration) {
         let us = u64::try_from(late.as_micros()).unwrap_or(u64::MAX);
@@ -420,6 +465,17 @@ impl Recorder {
                 let copy = Box::new(h.clone());
                 h.reset();
                 copy
+            }),
+            phases: self.phases.as_mut().and_then(|p| {
+                for (h, zeros) in p.iter_mut().zip(&mut self.zero_phases) {
+                    let _ = h.record_n(0, std::mem::take(zeros));
+                }
+                if p[0].is_empty() {
+                    return None;
+                }
+                let copy = p.clone();
+                p.iter_mut().for_each(Histogram::reset);
+                Some(copy)
             }),
             auto_grouped: std::mem::take(&mut self.auto_grouped),
             unfinished: std::mem::take(&mut self.unfinished),

@@ -73,6 +73,8 @@ pub struct Totals {
     pub interrupted_iterations: u64,
     /// Arrival-rate iterations: how late each started after it was due (microseconds).
     pub lateness: Option<Histogram<u64>>,
+    /// The timing breakdown of every request that got a response, µs, in `PHASES`' order.
+    pub phases: Option<Box<super::recorder::PhaseHistograms>>,
     pub auto_grouped: u64,
     /// Requests still waiting for a response when the run ended.
     pub unfinished: Unfinished,
@@ -154,6 +156,9 @@ impl Totals {
                 .get_or_insert_with(new_histogram)
                 .add(&*late)
                 .expect("auto-resizing");
+        }
+        if let Some(phases) = snapshot.phases {
+            super::recorder::merge_phases(&mut self.phases, &phases);
         }
         self.auto_grouped += snapshot.auto_grouped;
         self.unfinished.merge(snapshot.unfinished);

@@ -293,6 +293,12 @@ impl Format for Html {
             &header,
             report.rows().into_iter().map(Row::cells).collect(),
         );
+        if let Some(rows) = super::timing_rows(totals) {
+            h.push_str(
+                "<h2>Where the time went (ms; connecting and TLS are 0 on a reused connection)</h2>",
+            );
+            table(&mut h, &super::TIMING_COLUMNS, rows);
+        }
         let failures = totals.failures();
         if !failures.is_empty() {
             h.push_str("<h2>Failures</h2>");

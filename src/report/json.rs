@@ -55,6 +55,8 @@ struct Part<'a> {
     interrupted_iterations: u64,
     /// `--rate`: how late iterations started after they were due (ms), or null.
     iteration_lateness_ms: Option<Lateness>,
+    /// k6's timing breakdown of the requests that got a response (ms), by phase, or null.
+    timings_ms: Option<std::collections::BTreeMap<&'static str, Timing>>,
     auto_grouped_requests: u64,
     /// Requests still waiting for a response when the run ended (also in `failures`).
     unfinished: Unfinished,
@@ -104,6 +106,42 @@ impl Lateness {
     }
 }
 
+/// One phase of the timing breakdown over the run, in ms.
+#[derive(Serialize)]
+struct Timing {
+    avg: f64,
+    p50: f64,
+    p90: f64,
+    p95: f64,
+    p99: f64,
+    max: f64,
+}
+
+impl Timing {
+    fn of(h: &hdrhistogram::Histogram<u64>) -> Self {
+        let ms = |us: u64| us as f64 / 1000.0;
+        Self {
+            avg: h.mean() / 1000.0,
+            p50: ms(h.value_at_quantile(0.5)),
+            p90: ms(h.value_at_quantile(0.9)),
+            p95: ms(h.value_at_quantile(0.95)),
+            p99: ms(h.value_at_quantile(0.99)),
+            max: ms(h.max()),
+        }
+    }
+}
+
+fn timings(totals: &Totals) -> Option<std::collections::BTreeMap<&'static str, Timing>> {
+    let phases = totals.phases.as_ref()?;
+    Some(
+        crate::metrics::PHASES
+            .iter()
+            .zip(phases.iter())
+            .map(|(name, h)| (*name, Timing::of(h)))
+            .collect(),
+    )
+}
+
 #[derive(Serialize)]
 struct Check<'a> {
     name: &'a str,
@@ -140,6 +178,7 @@ impl<'a> Part<'a> {
             dropped_iterations: totals.dropped_iterations,
             interrupted_iterations: totals.interrupted_iterations,
             iteration_lateness_ms: totals.lateness.as_ref().map(Lateness::of),
+            timings_ms: timings(totals),
             auto_grouped_requests: totals.auto_grouped,
             unfinished: totals.unfinished,
             requests: totals.requests().map(|s| request(s, seconds)).collect(),

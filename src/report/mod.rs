@@ -377,6 +377,31 @@ impl Row {
 }
 
 /// Milliseconds as shown in tables: three significant figures or so.
+/// The timing breakdown's header and rows (ms): one row per phase, or `None` when no
+/// request got a response.
+pub const TIMING_COLUMNS: [&str; 7] = ["Phase", "Avg", "p50", "p90", "p95", "p99", "Max"];
+
+pub fn timing_rows(totals: &crate::metrics::Totals) -> Option<Vec<Vec<String>>> {
+    let phases = totals.phases.as_ref()?;
+    let ms = |us: u64| fmt_ms(us as f64 / 1000.0);
+    Some(
+        crate::metrics::PHASES
+            .iter()
+            .zip(phases.iter())
+            .map(|(name, h)| {
+                let mut row = vec![(*name).to_owned(), fmt_ms(h.mean() / 1000.0)];
+                row.extend(
+                    [0.5, 0.9, 0.95, 0.99]
+                        .iter()
+                        .map(|q| ms(h.value_at_quantile(*q))),
+                );
+                row.push(ms(h.max()));
+                row
+            })
+            .collect(),
+    )
+}
+
 pub fn fmt_ms(v: f64) -> String {
     if v >= 100.0 {
         format!("{v:.0}")

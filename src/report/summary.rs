@@ -221,6 +221,18 @@ pub fn write(out: &mut dyn Write, report: &Report) -> io::Result<()> {
     }
     writeln!(out, "\nRequests (latency in ms)")?;
     writeln!(out, "{}", requests_table(report))?;
+    if let Some(rows) = super::timing_rows(totals) {
+        let mut t = table(&super::TIMING_COLUMNS);
+        for row in rows {
+            t.add_row(row);
+        }
+        right_align(&mut t, 1);
+        writeln!(
+            out,
+            "\nWhere the time went (ms; connecting and TLS are 0 on a reused connection)"
+        )?;
+        writeln!(out, "{t}")?;
+    }
     if let Some(t) = corrected_table(report) {
         writeln!(
             out,

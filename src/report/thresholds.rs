@@ -42,13 +42,24 @@ pub enum Metric {
     Rps,
     /// Passed checks / checks.
     Checks,
+    /// A percentile of one phase of the timing breakdown (a name of `metrics::PHASES`),
+    /// e.g. `waiting_p95`, `connecting_max`: the whole run's or a scenario's.
+    Phase {
+        name: &'static str,
+        percentile: f64,
+    },
 }
 
 impl Metric {
     fn is_latency(self) -> bool {
         matches!(
             self,
-            Self::Percentile(_) | Self::Corrected(_) | Self::Min | Self::Max | Self::Avg
+            Self::Percentile(_)
+                | Self::Corrected(_)
+                | Self::Phase { .. }
+                | Self::Min
+                | Self::Max
+                | Self::Avg
         )
     }
 
@@ -119,6 +130,7 @@ fn metric(word: &str) -> Result<Metric, String> {
         "rps" | "req_rate" => Metric::Rps,
         "checks" => Metric::Checks,
         "corrected_max" => Metric::Corrected(100.0),
+        w if phase_metric(w).is_some() => phase_metric(w).expect("just matched")?,
         c if c.starts_with("corrected_p") => match metric(&c["corrected_".len()..])? {
             Metric::Percentile(q) => Metric::Corrected(q),
             _ => unreachable!("a word starting with p is a percentile"),
@@ -134,9 +146,32 @@ fn metric(word: &str) -> Result<Metric, String> {
         }
         other => {
             return Err(format!(
-                "unknown metric `{other}` (known: pN, corrected_pN, corrected_max, min, max, avg, med, failure_rate, failures, failed_iterations, iteration_failure_rate, dropped_iterations, requests, rps, checks)"
+                "unknown metric `{other}` (known: pN, corrected_pN, corrected_max, min, max, avg, med, failure_rate, failures, failed_iterations, iteration_failure_rate, dropped_iterations, requests, rps, checks, and the timing phases connecting, tls_handshaking, sending, waiting, receiving as PHASE_pN or PHASE_max)"
             ));
         }
+    })
+}
+
+/// `waiting_p95`, `tls_handshaking_max`…: a phase of the timing breakdown, if `word` names
+/// one.
+fn phase_metric(word: &str) -> Option<Result<Metric, String>> {
+    let (name, rest) = crate::metrics::PHASES.iter().find_map(|name| {
+        word.strip_prefix(name)
+            .and_then(|r| r.strip_prefix('_'))
+            .map(|r| (*name, r))
+    })?;
+    let phase = |percentile| Metric::Phase { name, percentile };
+    Some(match rest {
+        "max" => Ok(phase(100.0)),
+        "med" => Ok(phase(50.0)),
+        p if p.starts_with('p') => match metric(p) {
+            Ok(Metric::Percentile(q)) => Ok(phase(q)),
+            Ok(_) => Err(format!("`{word}`: expected a percentile after the phase")),
+            Err(e) => Err(e),
+        },
+        _ => Err(format!(
+            "`{word}`: a timing phase takes pN, med or max (`waiting_p95`)"
+        )),
     })
 }
 
@@ -215,7 +250,10 @@ pub fn parse(text: &str) -> Result<Threshold, ThresholdError> {
     let metric = metric(metric_word).map_err(fail)?;
     if matches!(
         metric,
-        Metric::FailedIterations | Metric::IterationFailureRate | Metric::DroppedIterations
+        Metric::FailedIterations
+            | Metric::IterationFailureRate
+            | Metric::DroppedIterations
+            | Metric::Phase { .. }
     ) && scope.as_deref().is_some_and(|s| !s.is_empty())
     {
         return Err(fail(format!(
@@ -307,6 +345,19 @@ fn measure(t: &Threshold, totals: &Totals, seconds: f64) -> Option<f64> {
         }
         _ => {}
     }
+    if let Metric::Phase {
+        name,
+        percentile: q,
+    } = t.metric
+    {
+        let i = crate::metrics::PHASES.iter().position(|p| *p == name)?;
+        let h = totals
+            .phases
+            .as_ref()
+            .map(|p| &p[i])
+            .filter(|h| !h.is_empty())?;
+        return Some(h.value_at_quantile((q / 100.0).min(1.0)) as f64 / 1000.0);
+    }
     if t.metric == Metric::Checks {
         let (pass, fail) = totals
             .checks()
@@ -337,7 +388,8 @@ fn measure(t: &Threshold, totals: &Totals, seconds: f64) -> Option<f64> {
         Metric::Checks
         | Metric::FailedIterations
         | Metric::IterationFailureRate
-        | Metric::DroppedIterations => {
+        | Metric::DroppedIterations
+        | Metric::Phase { .. } => {
             unreachable!("handled above")
         }
     })
@@ -416,6 +468,22 @@ mod tests {
             parse("corrected_max < 1s").unwrap().metric,
             Metric::Corrected(100.0)
         );
+        assert_eq!(
+            parse("waiting_p95 < 200ms").unwrap().metric,
+            Metric::Phase {
+                name: "waiting",
+                percentile: 95.0
+            }
+        );
+        assert_eq!(
+            parse("tls_handshaking_max < 1s").unwrap().metric,
+            Metric::Phase {
+                name: "tls_handshaking",
+                percentile: 100.0
+            }
+        );
+        assert!(parse("GET /x: waiting_p95 < 1s").is_err());
+        assert!(parse("waiting_avg < 1s").is_err());
         assert!(parse("GET /x: dropped_iterations < 1").is_err());
     }
 
