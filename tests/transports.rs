@@ -54,6 +54,12 @@ fn alpn_chooses_http2_over_tls_with_one_connection_per_user() {
     );
     assert_served(&seen, 0, ITERATIONS);
     assert_eq!(out.totals.aggregated().requests, seen.requests());
+    assert_eq!(
+        out.totals.protocols.get("HTTP/2.0 over tls1.3"),
+        Some(&ITERATIONS),
+        "{:?}",
+        out.totals.protocols
+    );
     // Each user keeps its own connection, as browsers and k6 do.
     assert_eq!(seen.connections.load(Ordering::SeqCst), USERS);
 }
@@ -75,6 +81,10 @@ fn http1_1_flag_keeps_to_http1_over_tls() {
     );
     assert_served(&seen, ITERATIONS, 0);
     assert_eq!(seen.connections.load(Ordering::SeqCst), USERS);
+    assert_eq!(
+        out.totals.protocols.get("HTTP/1.1 over tls1.3"),
+        Some(&ITERATIONS)
+    );
 }
 
 #[test]

@@ -407,6 +407,7 @@ fn send(method: Method, url: &str, mut o: Options) -> Result<Response> {
         failure,
     );
     recorder.phases(client.phases().0);
+    recorder.protocol(exchange.link.label());
     if let Some(late) = user.late.get() {
         // On a schedule: the response time from when the iteration was meant to start.
         recorder.corrected(method_name, &name, exchange.elapsed + late);

@@ -66,6 +66,18 @@ pub struct LinkInfo {
 }
 
 impl LinkInfo {
+    /// How the requests over it are counted in the results: the protocol and TLS version.
+    pub fn label(&self) -> &'static str {
+        match (self.protocol, self.tls) {
+            (Protocol::Http1, None) => "HTTP/1.1",
+            (Protocol::Http1, Some(TlsVersion::Tls12)) => "HTTP/1.1 over tls1.2",
+            (Protocol::Http1, Some(_)) => "HTTP/1.1 over tls1.3",
+            (Protocol::Http2, None) => "HTTP/2.0 (h2c)",
+            (Protocol::Http2, Some(TlsVersion::Tls12)) => "HTTP/2.0 over tls1.2",
+            (Protocol::Http2, Some(_)) => "HTTP/2.0 over tls1.3",
+        }
+    }
+
     /// `"tls1.2"`, `"tls1.3"`; `""` on cleartext.
     pub fn tls_version(&self) -> &'static str {
         self.tls.map_or("", TlsVersion::as_str)

@@ -160,6 +160,8 @@ pub struct Snapshot {
     /// Requests whose name was derived from a path with an id in it.
     pub auto_grouped: u64,
     pub unfinished: Unfinished,
+    /// Responses by how they came: protocol and TLS version ("HTTP/2.0 over tls1.3").
+    pub protocols: Vec<(&'static str, u64)>,
 }
 
 /// The timing breakdown's phases, k6's names without `http_req_`: connecting,
@@ -231,6 +233,7 @@ pub struct Recorder {
     /// Zero-length phases not yet in `phases` (connecting and TLS on every reused
     /// connection): counted here and recorded in one go when the interval is taken.
     zero_phases: [u64; 5],
+    protocols: Vec<(&'static str, u64)>,
     auto_grouped: u64,
     unfinished: Unfinished,
     cap: NameCap,
@@ -257,6 +260,7 @@ impl Recorder {
             lateness: None,
             phases: None,
             zero_phases: [0; 5],
+            protocols: Vec::new(),
             auto_grouped: 0,
             unfinished: Unfinished::default(),
             cap,
@@ -399,6 +403,19 @@ impl Recorder {
         self.interrupted_iterations += 1;
     }
 
+    /// A response came over `protocol` (a label from a handful of constants: compared by
+    /// address first).
+    pub fn protocol(&mut self, protocol: &'static str) {
+        match self
+            .protocols
+            .iter_mut()
+            .find(|(p, _)| std::ptr::eq(*p, protocol) || *p == protocol)
+        {
+            Some((_, n)) => *n += 1,
+            None => self.protocols.push((protocol, 1)),
+        }
+    }
+
     /// A request's timing breakdown in microseconds, in [`PHASES`]' order.
     pub fn phases(&mut self, phases: [u32; 5]) {
         let histograms = self.phases.get_or_insert_with(new_phases);
@@ -479,6 +496,7 @@ impl Recorder {
             }),
             auto_grouped: std::mem::take(&mut self.auto_grouped),
             unfinished: std::mem::take(&mut self.unfinished),
+            protocols: std::mem::take(&mut self.protocols),
         }
     }
 }

@@ -73,6 +73,8 @@ pub struct Totals {
     pub interrupted_iterations: u64,
     /// Arrival-rate iterations: how late each started after it was due (microseconds).
     pub lateness: Option<Histogram<u64>>,
+    /// Responses by protocol and TLS version.
+    pub protocols: BTreeMap<&'static str, u64>,
     /// The timing breakdown of every request that got a response, µs, in `PHASES`' order.
     pub phases: Option<Box<super::recorder::PhaseHistograms>>,
     pub auto_grouped: u64,
@@ -156,6 +158,9 @@ impl Totals {
                 .get_or_insert_with(new_histogram)
                 .add(&*late)
                 .expect("auto-resizing");
+        }
+        for (protocol, n) in snapshot.protocols {
+            *self.protocols.entry(protocol).or_default() += n;
         }
         if let Some(phases) = snapshot.phases {
             super::recorder::merge_phases(&mut self.phases, &phases);

@@ -57,6 +57,8 @@ struct Part<'a> {
     iteration_lateness_ms: Option<Lateness>,
     /// k6's timing breakdown of the requests that got a response (ms), by phase, or null.
     timings_ms: Option<std::collections::BTreeMap<&'static str, Timing>>,
+    /// Responses by protocol and TLS version (`"HTTP/2.0 over tls1.3": 1200`).
+    protocols: &'a std::collections::BTreeMap<&'static str, u64>,
     auto_grouped_requests: u64,
     /// Requests still waiting for a response when the run ended (also in `failures`).
     unfinished: Unfinished,
@@ -179,6 +181,7 @@ impl<'a> Part<'a> {
             interrupted_iterations: totals.interrupted_iterations,
             iteration_lateness_ms: totals.lateness.as_ref().map(Lateness::of),
             timings_ms: timings(totals),
+            protocols: &totals.protocols,
             auto_grouped_requests: totals.auto_grouped,
             unfinished: totals.unfinished,
             requests: totals.requests().map(|s| request(s, seconds)).collect(),

@@ -221,6 +221,15 @@ pub fn write(out: &mut dyn Write, report: &Report) -> io::Result<()> {
     }
     writeln!(out, "\nRequests (latency in ms)")?;
     writeln!(out, "{}", requests_table(report))?;
+    let plain_only = totals.protocols.keys().all(|p| *p == "HTTP/1.1");
+    if !plain_only {
+        let served: Vec<String> = totals
+            .protocols
+            .iter()
+            .map(|(p, n)| format!("{p}: {n}"))
+            .collect();
+        writeln!(out, "Responses by protocol: {}", served.join(", "))?;
+    }
     if let Some(rows) = super::timing_rows(totals) {
         let mut t = table(&super::TIMING_COLUMNS);
         for row in rows {
