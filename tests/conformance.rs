@@ -133,6 +133,14 @@ const BEHAVIOURS: &[(&str, &str)] = &[
            check(ok.json("authenticated") == true && no.status == 401, NAME);"#,
     ),
     (
+        "digest auth: MD5, SHA-256, a wrong password",
+        r#"let md5 = http::get("/digest-auth/auth/ana/s3cret", #{ auth: ["ana", "s3cret", "digest"] });
+           let sha = http::get("/digest-auth/auth/ana/s3cret/SHA-256", #{ auth: ["ana", "s3cret", "digest"] });
+           let no = http::get("/digest-auth/auth/ana/s3cret", #{ auth: ["ana", "wrong", "digest"], expect: 401 });
+           check(md5.json("authenticated") == true && sha.json("authenticated") == true
+                 && no.status == 401, NAME);"#,
+    ),
+    (
         "credentials in the URL are refused, not dropped",
         r#"let refused = false;
            let with_credentials = exec::host();

@@ -33,8 +33,10 @@ struct Options {
     no_throw: bool,
     /// `redirects: N`: follow at most N (0: none) and return what comes then.
     redirects: Option<usize>,
-    /// `auth: [user, password]`: HTTP basic authentication (requests' `auth=(u, p)`).
+    /// `auth: [user, password]`: HTTP basic authentication (requests' `auth=(u, p)`);
+    /// `[user, password, "digest"]`: Digest authentication.
     auth: Option<(String, String)>,
+    digest: bool,
 }
 
 #[derive(Default)]
@@ -185,16 +187,21 @@ impl Options {
                 }
                 "name" => o.name = Some(value.to_string()),
                 "auth" => {
-                    let pair = value
+                    let list = value
                         .into_array()
                         .ok()
-                        .filter(|a| a.len() == 2 && a.iter().all(|v| v.is_string()))
+                        .filter(|a| matches!(a.len(), 2 | 3) && a.iter().all(|v| v.is_string()))
+                        .filter(|a| {
+                            a.get(2)
+                                .is_none_or(|s| matches!(s.to_string().as_str(), "basic" | "digest"))
+                        })
                         .ok_or_else(|| {
                             script_error(
-                                "request option `auth` must be [user, password] (HTTP basic authentication)",
+                                "request option `auth` must be [user, password] (HTTP basic authentication) or [user, password, \"digest\"]",
                             )
                         })?;
-                    o.auth = Some((pair[0].to_string(), pair[1].to_string()));
+                    o.digest = list.get(2).is_some_and(|s| s.to_string() == "digest");
+                    o.auth = Some((list[0].to_string(), list[1].to_string()));
                 }
                 "redirects" => {
                     let n = value.as_int().ok().and_then(|i| usize::try_from(i).ok());
@@ -235,7 +242,7 @@ fn header(name: &str, value: &str) -> Result<(HeaderName, HeaderValue)> {
 }
 
 /// Turns the script's URL and options into a request for `user`'s client.
-fn prepare(user: &User, method: Method, url: &str, o: Options) -> Result<Prepared> {
+fn prepare(user: &User, method: Method, url: &str, mut o: Options) -> Result<Prepared> {
     let target = Target::resolve(user.worker.base.as_ref(), url, &o.query)
         .map_err(|e| script_error(e.to_string()))?;
     let mut headers: Vec<_> = (user.headers.borrow().iter())
@@ -267,6 +274,7 @@ fn prepare(user: &User, method: Method, url: &str, o: Options) -> Result<Prepare
     if let Some(ct) = content_type {
         set_header(&mut headers, CONTENT_TYPE, HeaderValue::from_static(ct));
     }
+    let digest = o.digest.then(|| o.auth.take()).flatten().map(Rc::new);
     if let Some((user, password)) = &o.auth {
         use base64::Engine as _;
         let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
@@ -286,6 +294,7 @@ fn prepare(user: &User, method: Method, url: &str, o: Options) -> Result<Prepare
         body,
         timeout: o.timeout,
         redirects: o.redirects,
+        digest,
     })
 }
 
@@ -469,13 +478,17 @@ fn method(name: &str) -> Result<Method> {
 /// | option | meaning |
 /// |---|---|
 /// | `headers` | map of extra headers for this request |
-/// | `query` | map of query-string parameters |
+/// | `query` | map of query-string parameters (an array value repeats its key), or an array of `[key, value]` pairs |
 /// | `json` | value sent as a JSON body |
 /// | `form` | map sent as `application/x-www-form-urlencoded` |
 /// | `body` | string or blob sent as it is |
 /// | `timeout` | seconds (overrides `--timeout`) |
 /// | `name` | the name the request is grouped under in the results |
 /// | `expect` | status or array of statuses that count as success |
+/// | `on_error` | `"return"`: a request with no response comes back as `r` (status 0, `r.error`) instead of raising |
+/// | `redirects` | follow at most this many redirects, then return what came (`0`: none) |
+/// | `multipart` | map sent as `multipart/form-data`: text fields, files (`#{ file: "x.png" }`) or blobs |
+/// | `auth` | `[user, password]` for HTTP basic authentication, `[user, password, "digest"]` for Digest |
 ///
 /// Without `expect`, any status below 400 is a success and a failed request is returned to
 /// the script (`r.ok` is false). With `expect`, an unexpected status is recorded as failed

@@ -49,6 +49,9 @@ pub struct Prepared {
     /// as it is (k6's per-request `redirects`); `None`: the run's limit, past which the
     /// request fails.
     pub redirects: Option<usize>,
+    /// User and password for HTTP Digest authentication: a 401 with a Digest challenge is
+    /// answered once, on the same request.
+    pub digest: Option<Rc<(String, String)>>,
 }
 
 /// Sets `name` in a request's header list, replacing any earlier value.
@@ -141,6 +144,29 @@ pub fn is_credential(name: &HeaderName) -> bool {
     matches!(name, "cookie" | "cookie2") || WORDS.iter().any(|w| name.contains(w))
 }
 
+/// The `Authorization` answering a response's Digest challenge, if it has one we answer.
+fn digest_answer(
+    headers: &Headers,
+    req: &Prepared,
+    credentials: &(String, String),
+) -> Option<HeaderValue> {
+    let answer = headers
+        .get_all("www-authenticate")
+        .filter_map(|v| std::str::from_utf8(v).ok())
+        .find_map(|challenge| {
+            super::digest::authorization(
+                challenge,
+                &credentials.0,
+                &credentials.1,
+                req.method.as_str(),
+                req.target.path_and_query.as_str(),
+            )
+        })?;
+    let mut value = HeaderValue::from_str(&answer).ok()?;
+    value.set_sensitive(true);
+    Some(value)
+}
+
 fn is_redirect(status: StatusCode) -> bool {
     matches!(status.as_u16(), 301 | 302 | 303 | 307 | 308)
 }
@@ -204,8 +230,17 @@ impl Client {
     async fn follow(&self, mut req: Prepared) -> Result<Exchange, TransportError> {
         let limit = req.redirects.unwrap_or(self.shared.max_redirects);
         let mut hops = Vec::new();
+        let mut digest = req.digest.take();
         loop {
             let mut exchange = self.send_once(&req).await?;
+            if exchange.status == 401
+                && let Some(credentials) = digest.take()
+                && let Some(answer) = digest_answer(&exchange.headers, &req, &credentials)
+            {
+                // Answered once: a second 401 stands.
+                set_header(&mut req.headers, header::AUTHORIZATION, answer);
+                continue;
+            }
             let status = StatusCode::from_u16(exchange.status).unwrap_or(StatusCode::OK);
             let location = (exchange.headers.has(Notable::Location) && is_redirect(status))
                 .then(|| exchange.headers.get_str("location"))
