@@ -96,6 +96,7 @@ fn native(c: &mut Criterion) {
                                     body: bytes::Bytes::new(),
                                     timeout: None,
                                     redirects: None,
+                                    digest: None,
                                 };
                                 let x = client.clone().execute(prepared).await.unwrap();
                                 assert_eq!(x.status, 200);
