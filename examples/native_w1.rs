@@ -53,6 +53,7 @@ fn main() {
                         body: bytes::Bytes::new(),
                         timeout: None,
                         redirects: None,
+                        digest: None,
                     };
                     let x = client.clone().execute(prepared).await.unwrap();
                     assert_eq!(x.status, 200);
