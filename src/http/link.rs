@@ -232,18 +232,12 @@ impl Connector<'_> {
             _ => TlsVersion::Other,
         });
         if alpn == Some(Protocol::Http2) {
-            let h2 = H2Conn::handshake(Box::new(tls))
-                .await
-                .map_err(handshake_error)?;
-            return Ok(Link {
-                via: Via::H2(Box::new(h2)),
-                info: LinkInfo {
-                    protocol: Protocol::Http2,
-                    tls: version,
-                    alpn,
-                },
-                opened: connected,
-            });
+            let info = LinkInfo {
+                protocol: Protocol::Http2,
+                tls: version,
+                alpn,
+            };
+            return h2_link(Box::new(tls), info, connected).await;
         }
         if self.version == HttpVersion::Http2 {
             return Err(failed(
@@ -268,17 +262,11 @@ impl Connector<'_> {
     async fn cleartext(self, tcp: TcpStream) -> Result<Link, TransportError> {
         // Prior knowledge does not go through a forwarding proxy: it speaks HTTP/1.1.
         if self.version == HttpVersion::Http2 && self.route.is_none() {
-            let h2 = H2Conn::handshake(Box::new(tcp))
-                .await
-                .map_err(handshake_error)?;
-            return Ok(Link {
-                via: Via::H2(Box::new(h2)),
-                info: LinkInfo {
-                    protocol: Protocol::Http2,
-                    ..LinkInfo::default()
-                },
-                opened: None,
-            });
+            let info = LinkInfo {
+                protocol: Protocol::Http2,
+                ..LinkInfo::default()
+            };
+            return h2_link(Box::new(tcp), info, None).await;
         }
         Ok(Link {
             via: Via::H1 {
@@ -289,6 +277,20 @@ impl Connector<'_> {
             opened: None,
         })
     }
+}
+
+/// An HTTP/2 link on `io`, once the preface and settings are exchanged.
+async fn h2_link(
+    io: Box<dyn super::h2::Io>,
+    info: LinkInfo,
+    opened: Option<(Duration, Duration)>,
+) -> Result<Link, TransportError> {
+    let h2 = H2Conn::handshake(io).await.map_err(handshake_error)?;
+    Ok(Link {
+        via: Via::H2(Box::new(h2)),
+        info,
+        opened,
+    })
 }
 
 fn handshake_error(e: h2::Error) -> TransportError {
