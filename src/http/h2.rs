@@ -8,7 +8,7 @@
 //! connection is polled while the user waits for its response, not by a task of its own,
 //! so a request costs no hand-over between tasks (hyper's client, which spawns one per
 //! connection and feeds it over channels, cost 1.8 × h2load's CPU per request, and this
-//! 1.3 ×: docs/performance.md, "HTTP/2"). Between requests nobody reads the connection; a
+//! 1.3 ×: docs/performance.md, "HTTP/2 over TLS"). Between requests nobody reads the connection; a
 //! GOAWAY or PING that arrived meanwhile is handled when the user next looks at it.
 
 use std::future::{Future, poll_fn};
