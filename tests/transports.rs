@@ -201,3 +201,32 @@ fn mutual_tls_without_a_certificate_is_refused_and_counted() {
         .sum();
     assert_eq!(counted, 3);
 }
+
+#[test]
+fn an_unusable_ca_file_or_client_key_is_a_usage_error_before_any_traffic() {
+    let pki = pki();
+    let (url, seen) = serve(&pki, Mode::Tls);
+    let script = common::script(r#"fn t() { http::get("/hello"); }"#);
+    let missing = pki.dir.path().join("missing.pem");
+    for flags in [
+        vec!["--cacert".to_owned(), missing.display().to_string()],
+        vec![
+            "--cert".to_owned(),
+            pki.client_cert_pem.display().to_string(),
+            "--key".to_owned(),
+            pki.ca_pem.display().to_string(),
+        ],
+    ] {
+        let out = common::bin::stampede()
+            .arg("run")
+            .arg(script.path())
+            .args(["--host", &url, "-i", "1", "-q"])
+            .args(&flags)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{flags:?}: {stderr}");
+        assert!(stderr.contains("not a usable PEM"), "{stderr}");
+    }
+    assert_eq!(seen.connections.load(Ordering::SeqCst), 0);
+}

@@ -41,6 +41,8 @@ pub enum PlanError {
     Threshold(#[from] crate::report::ThresholdError),
     #[error("output file: {0}")]
     Output(#[from] crate::report::OutputError),
+    #[error(transparent)]
+    Client(#[from] crate::http::ClientError),
 }
 
 /// One line a problem, each starting with the script's name (and its line and column when
@@ -581,26 +583,30 @@ fn decide(
                 )
             })
             .collect();
+        let client = ClientOptions {
+            timeout: args.timeout.or(o.timeout).unwrap_or(DEFAULT_TIMEOUT),
+            tls: args
+                .http
+                .tls(!(args.insecure || o.insecure.unwrap_or(false))),
+            version: args.http.version(o.http_version),
+            proxy: args.http.proxy(),
+            no_proxy: args.http.noproxy.clone(),
+            max_body: args.max_body.or(o.max_body).unwrap_or(DEFAULT_MAX_BODY),
+            max_redirects: args
+                .max_redirects
+                .or(o.max_redirects)
+                .unwrap_or(crate::http::DEFAULT_MAX_REDIRECTS),
+        };
+        // A CA file, client certificate or proxy URL that cannot be used is a usage error,
+        // before any traffic, not a worker that fails to start.
+        ClientFactory::new(&client)?;
         let plan = Plan {
             script_name: name,
             source,
             hooks: probe.hooks,
             settings: UserSettings {
                 host,
-                client: ClientOptions {
-                    timeout: args.timeout.or(o.timeout).unwrap_or(DEFAULT_TIMEOUT),
-                    tls: args
-                        .http
-                        .tls(!(args.insecure || o.insecure.unwrap_or(false))),
-                    version: args.http.version(o.http_version),
-                    proxy: args.http.proxy(),
-                    no_proxy: args.http.noproxy.clone(),
-                    max_body: args.max_body.or(o.max_body).unwrap_or(DEFAULT_MAX_BODY),
-                    max_redirects: args
-                        .max_redirects
-                        .or(o.max_redirects)
-                        .unwrap_or(crate::http::DEFAULT_MAX_REDIRECTS),
-                },
+                client,
                 seed: args.seed.or(o.seed),
                 iterations_per_user: args.iterations_per_user.or(o.iterations_per_user),
                 wait: o.wait_time.unwrap_or_default(),
