@@ -141,6 +141,16 @@ const BEHAVIOURS: &[(&str, &str)] = &[
                  && no.status == 401, NAME);"#,
     ),
     (
+        "digest auth: answered after a redirect, never for another origin",
+        r#"let same = http::get("/redirect-to?url=/digest-auth/auth/ana/s3cret", #{ auth: ["ana", "s3cret", "digest"] });
+           let other_origin = exec::host();
+           other_origin.replace("127.0.0.1", "localhost");
+           let away = http::get(`/redirect-to?url=${other_origin}/digest-auth/auth/ana/s3cret`,
+                                #{ auth: ["ana", "s3cret", "digest"], expect: 401 });
+           check(same.json("authenticated") == true && away.status == 401
+                 && away.url.contains("localhost"), NAME);"#,
+    ),
+    (
         "credentials in the URL are refused, not dropped",
         r#"let refused = false;
            let with_credentials = exec::host();

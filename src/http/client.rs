@@ -230,15 +230,19 @@ impl Client {
     async fn follow(&self, mut req: Prepared) -> Result<Exchange, TransportError> {
         let limit = req.redirects.unwrap_or(self.shared.max_redirects);
         let mut hops = Vec::new();
+        // Digest credentials stay with the origin they were given for; each hop's 401 is
+        // answered once, for that hop's URI.
         let mut digest = req.digest.take();
+        let mut answered = false;
         loop {
             let mut exchange = self.send_once(&req).await?;
             if exchange.status == 401
-                && let Some(credentials) = digest.take()
-                && let Some(answer) = digest_answer(&exchange.headers, &req, &credentials)
+                && !answered
+                && let Some(credentials) = &digest
+                && let Some(answer) = digest_answer(&exchange.headers, &req, credentials)
             {
-                // Answered once: a second 401 stands.
                 set_header(&mut req.headers, header::AUTHORIZATION, answer);
+                answered = true;
                 continue;
             }
             let status = StatusCode::from_u16(exchange.status).unwrap_or(StatusCode::OK);
@@ -270,10 +274,16 @@ impl Client {
                 url: req.target.to_string(),
                 location: location.to_owned(),
             });
+            if std::mem::take(&mut answered) {
+                // Our answer was for the last URI; the next one gets its own, if asked.
+                req.headers
+                    .retain(|(name, _)| name != header::AUTHORIZATION);
+            }
             if next.origin != req.target.origin {
                 // A script's own `Host` named the first origin, not this one.
                 req.headers
                     .retain(|(name, _)| !is_credential(name) && name != header::HOST);
+                digest = None;
             }
             req.target = next;
             // 303, and 301/302 after a POST, become GETs without a body, as browsers do.
@@ -370,7 +380,11 @@ impl Client {
         };
         let raw: RawResponse = match self.exchange_on(&mut link, req, cookie).await {
             Ok(r) => r,
-            Err(e) if reused && e.before_response() && req.method.is_idempotent() => {
+            Err(e)
+                if reused
+                    && e.before_response()
+                    && (req.method.is_idempotent() || e.unprocessed()) =>
+            {
                 self.retries.set(self.retries.get() + 1);
                 link = Box::pin(self.connect(origin)).await?;
                 self.exchange_on(&mut link, req, cookie)

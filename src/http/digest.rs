@@ -100,7 +100,8 @@ fn challenge(header: &str) -> Option<(Challenge, bool)> {
     let qop_auth = qop
         .as_deref()
         .is_some_and(|q| q.split(',').any(|v| v.trim() == "auth"));
-    if qop.is_some() && !qop_auth {
+    // Without qop there is no cnonce to send, so the -sess forms cannot be answered.
+    if !qop_auth && (qop.is_some() || sess) {
         return None;
     }
     Some((

@@ -42,6 +42,9 @@ pub(crate) struct H2Conn {
 pub(crate) enum H2Error {
     #[error("HTTP/2: {}", with_causes(.0))]
     Protocol(#[from] h2::Error),
+    /// The connection broke (I/O error, reset) before the response's head came.
+    #[error("HTTP/2: {}", with_causes(.0))]
+    BeforeHead(h2::Error),
     #[error("HTTP/2: invalid request: {0}")]
     Request(#[from] http::Error),
     #[error("HTTP/2: the connection has closed")]
@@ -58,11 +61,20 @@ impl H2Error {
     /// so it may be sent again on a fresh connection.
     pub fn before_response(&self) -> bool {
         match self {
+            // An idle connection the server (or a balancer) closed without a GOAWAY: the
+            // request found it broken, as HTTP/1.1's does with a closed socket.
+            Self::BeforeHead(e) => e.is_io() || unprocessed(e),
+            _ => self.unprocessed(),
+        }
+    }
+
+    /// Whether the server said it did not process the request (RFC 9113 §8.7: a refused
+    /// stream, or one above a graceful GOAWAY's last stream), so it may go again whatever
+    /// its method.
+    pub fn unprocessed(&self) -> bool {
+        match self {
             Self::Ended => true,
-            Self::Protocol(e) => {
-                e.reason() == Some(h2::Reason::REFUSED_STREAM)
-                    || (e.is_go_away() && e.reason() == Some(h2::Reason::NO_ERROR))
-            }
+            Self::Protocol(e) | Self::BeforeHead(e) => unprocessed(e),
             _ => false,
         }
     }
@@ -70,11 +82,18 @@ impl H2Error {
     /// Whether the peer broke the protocol (as opposed to the connection breaking).
     pub fn is_protocol(&self) -> bool {
         match self {
-            Self::Protocol(e) => !e.is_io() && e.reason() != Some(h2::Reason::CANCEL),
+            Self::Protocol(e) | Self::BeforeHead(e) => {
+                !e.is_io() && e.reason() != Some(h2::Reason::CANCEL)
+            }
             Self::Request(_) => true,
             _ => false,
         }
     }
+}
+
+fn unprocessed(e: &h2::Error) -> bool {
+    e.reason() == Some(h2::Reason::REFUSED_STREAM)
+        || (e.is_go_away() && e.reason() == Some(h2::Reason::NO_ERROR))
 }
 
 /// An error and its causes, `: `-separated: the outer text alone often says little
@@ -139,15 +158,20 @@ impl H2Conn {
         let send = &mut self.send;
         let marks = &mut self.marks;
         let exchange = async move {
-            poll_fn(|cx| send.poll_ready(cx)).await?;
-            let (response, mut stream) = send.send_request(request, body.is_empty())?;
+            let before_head = H2Error::BeforeHead;
+            poll_fn(|cx| send.poll_ready(cx))
+                .await
+                .map_err(before_head)?;
+            let (response, mut stream) = send
+                .send_request(request, body.is_empty())
+                .map_err(before_head)?;
             if !body.is_empty() {
                 // Flow control: h2 holds what the window does not allow yet and sends it
                 // as the server opens the window.
-                stream.send_data(body, true)?;
+                stream.send_data(body, true).map_err(before_head)?;
             }
             marks.written = Some(std::time::Instant::now());
-            let response = response.await?;
+            let response = response.await.map_err(before_head)?;
             marks.first_byte = Some(std::time::Instant::now());
             let (parts, mut incoming) = response.into_parts();
             let body = read_body(&mut incoming, max_body).await?;

@@ -141,6 +141,15 @@ impl LinkError {
             Self::H2(e) => e.before_response(),
         }
     }
+
+    /// Whether the server said it did not process the request (HTTP/2's refused stream or
+    /// graceful GOAWAY): it may go again whatever its method.
+    pub fn unprocessed(&self) -> bool {
+        match self {
+            Self::H1(_) => false,
+            Self::H2(e) => e.unprocessed(),
+        }
+    }
 }
 
 impl Link {
