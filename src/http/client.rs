@@ -211,8 +211,8 @@ impl Client {
         self.started.get()
     }
 
-    /// Where the last request's time went (k6's timing breakdown), summed over its
-    /// redirects; what a failed request got through before it failed.
+    /// Where the last request's time went (k6's timing breakdown), summed over the hops
+    /// that got a response (its redirects, a Digest challenge).
     pub fn phases(&self) -> Phases {
         self.phases.get()
     }
@@ -371,7 +371,8 @@ impl Client {
         // idempotent request is sent once more on a fresh connection, as browsers and
         // reqwest do, and the retry is counted (the server may have seen both). A
         // non-idempotent one (POST, PATCH) whose bytes may have reached the server fails
-        // instead (RFC 9110 §9.2.2, RFC 9112 §9.3.1).
+        // instead (RFC 9110 §9.2.2, RFC 9112 §9.3.1), unless HTTP/2's server said it did
+        // not process it (a refused stream, a graceful GOAWAY: RFC 9113 §8.7).
         let (mut link, reused) = match self.take_idle(origin) {
             Some(c) => (c, true),
             // Boxed: connecting (TCP, TLS) is rare next to reusing a connection, and inline
