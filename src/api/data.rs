@@ -71,6 +71,13 @@ impl Dataset {
     }
 }
 
+/// The `k`-th row this instance hands out: with `--segment i/N`, rows `i-1`, `i-1+N`, …, so
+/// no two segments use the same row before the rows run out (`next_unique` never does).
+fn striped(k: usize) -> usize {
+    let segment = crate::vu::with_user(|u| u.run().settings.segment).unwrap_or_default();
+    usize::try_from(segment.nth(k as u64)).unwrap_or(usize::MAX)
+}
+
 /// What a script holds: a handle to a shared dataset.
 #[derive(Clone)]
 pub struct Data(Arc<Dataset>);
@@ -203,7 +210,7 @@ pub mod data_api {
         if n == 0 {
             return Err(super::error(format!("{}: no rows", d.0.name)));
         }
-        let i = d.0.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % n;
+        let i = striped(d.0.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed)) % n;
         d.0.row(i)
     }
 
@@ -216,7 +223,7 @@ pub mod data_api {
     /// ```
     #[rhai_fn(return_raw, name = "next_unique", pure, global)]
     pub fn next_unique(d: &mut Data) -> super::Result<Dynamic> {
-        let i = d.0.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let i = striped(d.0.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
         if i >= d.0.len() {
             return Ok(Dynamic::UNIT);
         }

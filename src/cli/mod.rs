@@ -18,6 +18,10 @@ fn stages_flag(text: &str) -> Result<crate::plan::Stages, String> {
         .map(crate::plan::Stages)
         .map_err(|e| e.to_string())
 }
+fn start_at(text: &str) -> Result<std::time::SystemTime, String> {
+    humantime::parse_rfc3339_weak(text.trim())
+        .map_err(|e| format!("`{text}` is not an RFC 3339 time like 2026-11-29T10:00:00Z ({e})"))
+}
 pub use crate::plan::Plan;
 pub use plan::{PlanError, Probe, build, check, from_source, probe};
 
@@ -262,6 +266,15 @@ pub struct RunFlags {
     /// Write a self-contained HTML report with charts.
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
+    /// Run share i of N of the whole test (k6's execution segments), e.g. 2/3: its users,
+    /// iterations and data rows are every Nth of the whole, so N instances with 1/N … N/N
+    /// run exactly the test one instance would; merge their --json with `stampede merge`.
+    #[arg(long, value_name = "i/N", help_heading = "Distributed")]
+    pub segment: Option<crate::plan::Segment>,
+    /// Begin the load at this moment (RFC 3339, e.g. 2026-11-29T10:00:00Z), so instances
+    /// started at different moments start together; one started late says how late.
+    #[arg(long, value_parser = start_at, value_name = "TIME", help_heading = "Distributed")]
+    pub start_at: Option<std::time::SystemTime>,
     /// End stdout with `BENCH requests=N failures=N` for the peer benchmark rig.
     #[arg(long, hide = true)]
     pub bench_line: bool,

@@ -111,6 +111,7 @@ pub fn probe(
         trace: None,
         data_dir: import_dir.clone(),
         data_allowed: data_allowed.to_vec(),
+        segment: Default::default(),
     };
     let run = Arc::new(RunState::new(
         settings,
@@ -491,6 +492,25 @@ fn decide(
                 }]
             }
         };
+        let segment = args.segment.unwrap_or_default();
+        let mut iterations = args.iterations.or(o.iterations);
+        let fingerprint = crate::plan::fingerprint(
+            &source,
+            &scenarios,
+            &format!(
+                "{:?} {:?} {iterations:?} {:?}",
+                args.host.as_ref().or(o.host.as_ref()),
+                args.run_time.or(o.run_time),
+                args.seed.or(o.seed)
+            ),
+        );
+        let mut scenarios = scenarios;
+        segment
+            .apply(&mut scenarios, &mut iterations)
+            .map_err(|message| PlanError::Flag {
+                flag: "segment",
+                message,
+            })?;
         let host = args
             .host
             .clone()
@@ -607,7 +627,7 @@ fn decide(
             settings: UserSettings {
                 host,
                 client,
-                seed: args.seed.or(o.seed),
+                seed: args.seed.or(o.seed).map(|seed| segment.seed(seed)),
                 iterations_per_user: args.iterations_per_user.or(o.iterations_per_user),
                 wait: o.wait_time.unwrap_or_default(),
                 stack_size: STACK_SIZE,
@@ -617,6 +637,7 @@ fn decide(
                 }),
                 data_dir: engine.import_dir.clone(),
                 data_allowed: data_allowed.clone(),
+                segment,
             },
             users,
             spawn_rate,
@@ -624,8 +645,10 @@ fn decide(
             warnings,
             data: probe.data,
             steering: None,
+            start_at: args.start_at,
+            fingerprint,
             scenarios,
-            iterations: args.iterations.or(o.iterations),
+            iterations,
             stop_timeout,
             setup_timeout: args
                 .setup_timeout

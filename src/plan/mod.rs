@@ -3,6 +3,7 @@
 
 mod scenario;
 mod schedule;
+mod segment;
 mod steering;
 
 use std::time::Duration;
@@ -12,6 +13,7 @@ pub use schedule::{
     RateSpec, RateStage, Schedule, Stage, StageError, Stages, WhenBusy, check as schedule_check,
     parse_rate, parse_stages,
 };
+pub use segment::{Segment, SegmentError};
 pub use steering::Steering;
 
 use crate::script::{EngineConfig, Hooks, Logger};
@@ -48,4 +50,28 @@ pub struct Plan {
     /// Set from outside while the run goes on (the web UI): the default scenario follows
     /// it instead of its schedule. `None` for a run from the command line.
     pub steering: Option<std::sync::Arc<Steering>>,
+    /// `--start-at`: the moment the load begins, agreed between instances; the run waits
+    /// for it after every check (`None`: at once).
+    pub start_at: Option<std::time::SystemTime>,
+    /// What identifies the test whatever the segment: [`fingerprint`] of the script and the
+    /// options that shape the load. `stampede merge` refuses results whose differ.
+    pub fingerprint: String,
+}
+
+/// A short hash of what makes two runs the same test: the script, the scenarios as
+/// decided (before a segment cut them), and `other` (the run's other settings, as text),
+/// with stampede's version. Not the segment, the workers or the outputs.
+pub fn fingerprint(source: &str, scenarios: &[Scenario], other: &str) -> String {
+    use sha2::Digest as _;
+    let mut hash = sha2::Sha256::new();
+    for part in [
+        env!("CARGO_PKG_VERSION"),
+        source,
+        &format!("{scenarios:?}"),
+        other,
+    ] {
+        hash.update(part.as_bytes());
+        hash.update([0]);
+    }
+    hex::encode(&hash.finalize()[..8])
 }

@@ -25,6 +25,10 @@ struct Document<'a> {
     duration_s: f64,
     /// Seconds from the start until the last user was spawned.
     spawn_s: f64,
+    /// When the run started (Unix time, ms): where `stampede merge` lines segments up.
+    started_unix_ms: u64,
+    /// `--start-at`: seconds after the agreed moment the run started (0 if on time).
+    start_late_s: Option<f64>,
     interrupted: bool,
     setup_failed: bool,
     #[serde(flatten)]
@@ -55,8 +59,12 @@ struct Part<'a> {
     interrupted_iterations: u64,
     /// `--rate`: how late iterations started after they were due (ms), or null.
     iteration_lateness_ms: Option<Lateness>,
+    /// The same as a histogram (µs, HdrHistogram V2, base64), for an exact merge.
+    iteration_lateness_histogram: Option<String>,
     /// k6's timing breakdown of the requests that got a response (ms), by phase, or null.
     timings_ms: Option<std::collections::BTreeMap<&'static str, Timing>>,
+    /// The same as histograms (µs, HdrHistogram V2, base64), by phase.
+    timings_histograms: Option<std::collections::BTreeMap<&'static str, String>>,
     /// Responses by protocol and TLS version (`"HTTP/2.0 over tls1.3": 1200`).
     protocols: &'a std::collections::BTreeMap<&'static str, u64>,
     auto_grouped_requests: u64,
@@ -77,6 +85,8 @@ struct Request {
     histogram: String,
     /// The same for the latency from the intended start, when there is one.
     corrected_histogram: Option<String>,
+    /// The exact sum of the latencies (µs), for an exact mean after a merge.
+    sum_us: u64,
 }
 
 #[derive(Serialize)]
@@ -169,6 +179,7 @@ fn request(s: &RequestStats, seconds: f64) -> Request {
         row: Row::of(s, seconds),
         histogram: encode_histogram(s),
         corrected_histogram: s.corrected.as_ref().filter(|h| !h.is_empty()).map(encode),
+        sum_us: s.total_us,
     }
 }
 
@@ -180,7 +191,15 @@ impl<'a> Part<'a> {
             dropped_iterations: totals.dropped_iterations,
             interrupted_iterations: totals.interrupted_iterations,
             iteration_lateness_ms: totals.lateness.as_ref().map(Lateness::of),
+            iteration_lateness_histogram: totals.lateness.as_ref().map(encode),
             timings_ms: timings(totals),
+            timings_histograms: totals.phases.as_ref().map(|phases| {
+                crate::metrics::PHASES
+                    .iter()
+                    .zip(phases.iter())
+                    .map(|(name, h)| (*name, encode(h)))
+                    .collect()
+            }),
             protocols: &totals.protocols,
             auto_grouped_requests: totals.auto_grouped,
             unfinished: totals.unfinished,
@@ -219,6 +238,12 @@ impl Format for Json {
             run: report.info,
             duration_s: seconds,
             spawn_s: report.outcome.spawned_after.as_secs_f64(),
+            started_unix_ms: report
+                .outcome
+                .started_at
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64),
+            start_late_s: report.outcome.start_late.map(|d| d.as_secs_f64()),
             interrupted: report.outcome.interrupted,
             setup_failed: report.outcome.setup_failed,
             whole: Part::of(totals, seconds),

@@ -40,7 +40,7 @@ pub struct Reporting {
 }
 
 /// How the run was set up, for the report headers.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct RunInfo {
     pub script: String,
     pub host: Option<String>,
@@ -61,16 +61,39 @@ pub struct RunInfo {
     /// Every scenario, in the plan's order (a script without `scenarios` has one, named
     /// `default`).
     pub scenarios: Vec<ScenarioInfo>,
-    /// The scenarios as planned, for targets over time.
+    /// Identifies the test whatever the segment (the script and the options that shape
+    /// the load): `stampede merge` refuses results whose differ.
+    #[serde(default)]
+    pub fingerprint: Option<String>,
+    /// `--segment`: which share of the whole test this run was (`"2/3"`); `null` for the
+    /// whole.
+    #[serde(default)]
+    pub segment: Option<String>,
+    /// Set on a result made by `stampede merge`: what it was made of.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged: Option<MergedInfo>,
+    /// The scenarios as planned, for targets over time (not in a merged result).
     #[serde(skip)]
     pub plan: Vec<crate::plan::Scenario>,
 }
 
+/// What `stampede merge` combined.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct MergedInfo {
+    pub files: Vec<String>,
+    /// The segments present (`"1/3"`, …), in order.
+    pub segments: Vec<String>,
+    /// Segments of the test that no file held: the result is not the whole test.
+    pub missing: Vec<String>,
+    /// Merged with `--force` despite different fingerprints.
+    pub forced: bool,
+}
+
 /// One scenario, as reported.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct ScenarioInfo {
     pub name: String,
-    pub executor: &'static str,
+    pub executor: String,
     pub start_time_s: f64,
     /// The most users it may run at once.
     pub users: u64,
@@ -83,7 +106,7 @@ impl ScenarioInfo {
     fn of(s: &crate::plan::Scenario) -> Self {
         Self {
             name: s.name.clone(),
-            executor: s.executor.name(),
+            executor: s.executor.name().to_owned(),
             start_time_s: s.start_time.as_secs_f64(),
             users: s.schedule.peak(),
             arrival_rate: match &s.schedule {
@@ -135,13 +158,16 @@ impl RunInfo {
             iterations: plan.iterations,
             started_at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
             scenarios: plan.scenarios.iter().map(ScenarioInfo::of).collect(),
+            fingerprint: Some(plan.fingerprint.clone()),
+            segment: (!plan.settings.segment.is_whole()).then(|| plan.settings.segment.to_string()),
+            merged: None,
             plan: plan.scenarios.clone(),
         }
     }
 }
 
 /// One stage of a ramp, as reported.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct StageInfo {
     pub duration_s: f64,
     pub target: u64,
@@ -209,7 +235,8 @@ impl<'a> Report<'a> {
     /// Whether the script has `scenarios` of its own (not the one implicit scenario), so
     /// the reports show a row per scenario.
     pub fn has_scenarios(&self) -> bool {
-        !matches!(self.info.plan.as_slice(), [only] if !only.is_explicit())
+        !matches!(self.info.scenarios.as_slice(),
+            [only] if only.name == "default" && matches!(only.executor.as_str(), "default" | "shape"))
     }
 
     /// Each scenario's description with its totals, in the plan's order.

@@ -74,14 +74,18 @@ impl Arrivals {
         let finished = Box::pin(lane.cohort.scenario.finish.clone().cancelled_owned());
         let mine = share(max, index, workers);
         let first = index as u64;
+        // A segment runs 1/N of the rate (the plan made sure each has a user to run it).
+        let segment = lane.segment;
+        let segment_users = segment.share(max);
         Self {
             rate,
-            // The rate follows the users: a worker with none of the pool (fewer users than
-            // workers) takes none of the rate, rather than losing its share uncounted.
-            fraction: if max == 0 {
+            // Within a segment the rate follows the users: a worker with none of the pool
+            // (fewer users than workers) takes none of the rate, rather than losing its
+            // share uncounted.
+            fraction: if segment_users == 0 {
                 0.0
             } else {
-                mine as f64 / max as f64
+                mine as f64 / segment_users as f64 / segment.count as f64
             },
             numbers: (first..first + mine * workers as u64).step_by(workers),
             pre_allocated: share(pre_allocated, index, workers).min(mine),

@@ -7,6 +7,7 @@ mod limits;
 mod observer;
 mod precise;
 mod shaped;
+mod start;
 mod state;
 mod worker;
 
@@ -37,6 +38,10 @@ pub struct Outcome {
     pub users: u64,
     /// How long after the start the last user was spawned (zero if none was).
     pub spawned_after: Duration,
+    /// When the run started, by the wall clock: where merged segments line up.
+    pub started_at: std::time::SystemTime,
+    /// With `--start-at`: how long after the agreed moment it started (zero if on time).
+    pub start_late: Option<Duration>,
 }
 
 /// Runs the plan to the end and returns every measurement. `shutdown` stops it from
@@ -52,6 +57,10 @@ pub fn run(
         observer.warn(warning);
     }
     ensure_map_count(plan.users)?;
+    let start_late = plan
+        .start_at
+        .map(|at| start::wait_until(at, shutdown, observer))
+        .transpose()?;
     let nofile = raise_nofile();
     if let Some(w) = limits::nofile_warning(plan.users, nofile) {
         observer.warn(&w);
@@ -63,6 +72,7 @@ pub fn run(
         shutdown.child(),
     );
     run.data = std::sync::Mutex::new(plan.data.clone());
+    let started_at = std::time::SystemTime::now();
     let run = Arc::new(run);
     let worker_plan = Arc::new(WorkerPlan::from(&plan));
     let scenarios: Arc<[Arc<ScenarioState>]> = plan
@@ -104,6 +114,8 @@ pub fn run(
         setup_failed,
         users: plan.users,
         spawned_after: run.spawned_after(),
+        started_at,
+        start_late,
     };
 
     if plan.hooks.teardown && !setup_failed {

@@ -218,9 +218,13 @@ fn worker_main(
         let ticker = tokio::task::spawn_local(tick(run.clone(), cohorts.clone(), tx.clone()));
         let mut scenarios = tokio::task::JoinSet::new();
         for ((scenario, cohort), shape) in plan.scenarios.iter().zip(&cohorts).zip(shapes) {
+            // Users are numbered over the whole test: with `--segment i/N`, this worker's
+            // stripe of this segment's stripe, so the segments' users never overlap.
+            let segment = run.settings.segment;
             let lane = Lane {
-                index,
-                workers: plan.workers,
+                index: segment.index as usize + segment.count as usize * index,
+                workers: plan.workers * segment.count as usize,
+                segment,
                 scenario: scenario.clone(),
                 run: run.clone(),
                 program: program.clone(),
@@ -245,8 +249,11 @@ fn worker_main(
 /// One scenario on one worker: waits for its start time, runs its executor, and stops it
 /// at its own end (then aborts what still runs `graceful_stop` later).
 pub(super) struct Lane {
+    /// Which stripe of the whole test's users this lane owns: `index` of `workers` lanes
+    /// in all (every worker of every segment).
     pub index: usize,
     pub workers: usize,
+    pub segment: crate::plan::Segment,
     pub scenario: Scenario,
     pub run: Arc<RunState>,
     pub program: Rc<Program>,

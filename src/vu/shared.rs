@@ -31,6 +31,9 @@ pub struct UserSettings {
     /// Data files given on the command line (`--data`), canonical: readable wherever they
     /// are.
     pub data_allowed: Vec<std::path::PathBuf>,
+    /// `--segment i/N`: which share of the whole test this instance runs; ids and data
+    /// rows are striped by it so that no two segments hand out the same.
+    pub segment: crate::plan::Segment,
 }
 
 /// How `--trace` shows requests.
@@ -83,7 +86,7 @@ impl RunState {
             users_running: AtomicU64::new(0),
             last_spawn_us: AtomicU64::new(0),
             iterations_left: iterations.map(AtomicU64::new),
-            ids: UniqueIds::new(),
+            ids: UniqueIds::new(settings.segment),
             settings,
             log,
             data: Default::default(),
@@ -129,20 +132,24 @@ impl RunState {
 pub struct UniqueIds {
     tag: String,
     next: AtomicU64,
+    /// The counter is striped by segment, so two segments that drew the same tag still
+    /// hand out different ids.
+    segment: crate::plan::Segment,
 }
 
 impl UniqueIds {
-    fn new() -> Self {
+    fn new(segment: crate::plan::Segment) -> Self {
         let tag: u64 = rand::random::<u64>() % 36u64.pow(5);
         Self {
             tag: format!("{:0>5}", base36(tag)),
             next: AtomicU64::new(0),
+            segment,
         }
     }
 
     /// Short and URL-safe: the 5-character run tag then a base-36 counter, e.g. `k3f9z1a`.
     pub fn next(&self) -> String {
-        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        let n = self.segment.nth(self.next.fetch_add(1, Ordering::Relaxed));
         format!("{}{}", self.tag, base36(n))
     }
 }
@@ -271,12 +278,27 @@ mod tests {
 
     #[test]
     fn unique_ids_do_not_repeat_and_are_url_safe() {
-        let ids = UniqueIds::new();
+        let ids = UniqueIds::new(crate::plan::Segment::WHOLE);
         let mut seen = std::collections::HashSet::new();
         for _ in 0..10_000 {
             let id = ids.next();
             assert!(id.bytes().all(|b| b.is_ascii_alphanumeric()), "{id}");
             assert!(seen.insert(id));
+        }
+    }
+
+    #[test]
+    fn segments_never_hand_out_the_same_id_even_with_the_same_tag() {
+        let segments = (0..3).map(|index| {
+            let mut ids = UniqueIds::new(crate::plan::Segment { index, count: 3 });
+            ids.tag = "aaaaa".into();
+            ids
+        });
+        let mut seen = std::collections::HashSet::new();
+        for ids in segments {
+            for _ in 0..1000 {
+                assert!(seen.insert(ids.next()));
+            }
         }
     }
 

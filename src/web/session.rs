@@ -585,6 +585,8 @@ impl Observer for WebObserver<'_> {
                 setup_failed: false,
                 users,
                 spawned_after: Duration::ZERO,
+                started_at: std::time::SystemTime::now() - elapsed,
+                start_late: None,
             };
             let d = downloads(self.info, &outcome, self.thresholds);
             *self
