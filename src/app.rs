@@ -48,6 +48,7 @@ pub fn run(cli: Cli, shutdown: &Shutdown) -> anyhow::Result<u8> {
             println!("{}: ok; tasks: {}", probe.name, tasks.join(", "));
             Ok(exit::OK)
         }
+        Command::Merge(args) => merge(args),
         Command::Demo(args) if args.web => {
             let server = crate::demo::spawn(0, args.race)?;
             let mut flags = args.flags;
@@ -235,14 +236,55 @@ fn execute(
         );
     }
     write_files(&info, &outcome, &thresholds, &outputs, true)?;
-    let failed = outcome.totals.all_failures() > 0;
-    Ok(if outcome.setup_failed {
+    Ok(verdict(&report, fail_on_error))
+}
+
+/// `stampede merge`: the segments' results as one, reported as a run is: the summary,
+/// the files asked for, the thresholds evaluated on the whole, `run`'s exit codes.
+fn merge(args: crate::cli::MergeArgs) -> anyhow::Result<u8> {
+    let extra = args
+        .thresholds
+        .iter()
+        .map(|t| crate::report::thresholds::parse(t))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(PlanError::from)?;
+    let outputs = Outputs {
+        json: args.json,
+        csv: args.csv,
+        html: args.html,
+    };
+    outputs.check().map_err(PlanError::from)?;
+    let merged = crate::merge::merge(&args.files, args.force)?;
+    for warning in &merged.warnings {
+        eprintln!("{warning}");
+    }
+    let mut thresholds = merged.thresholds;
+    for t in extra {
+        // A threshold the runs had already is evaluated once.
+        if !thresholds.iter().any(|had| had.text == t.text) {
+            thresholds.push(t);
+        }
+    }
+    let report = Report::new(&merged.info, &merged.outcome, &thresholds);
+    if !args.quiet
+        && let Err(e) = print_summary(&report, |_, _| Ok(()), false)
+    {
+        eprintln!("warning: the summary could not be written to stdout ({e})");
+    }
+    write_files(&merged.info, &merged.outcome, &thresholds, &outputs, true)?;
+    Ok(verdict(&report, args.fail_on_error))
+}
+
+/// `run`'s exit code for a finished report.
+fn verdict(report: &Report, fail_on_error: bool) -> u8 {
+    let failed = report.outcome.totals.all_failures() > 0;
+    if report.outcome.setup_failed {
         exit::SETUP_FAILED
     } else if report.thresholds_failed() || (fail_on_error && failed) {
         exit::THRESHOLD
     } else {
         exit::OK
-    })
+    }
 }
 
 /// What the CLI shows while a run goes on: the live view, warnings on stderr, and the files
@@ -318,7 +360,10 @@ fn write_files(
 /// Maps an error to its exit code: problems found before traffic are usage errors; the
 /// rest are stampede's own failures.
 pub fn exit_code(e: &anyhow::Error) -> u8 {
-    if e.downcast_ref::<PlanError>().is_some() || e.downcast_ref::<runner::LimitError>().is_some() {
+    if e.downcast_ref::<PlanError>().is_some()
+        || e.downcast_ref::<runner::LimitError>().is_some()
+        || e.downcast_ref::<crate::merge::MergeError>().is_some()
+    {
         exit::USAGE
     } else {
         exit::INTERNAL

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod demo;
 pub mod duration;
 pub mod http;
+pub mod merge;
 pub mod metrics;
 pub mod plan;
 pub mod report;

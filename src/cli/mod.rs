@@ -59,6 +59,10 @@ pub enum Command {
         /// The scenario script (.rhai).
         script: PathBuf,
     },
+    /// Merge the --json results of a test's segments (--segment i/N) into the result of
+    /// the whole: counts add, histograms merge exactly, thresholds are evaluated on the
+    /// whole; exit codes are `run`'s.
+    Merge(MergeArgs),
     /// Start the built-in demo API and run the bundled cities scenario against it.
     Demo(DemoArgs),
     /// Start, steer and watch tests of a script in the browser (as Locust's web UI).
@@ -94,6 +98,36 @@ pub struct RunArgs {
     pub script: PathBuf,
     #[command(flatten)]
     pub flags: RunFlags,
+}
+
+/// `stampede merge`: result files and what to make of them.
+#[derive(Debug, Args, Clone, Default)]
+pub struct MergeArgs {
+    /// The results (`stampede run --json`), one per segment.
+    #[arg(required = true, value_name = "RESULT.json")]
+    pub files: Vec<PathBuf>,
+    /// Merge results of different tests (fingerprints), splits or repeated segments.
+    #[arg(long)]
+    pub force: bool,
+    /// Pass/fail criterion evaluated on the whole, as `run --threshold` (repeatable; adds
+    /// to the thresholds the runs were given).
+    #[arg(long = "threshold", value_name = "THRESHOLD")]
+    pub thresholds: Vec<String>,
+    /// Exit with code 1 if any request failed, even when every threshold passed.
+    #[arg(long)]
+    pub fail_on_error: bool,
+    /// Write the merged result as JSON (mergeable again).
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Write PREFIX_stats.csv, PREFIX_failures.csv and PREFIX_history.csv.
+    #[arg(long, value_name = "PREFIX")]
+    pub csv: Option<String>,
+    /// Write a self-contained HTML report with charts.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+    /// No summary on stdout.
+    #[arg(short, long)]
+    pub quiet: bool,
 }
 
 /// `stampede demo`: the demo API plus the bundled scenario.

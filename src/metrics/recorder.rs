@@ -11,7 +11,9 @@ use serde::Serialize;
 use super::{NameCap, new_histogram};
 
 /// Why something failed. An enum, not free text, so failures group by cause.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum FailureKind {
     /// The connection could not be opened (refused, unreachable, DNS).
@@ -64,7 +66,7 @@ pub struct FailureKey {
 }
 
 /// Pass/fail counts of one named check.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct CheckCount {
     pub pass: u64,
     pub fail: u64,
@@ -190,7 +192,7 @@ pub fn merge_phases(into: &mut Option<Box<PhaseHistograms>>, from: &PhaseHistogr
 }
 
 /// Requests abandoned without a response when the run ended.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
 pub struct Unfinished {
     pub requests: u64,
     /// How long the longest-waiting of them had waited, in seconds.

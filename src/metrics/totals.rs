@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::{CheckCount, FailureKey, RequestStats, Snapshot, Unfinished, new_histogram};
 
 /// One second of the run, all request names together.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
 pub struct Second {
     /// Seconds since the run started; this row covers `[second - 1, second)`.
     pub second: u64,
@@ -27,7 +27,7 @@ pub struct Second {
 }
 
 /// One request name during one second.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
 pub struct NameSecond {
     pub requests: u64,
     pub failures: u64,
@@ -74,7 +74,7 @@ pub struct Totals {
     /// Arrival-rate iterations: how late each started after it was due (microseconds).
     pub lateness: Option<Histogram<u64>>,
     /// Responses by protocol and TLS version.
-    pub protocols: BTreeMap<&'static str, u64>,
+    pub protocols: BTreeMap<String, u64>,
     /// The timing breakdown of every request that got a response, µs, in `PHASES`' order.
     pub phases: Option<Box<super::recorder::PhaseHistograms>>,
     pub auto_grouped: u64,
@@ -117,7 +117,7 @@ impl Totals {
         open.row.users = open.row.users.max(users);
         open.row.iterations += snapshot.iterations;
         open.row.dropped += snapshot.dropped_iterations;
-        for s in snapshot.requests {
+        for s in &snapshot.requests {
             open.row.requests += s.requests;
             open.row.failures += s.failures;
             let key = format!("{} {}", s.method, s.name);
@@ -130,6 +130,16 @@ impl Totals {
                 .or_insert_with(new_histogram)
                 .add(&s.latency)
                 .expect("auto-resizing");
+        }
+        self.absorb(snapshot);
+        self.close_before(second.saturating_sub(OPEN_SECONDS));
+    }
+
+    /// Adds everything of `snapshot` but its place in the per-second series: the run's
+    /// counts, histograms, failures and checks (a worker's interval, or a whole result
+    /// read back by `stampede merge`).
+    pub fn absorb(&mut self, snapshot: Snapshot) {
+        for s in snapshot.requests {
             let key = (s.method.clone(), s.name.clone());
             match self.requests.get_mut(&key) {
                 Some(total) => total.merge(&s),
@@ -160,14 +170,50 @@ impl Totals {
                 .expect("auto-resizing");
         }
         for (protocol, n) in snapshot.protocols {
-            *self.protocols.entry(protocol).or_default() += n;
+            *self.protocols.entry(protocol.to_owned()).or_default() += n;
         }
         if let Some(phases) = snapshot.phases {
             super::recorder::merge_phases(&mut self.phases, &phases);
         }
         self.auto_grouped += snapshot.auto_grouped;
         self.unfinished.merge(snapshot.unfinished);
-        self.close_before(second.saturating_sub(OPEN_SECONDS));
+    }
+
+    /// Adds responses by protocol read back from a result (labels not known at build time).
+    pub fn add_protocol(&mut self, protocol: String, n: u64) {
+        *self.protocols.entry(protocol).or_default() += n;
+    }
+
+    /// Adds one closed second of another run at `row.second` of this one (`stampede
+    /// merge`, segments lined up by the wall clock). Counts and users add exactly; the
+    /// percentiles, kept per second without their histogram, become the highest of the
+    /// parts': an upper bound of the merged second's (a quantile of a mixture never exceeds
+    /// its parts' largest). The run's own percentiles come from merged histograms, exact.
+    pub fn add_second(&mut self, row: Second) {
+        let into = self.series.entry(row.second).or_insert_with(|| Second {
+            second: row.second,
+            ..Second::default()
+        });
+        into.requests += row.requests;
+        into.failures += row.failures;
+        into.users += row.users;
+        into.iterations += row.iterations;
+        into.dropped += row.dropped;
+        let max = |a: Option<f64>, b: Option<f64>| match (a, b) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        into.p50_ms = max(into.p50_ms, row.p50_ms);
+        into.p95_ms = max(into.p95_ms, row.p95_ms);
+        into.p99_ms = max(into.p99_ms, row.p99_ms);
+        for (name, n) in row.by_name {
+            let to = into.by_name.entry(name).or_default();
+            to.requests += n.requests;
+            to.failures += n.failures;
+            to.p50_ms = max(to.p50_ms, n.p50_ms);
+            to.p95_ms = max(to.p95_ms, n.p95_ms);
+            to.p99_ms = max(to.p99_ms, n.p99_ms);
+        }
     }
 
     fn close_before(&mut self, second: u64) {

@@ -84,8 +84,9 @@ impl Segment {
 impl Segment {
     /// Cuts the whole test's counts down to this segment's share: each scenario's shared
     /// iterations and the run's `--iterations`. Users need no change (the workers stripe
-    /// them, see `runner::worker::Lane`). Fails when an arrival-rate scenario's pool has
-    /// fewer users than there are segments: a segment without one could not run its share.
+    /// them, see `runner::worker::Lane`). Fails where a share would need users a segment
+    /// does not have: an arrival rate, or iterations to share, over fewer users than there
+    /// are segments (the segments without one could not run their share).
     pub fn apply(
         self,
         scenarios: &mut [super::Scenario],
@@ -94,17 +95,29 @@ impl Segment {
         if self.is_whole() {
             return Ok(());
         }
+        let too_few = |what: &str, users: u64| {
+            format!(
+                "{what} has {users} users at most, which cannot be split into {} segments: \
+                 each needs one; give it at least {} users",
+                self.count, self.count
+            )
+        };
         for s in scenarios.iter_mut() {
-            if let super::Schedule::Rate { max, .. } = s.schedule
-                && max < self.count
-            {
-                return Err(format!(
-                    "scenario `{}`: {max} users at most cannot be split into {} segments; \
-                     give max_users of at least {}",
-                    s.name, self.count, self.count
-                ));
+            let shares =
+                matches!(s.schedule, super::Schedule::Rate { .. }) || s.iterations.is_some();
+            if shares && s.schedule.peak() < self.count {
+                let what = format!("scenario `{}`", s.name);
+                return Err(too_few(&what, s.schedule.peak()));
             }
             s.iterations = s.iterations.map(|n| self.share(n));
+        }
+        let most = scenarios
+            .iter()
+            .map(|s| s.schedule.peak())
+            .max()
+            .unwrap_or(0);
+        if iterations.is_some() && most < self.count {
+            return Err(too_few("the run's --iterations", most));
         }
         *iterations = iterations.map(|n| self.share(n));
         Ok(())

@@ -66,7 +66,7 @@ struct Part<'a> {
     /// The same as histograms (µs, HdrHistogram V2, base64), by phase.
     timings_histograms: Option<std::collections::BTreeMap<&'static str, String>>,
     /// Responses by protocol and TLS version (`"HTTP/2.0 over tls1.3": 1200`).
-    protocols: &'a std::collections::BTreeMap<&'static str, u64>,
+    protocols: &'a std::collections::BTreeMap<String, u64>,
     auto_grouped_requests: u64,
     /// Requests still waiting for a response when the run ended (also in `failures`).
     unfinished: Unfinished,

@@ -1,0 +1,303 @@
+//! Combining read results: checks that they are segments of one test, then adds them into
+//! one [`Totals`] with the same code paths a run's own workers use.
+
+use std::path::PathBuf;
+use std::time::{Duration, UNIX_EPOCH};
+
+use super::MergeError;
+use super::load::{Part, ResultFile, histogram};
+use crate::metrics::{FailureKey, RequestStats, Snapshot, Totals};
+use crate::plan::Segment;
+use crate::report::{MergedInfo, RunInfo, Threshold};
+use crate::runner::Outcome;
+
+/// The whole test, from its parts.
+pub struct Merged {
+    pub info: RunInfo,
+    pub outcome: Outcome,
+    /// The thresholds the runs were given, to evaluate again on the whole.
+    pub thresholds: Vec<Threshold>,
+    /// What the user should know: a missing segment, segments that started apart.
+    pub warnings: Vec<String>,
+}
+
+/// Segments that started further apart than this are said to (the per-second rows line up
+/// to the second regardless).
+const START_SKEW: f64 = 1.0;
+
+fn segment_of(file: &ResultFile) -> Option<Segment> {
+    file.run
+        .segment
+        .as_deref()
+        .and_then(|s| Segment::parse(s).ok())
+}
+
+pub fn combine(mut files: Vec<(PathBuf, ResultFile)>, force: bool) -> Result<Merged, MergeError> {
+    files.sort_by_key(|(_, f)| segment_of(f).map(|s| s.index));
+    let missing = check(&files, force)?;
+    let mut warnings: Vec<String> = missing
+        .iter()
+        .map(|m| {
+            format!(
+                "warning: segment {m} is missing: the merged result covers {} of {} segments",
+                files.len(),
+                files.len() + missing.len()
+            )
+        })
+        .collect();
+    let base = files.iter().filter_map(|(_, f)| f.started_unix_ms).min();
+    let offset_s = |f: &ResultFile| match (f.started_unix_ms, base) {
+        (Some(ms), Some(base)) => (ms - base) as f64 / 1000.0,
+        _ => 0.0,
+    };
+    let skew = files.iter().map(|(_, f)| offset_s(f)).fold(0.0, f64::max);
+    if skew > START_SKEW {
+        warnings.push(format!(
+            "warning: the segments started up to {skew:.1} s apart; give them one --start-at to start together"
+        ));
+    }
+
+    let mut names: Vec<String> = files[0]
+        .1
+        .run
+        .scenarios
+        .iter()
+        .map(|s| s.name.clone())
+        .collect();
+    let mut totals = Totals::default();
+    let mut elapsed = 0.0_f64;
+    for (path, file) in &files {
+        let offset = offset_s(file);
+        let second = offset.round() as u64;
+        add_part(&mut totals, path, &file.whole, second)?;
+        for scenario in &file.scenarios {
+            let i = match names.iter().position(|n| *n == scenario.name) {
+                Some(i) => i,
+                None => {
+                    names.push(scenario.name.clone());
+                    names.len() - 1
+                }
+            };
+            if totals.scenarios.len() <= i {
+                totals.scenarios.resize_with(i + 1, Totals::default);
+            }
+            add_part(&mut totals.scenarios[i], path, &scenario.part, second)?;
+        }
+        elapsed = elapsed.max(offset + file.duration_s);
+        if file.interrupted {
+            warnings.push(format!(
+                "warning: {} was interrupted before its end",
+                path.display()
+            ));
+        }
+    }
+    totals.finish();
+
+    let thresholds = thresholds(&files)?;
+    let started_at = UNIX_EPOCH + Duration::from_millis(base.unwrap_or(0));
+    let info = info(&files, missing, force, started_at);
+    let outcome = Outcome {
+        totals,
+        elapsed: Duration::from_secs_f64(elapsed.max(0.0)),
+        interrupted: files.iter().any(|(_, f)| f.interrupted),
+        setup_failed: files.iter().any(|(_, f)| f.setup_failed),
+        users: info.users,
+        spawned_after: Duration::from_secs_f64(
+            files.iter().map(|(_, f)| f.spawn_s).fold(0.0, f64::max),
+        ),
+        started_at,
+        start_late: files
+            .iter()
+            .filter_map(|(_, f)| f.start_late_s)
+            .reduce(f64::max)
+            .map(Duration::from_secs_f64),
+    };
+    Ok(Merged {
+        info,
+        outcome,
+        thresholds,
+        warnings,
+    })
+}
+
+/// Refuses files that are not segments of one test (unless `force`); returns the
+/// segments none of them holds.
+fn check(files: &[(PathBuf, ResultFile)], force: bool) -> Result<Vec<String>, MergeError> {
+    let (first_path, first) = &files[0];
+    let text = |s: Option<Segment>| s.map_or("(the whole test)".into(), |s| s.to_string());
+    let count = segment_of(first).map(|s| s.count);
+    for (i, (path, file)) in files.iter().enumerate() {
+        if force {
+            break;
+        }
+        let (ours, theirs) = (&first.run.fingerprint, &file.run.fingerprint);
+        if ours.is_none() || ours != theirs {
+            let show = |f: &Option<String>| f.clone().unwrap_or_else(|| "(none)".into());
+            return Err(MergeError::Fingerprint {
+                path: path.clone(),
+                first: first_path.clone(),
+                theirs: show(theirs),
+                ours: show(ours),
+            });
+        }
+        if segment_of(file).map(|s| s.count) != count {
+            return Err(MergeError::SegmentCount {
+                path: path.clone(),
+                first: first_path.clone(),
+                theirs: text(segment_of(file)),
+                ours: text(segment_of(first)),
+            });
+        }
+        if let Some(segment) = segment_of(file)
+            && let Some((before, _)) = files[..i]
+                .iter()
+                .find(|(_, f)| segment_of(f) == Some(segment))
+        {
+            return Err(MergeError::Duplicate {
+                segment: segment.to_string(),
+                a: before.clone(),
+                b: path.clone(),
+            });
+        }
+    }
+    let present: Vec<Segment> = files.iter().filter_map(|(_, f)| segment_of(f)).collect();
+    Ok(match count {
+        Some(count) if !force || present.iter().all(|s| s.count == count) => (0..count)
+            .map(|index| Segment { index, count })
+            .filter(|s| !present.contains(s))
+            .map(|s| s.to_string())
+            .collect(),
+        _ => Vec::new(),
+    })
+}
+
+/// Adds one file's part (the whole run or a scenario) whose second 0 is `offset` seconds
+/// into the merged run.
+fn add_part(
+    totals: &mut Totals,
+    path: &PathBuf,
+    part: &Part,
+    offset: u64,
+) -> Result<(), MergeError> {
+    let mut snapshot = Snapshot {
+        iterations: part.iterations,
+        failed_iterations: part.failed_iterations,
+        dropped_iterations: part.dropped_iterations,
+        interrupted_iterations: part.interrupted_iterations,
+        auto_grouped: part.auto_grouped_requests,
+        unfinished: part.unfinished,
+        ..Snapshot::default()
+    };
+    for r in &part.requests {
+        let what = format!("`{} {}`", r.method, r.name);
+        let latency = histogram(path, &what, &r.histogram)?;
+        let corrected = r
+            .corrected_histogram
+            .as_deref()
+            .map(|h| histogram(path, &format!("corrected {what}"), h))
+            .transpose()?;
+        snapshot.requests.push(RequestStats {
+            method: r.method.clone(),
+            name: r.name.clone(),
+            requests: r.requests,
+            failures: r.failures,
+            bytes: r.bytes,
+            retries: r.retries,
+            latency,
+            total_us: r
+                .sum_us
+                .unwrap_or((r.avg_ms * 1000.0).round() as u64 * r.requests),
+            corrected,
+        });
+    }
+    snapshot.failures = part
+        .failures
+        .iter()
+        .map(|f| {
+            let key = FailureKey {
+                kind: f.kind,
+                method: f.method.clone(),
+                name: f.name.clone(),
+                message: f.message.clone(),
+            };
+            (key, f.count)
+        })
+        .collect();
+    snapshot.checks = part
+        .checks
+        .iter()
+        .map(|c| (c.name.clone(), c.count))
+        .collect();
+    if let Some(h) = &part.iteration_lateness_histogram {
+        snapshot.lateness = Some(Box::new(histogram(path, "iteration lateness", h)?));
+    }
+    if let Some(phases) = &part.timings_histograms {
+        let read = |name: &&str| -> Result<_, MergeError> {
+            let text = phases.get(*name).ok_or_else(|| MergeError::Histogram {
+                path: path.clone(),
+                what: format!("`{name}` timing"),
+                reason: "missing".into(),
+            })?;
+            histogram(path, &format!("`{name}` timing"), text)
+        };
+        let list = crate::metrics::PHASES
+            .iter()
+            .map(read)
+            .collect::<Result<Vec<_>, _>>()?;
+        let array: crate::metrics::PhaseHistograms =
+            list.try_into().expect("one histogram per phase");
+        snapshot.phases = Some(Box::new(array));
+    }
+    totals.absorb(snapshot);
+    for (protocol, n) in &part.protocols {
+        totals.add_protocol(protocol.clone(), *n);
+    }
+    for row in &part.series {
+        let mut row = row.clone();
+        row.second += offset;
+        totals.add_second(row);
+    }
+    Ok(())
+}
+
+/// Every threshold the runs were given, once each, in the order first seen.
+fn thresholds(files: &[(PathBuf, ResultFile)]) -> Result<Vec<Threshold>, MergeError> {
+    let mut out: Vec<Threshold> = Vec::new();
+    for (path, file) in files {
+        for v in &file.thresholds {
+            if out.iter().any(|t| t.text == v.threshold.text) {
+                continue;
+            }
+            let t = crate::report::thresholds::parse(&v.threshold.text)
+                .map_err(|e| MergeError::Threshold(path.clone(), e))?;
+            out.push(t);
+        }
+    }
+    Ok(out)
+}
+
+/// The first file's description of the test, as the whole's.
+fn info(
+    files: &[(PathBuf, ResultFile)],
+    missing: Vec<String>,
+    force: bool,
+    started_at: std::time::SystemTime,
+) -> RunInfo {
+    let mut info = files[0].1.run.clone();
+    info.segment = None;
+    info.started_at = humantime::format_rfc3339_seconds(started_at).to_string();
+    info.iterations = files
+        .iter()
+        .map(|(_, f)| f.run.iterations)
+        .sum::<Option<u64>>();
+    info.merged = Some(MergedInfo {
+        files: files.iter().map(|(p, _)| p.display().to_string()).collect(),
+        segments: files
+            .iter()
+            .filter_map(|(_, f)| f.run.segment.clone())
+            .collect(),
+        missing,
+        forced: force,
+    });
+    info
+}
