@@ -175,7 +175,7 @@ fn check(files: &[(PathBuf, ResultFile)], force: bool) -> Result<Vec<String>, Me
 /// into the merged run.
 fn add_part(
     totals: &mut Totals,
-    path: &PathBuf,
+    path: &std::path::Path,
     part: &Part,
     offset: u64,
 ) -> Result<(), MergeError> {
@@ -234,7 +234,7 @@ fn add_part(
     if let Some(phases) = &part.timings_histograms {
         let read = |name: &&str| -> Result<_, MergeError> {
             let text = phases.get(*name).ok_or_else(|| MergeError::Histogram {
-                path: path.clone(),
+                path: path.to_owned(),
                 what: format!("`{name}` timing"),
                 reason: "missing".into(),
             })?;

@@ -2,7 +2,7 @@
 //! then typed. Only what a merge needs is read; the histograms stay base64 until combined.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::Deserialize;
 
@@ -131,13 +131,13 @@ pub fn read(path: &Path) -> Result<ResultFile, MergeError> {
 
 /// A base64 HdrHistogram (V2, plain or deflated) back as an auto-resizing histogram.
 pub fn histogram(
-    path: &PathBuf,
+    path: &Path,
     what: &str,
     text: &str,
 ) -> Result<hdrhistogram::Histogram<u64>, MergeError> {
     use base64::Engine as _;
     let bad = |reason: String| MergeError::Histogram {
-        path: path.clone(),
+        path: path.to_owned(),
         what: what.to_owned(),
         reason,
     };
