@@ -214,7 +214,12 @@ fn execute(
         outputs,
         quiet,
         bench_line,
+        prometheus,
     } = reporting;
+    let pusher = prometheus.map(|config| {
+        let names = info.scenarios.iter().map(|s| s.name.clone()).collect();
+        crate::prometheus::Pusher::start(&config, plan.settings.segment, names)
+    });
     let mut terminal = Terminal {
         live: crate::report::live::Live::new(
             quiet,
@@ -227,8 +232,20 @@ fn execute(
         info: &info,
         thresholds: &thresholds,
         outputs: &outputs,
+        pusher,
     };
     let outcome = runner::run(plan, shutdown, &mut terminal)?;
+    if let Some(pusher) = terminal.pusher.take() {
+        let url = pusher.url().to_owned();
+        let pushed = pusher.finish(&outcome.totals);
+        if let Some(error) = pushed.error {
+            eprintln!(
+                "warning: {} of {} pushes to {url} failed; the last: {error}",
+                pushed.failed,
+                pushed.sent + pushed.failed
+            );
+        }
+    }
     let report = Report::new(&info, &outcome, &thresholds);
     if let Err(e) = print_summary(&report, after, bench_line) {
         eprintln!(
@@ -294,6 +311,7 @@ struct Terminal<'a> {
     info: &'a RunInfo,
     thresholds: &'a [Threshold],
     outputs: &'a Outputs,
+    pusher: Option<crate::prometheus::Pusher>,
 }
 
 impl runner::Observer for Terminal<'_> {
@@ -304,6 +322,9 @@ impl runner::Observer for Terminal<'_> {
         totals: &crate::metrics::Totals,
     ) {
         self.live.update(elapsed, users, totals);
+        if let Some(pusher) = &mut self.pusher {
+            pusher.tick(totals);
+        }
     }
 
     fn finished(&mut self) {

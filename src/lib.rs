@@ -13,6 +13,7 @@ pub mod http;
 pub mod merge;
 pub mod metrics;
 pub mod plan;
+pub mod prometheus;
 pub mod report;
 pub mod runner;
 pub mod script;

@@ -309,6 +309,17 @@ pub struct RunFlags {
     /// started at different moments start together; one started late says how late.
     #[arg(long, value_parser = start_at, value_name = "TIME", help_heading = "Distributed")]
     pub start_at: Option<std::time::SystemTime>,
+    /// Push live metrics to Prometheus with remote-write, e.g.
+    /// http://127.0.0.1:9090/api/v1/write (Prometheus started with
+    /// --web.enable-remote-write-receiver): every --prometheus-interval and once at the end.
+    #[arg(long, value_name = "URL", help_heading = "Live metrics")]
+    pub prometheus: Option<String>,
+    /// How often to push to --prometheus [default: 5s].
+    #[arg(long, value_parser = duration, value_name = "DURATION", help_heading = "Live metrics")]
+    pub prometheus_interval: Option<std::time::Duration>,
+    /// A label on every series pushed to --prometheus, e.g. testid=checkout-42 (repeatable).
+    #[arg(long, value_parser = crate::prometheus::parse_label, value_name = "KEY=VALUE", help_heading = "Live metrics")]
+    pub prometheus_label: Vec<(String, String)>,
     /// End stdout with `BENCH requests=N failures=N` for the peer benchmark rig.
     #[arg(long, hide = true)]
     pub bench_line: bool,

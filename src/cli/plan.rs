@@ -668,7 +668,29 @@ fn decide(
             outputs,
             quiet: args.quiet,
             bench_line: args.bench_line,
+            prometheus: prometheus(args)?,
         };
         Ok((plan, reporting))
     }
+}
+
+/// `--prometheus`, checked before any traffic.
+fn prometheus(args: &RunFlags) -> Result<Option<crate::prometheus::Config>, PlanError> {
+    let Some(url) = &args.prometheus else {
+        return Ok(None);
+    };
+    if !(url.starts_with("http://") || url.starts_with("https://")) || url::Url::parse(url).is_err()
+    {
+        return Err(PlanError::Flag {
+            flag: "prometheus",
+            message: format!(
+                "`{url}` is not an http:// or https:// URL of a remote-write endpoint"
+            ),
+        });
+    }
+    Ok(Some(crate::prometheus::Config {
+        url: url.clone(),
+        interval: args.prometheus_interval.unwrap_or(Duration::from_secs(5)),
+        labels: args.prometheus_label.clone(),
+    }))
 }

@@ -37,6 +37,8 @@ pub struct Reporting {
     pub quiet: bool,
     /// `BENCH requests=N failures=N` at the end of stdout, for the peer rig.
     pub bench_line: bool,
+    /// `--prometheus`: where to push live metrics.
+    pub prometheus: Option<crate::prometheus::Config>,
 }
 
 /// How the run was set up, for the report headers.
