@@ -158,7 +158,7 @@ fn api() {
     assert_eq!(total, requests as f64);
     let slow = query(
         base,
-        &format!(r#"sum(stampede_http_requests_total{{testid="t1",name="/slow"}})"#),
+        r#"sum(stampede_http_requests_total{testid="t1",name="/slow"})"#,
     );
     assert_eq!(slow, 120.0);
     let status = query(
