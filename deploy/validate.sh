@@ -173,8 +173,13 @@ STAMPEDE_BIN=${STAMPEDE:-}
 if [ -z "$STAMPEDE_BIN" ]; then
     STAMPEDE_BIN=$(command -v stampede || true)
 fi
-if [ -z "$STAMPEDE_BIN" ] && [ -x target/release/stampede ]; then
-    STAMPEDE_BIN=target/release/stampede
+if [ -z "$STAMPEDE_BIN" ]; then
+    # The newer of the local builds, if any.
+    for b in target/release/stampede target/debug/stampede; do
+        if [ -x "$b" ] && { [ -z "$STAMPEDE_BIN" ] || [ "$b" -nt "$STAMPEDE_BIN" ]; }; then
+            STAMPEDE_BIN=$b
+        fi
+    done
 fi
 if [ -n "$STAMPEDE_BIN" ]; then
     echo "== The ConfigMap's scenario.rhai: $STAMPEDE_BIN check"

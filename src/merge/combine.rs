@@ -26,7 +26,7 @@ pub struct Merged {
 const START_SKEW: f64 = 1.0;
 
 fn segment_of(file: &ResultFile) -> Option<Segment> {
-    file.run
+    file.info()
         .segment
         .as_deref()
         .and_then(|s| Segment::parse(s).ok())
@@ -59,7 +59,7 @@ pub fn combine(mut files: Vec<(PathBuf, ResultFile)>, force: bool) -> Result<Mer
 
     let mut names: Vec<String> = files[0]
         .1
-        .run
+        .info()
         .scenarios
         .iter()
         .map(|s| s.name.clone())
@@ -69,19 +69,20 @@ pub fn combine(mut files: Vec<(PathBuf, ResultFile)>, force: bool) -> Result<Mer
     for (path, file) in &files {
         let offset = offset_s(file);
         let second = offset.round() as u64;
-        add_part(&mut totals, path, &file.whole, second)?;
+        add_part(&mut totals, path, file, second)?;
         for scenario in &file.scenarios {
-            let i = match names.iter().position(|n| *n == scenario.name) {
+            let name = scenario.name.clone().unwrap_or_default();
+            let i = match names.iter().position(|n| *n == name) {
                 Some(i) => i,
                 None => {
-                    names.push(scenario.name.clone());
+                    names.push(name);
                     names.len() - 1
                 }
             };
             if totals.scenarios.len() <= i {
                 totals.scenarios.resize_with(i + 1, Totals::default);
             }
-            add_part(&mut totals.scenarios[i], path, &scenario.part, second)?;
+            add_part(&mut totals.scenarios[i], path, scenario, second)?;
         }
         elapsed = elapsed.max(offset + file.duration_s);
         if file.interrupted {
@@ -130,7 +131,7 @@ fn check(files: &[(PathBuf, ResultFile)], force: bool) -> Result<Vec<String>, Me
         if force {
             break;
         }
-        let (ours, theirs) = (&first.run.fingerprint, &file.run.fingerprint);
+        let (ours, theirs) = (&first.info().fingerprint, &file.info().fingerprint);
         if ours.is_none() || ours != theirs {
             let show = |f: &Option<String>| f.clone().unwrap_or_else(|| "(none)".into());
             return Err(MergeError::Fingerprint {
@@ -283,18 +284,18 @@ fn info(
     force: bool,
     started_at: std::time::SystemTime,
 ) -> RunInfo {
-    let mut info = files[0].1.run.clone();
+    let mut info = files[0].1.info().clone();
     info.segment = None;
     info.started_at = humantime::format_rfc3339_seconds(started_at).to_string();
     info.iterations = files
         .iter()
-        .map(|(_, f)| f.run.iterations)
+        .map(|(_, f)| f.info().iterations)
         .sum::<Option<u64>>();
     info.merged = Some(MergedInfo {
         files: files.iter().map(|(p, _)| p.display().to_string()).collect(),
         segments: files
             .iter()
-            .filter_map(|(_, f)| f.run.segment.clone())
+            .filter_map(|(_, f)| f.info().segment.clone())
             .collect(),
         missing,
         forced: force,

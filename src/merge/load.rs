@@ -10,44 +10,37 @@ use super::MergeError;
 use crate::metrics::{CheckCount, FailureKind, Second, Unfinished};
 use crate::report::{RunInfo, SCHEMA_VERSION};
 
-/// One result file, as written by `stampede run --json`.
+/// One result file, as written by `stampede run --json`; also each of its scenarios, which
+/// have the same numbers without the document's own fields (those are `None` there). One
+/// type for both rather than `#[serde(flatten)]`, which would buffer every file whole
+/// before typing it (twice the time of a merge).
 #[derive(Deserialize)]
 pub struct ResultFile {
-    pub run: RunInfo,
+    #[serde(default)]
+    pub schema: Option<String>,
+    #[serde(default)]
+    pub version: Option<u32>,
+    #[serde(default)]
+    pub run: Option<RunInfo>,
+    #[serde(default)]
     pub duration_s: f64,
+    #[serde(default)]
     pub spawn_s: f64,
     #[serde(default)]
     pub started_unix_ms: Option<u64>,
     #[serde(default)]
     pub start_late_s: Option<f64>,
+    #[serde(default)]
     pub interrupted: bool,
+    #[serde(default)]
     pub setup_failed: bool,
-    #[serde(flatten)]
-    pub whole: Part,
+    #[serde(default)]
     pub thresholds: Vec<VerdictIn>,
-    pub scenarios: Vec<ScenarioPart>,
-}
-
-#[derive(Deserialize)]
-pub struct VerdictIn {
-    pub threshold: ThresholdIn,
-}
-
-#[derive(Deserialize)]
-pub struct ThresholdIn {
-    pub text: String,
-}
-
-#[derive(Deserialize)]
-pub struct ScenarioPart {
-    pub name: String,
-    #[serde(flatten)]
-    pub part: Part,
-}
-
-/// The numbers of the whole run or of one scenario.
-#[derive(Deserialize)]
-pub struct Part {
+    #[serde(default)]
+    pub scenarios: Vec<ResultFile>,
+    /// A scenario's name (`None` on the document).
+    #[serde(default)]
+    pub name: Option<String>,
     pub iterations: u64,
     pub failed_iterations: u64,
     pub dropped_iterations: u64,
@@ -64,6 +57,28 @@ pub struct Part {
     pub failures: Vec<FailureIn>,
     pub checks: Vec<CheckIn>,
     pub series: Vec<Second>,
+}
+
+/// The numbers of the whole run or of one scenario.
+pub type Part = ResultFile;
+
+impl ResultFile {
+    /// The document's description of the run ([`read`] made sure there is one).
+    pub fn info(&self) -> &RunInfo {
+        self.run
+            .as_ref()
+            .expect("read() refuses a result without `run`")
+    }
+}
+
+#[derive(Deserialize)]
+pub struct VerdictIn {
+    pub threshold: ThresholdIn,
+}
+
+#[derive(Deserialize)]
+pub struct ThresholdIn {
+    pub text: String,
 }
 
 #[derive(Deserialize)]
@@ -116,17 +131,34 @@ pub fn read(path: &Path) -> Result<ResultFile, MergeError> {
         truncated: source.is_eof(),
         source,
     };
-    let header: Header = serde_json::from_slice(&bytes).map_err(json)?;
-    if header.schema.as_deref() != Some("stampede-result") {
-        return Err(MergeError::NotAResult(path.to_owned()));
+    let checked = |schema: Option<&str>, version: Option<u32>| {
+        if schema != Some("stampede-result") {
+            Err(MergeError::NotAResult(path.to_owned()))
+        } else if version != Some(SCHEMA_VERSION) {
+            Err(MergeError::Version {
+                path: path.to_owned(),
+                found: version,
+            })
+        } else {
+            Ok(())
+        }
+    };
+    match serde_json::from_slice::<ResultFile>(&bytes) {
+        Ok(file) => {
+            checked(file.schema.as_deref(), file.version)?;
+            if file.run.is_none() {
+                return Err(MergeError::NotAResult(path.to_owned()));
+            }
+            Ok(file)
+        }
+        // Say first what the file is, if not a result of this version: a better reason
+        // than the field the typing stumbled on.
+        Err(e) => {
+            let header: Header = serde_json::from_slice(&bytes).map_err(json)?;
+            checked(header.schema.as_deref(), header.version)?;
+            Err(json(e))
+        }
     }
-    if header.version != Some(SCHEMA_VERSION) {
-        return Err(MergeError::Version {
-            path: path.to_owned(),
-            found: header.version,
-        });
-    }
-    serde_json::from_slice(&bytes).map_err(json)
 }
 
 /// A base64 HdrHistogram (V2, plain or deflated) back as an auto-resizing histogram.

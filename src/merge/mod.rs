@@ -72,9 +72,31 @@ pub fn merge(paths: &[PathBuf], force: bool) -> Result<Merged, MergeError> {
     if paths.is_empty() {
         return Err(MergeError::NoFiles);
     }
-    let files = paths
-        .iter()
-        .map(|p| load::read(p).map(|f| (p.clone(), f)))
-        .collect::<Result<Vec<_>, _>>()?;
-    combine::combine(files, force)
+    combine::combine(read_all(paths)?, force)
+}
+
+/// Reads and types the files on every core: parsing the JSON is most of a merge's time.
+fn read_all(paths: &[PathBuf]) -> Result<Vec<(PathBuf, load::ResultFile)>, MergeError> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(paths.len());
+    let chunk = paths.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let parts: Vec<_> = paths
+            .chunks(chunk)
+            .map(|chunk| {
+                scope.spawn(move || {
+                    chunk
+                        .iter()
+                        .map(|p| load::read(p).map(|f| (p.clone(), f)))
+                        .collect::<Result<Vec<_>, _>>()
+                })
+            })
+            .collect();
+        let mut files = Vec::with_capacity(paths.len());
+        for part in parts {
+            files.extend(part.join().expect("reading a result does not panic")?);
+        }
+        Ok(files)
+    })
 }
