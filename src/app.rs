@@ -208,6 +208,7 @@ fn execute(
     after: impl FnOnce(&Report, &mut dyn Write) -> std::io::Result<()>,
 ) -> anyhow::Result<u8> {
     let info = RunInfo::new(&plan);
+    let segmented = !plan.settings.segment.is_whole();
     let crate::report::Reporting {
         thresholds,
         fail_on_error,
@@ -253,6 +254,21 @@ fn execute(
         );
     }
     write_files(&info, &outcome, &thresholds, &outputs, true)?;
+    if segmented && report.thresholds_failed() {
+        // A share of the test is judged on the whole, not alone: a request count or a rate
+        // that fails here may pass for the whole, and a failure count may do the opposite.
+        eprintln!(
+            "note: a threshold failed on this segment's share alone; the exit code leaves it \
+             to `stampede merge`, which evaluates the thresholds on the whole"
+        );
+        return Ok(if outcome.setup_failed {
+            exit::SETUP_FAILED
+        } else if fail_on_error && outcome.totals.all_failures() > 0 {
+            exit::THRESHOLD
+        } else {
+            exit::OK
+        });
+    }
     Ok(verdict(&report, fail_on_error))
 }
 

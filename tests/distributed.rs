@@ -57,8 +57,10 @@ let options = #{
         per_vu: #{ executor: "per-vu-iterations", users: 7, iterations: 13, exec: "per_vu" },
         ramp: #{ executor: "ramping-vus", start_users: 0, exec: "ramp",
                  stages: [#{ duration: "0.5s", target: 8 }, #{ duration: "1s", target: 8 }] },
-        rate: #{ executor: "constant-arrival-rate", rate: 300, time_unit: "1s", duration: "2s",
+        rate: #{ executor: "constant-arrival-rate", rate: 300, time_unit: "1s", duration: "3s",
                  pre_allocated_users: 12, max_users: 30, exec: "rate" },
+        trickle: #{ executor: "constant-arrival-rate", rate: 2, time_unit: "1s", duration: "2.2s",
+                    pre_allocated_users: 3, max_users: 3, exec: "trickle" },
     },
 };
 const ROWS = data::csv("rows.csv");
@@ -67,6 +69,7 @@ fn sh() { _hit("sh"); http::post("/ids", #{ body: `row-${ROWS.next_unique().id}`
 fn per_vu() { _hit("per_vu"); http::post("/ids", #{ body: `id-${unique_id()}` }); }
 fn ramp() { _hit("ramp"); sleep(0.05); }
 fn rate() { _hit("rate"); }
+fn trickle() { _hit("trickle"); }
 "#;
 
 /// The script and its data file in a folder of their own.
@@ -145,18 +148,17 @@ fn three_segments_merged_are_the_whole_test() {
             spawn_run(dir.path(), &seg_host, &out(&format!("seg{i}.json")), &extra)
         })
         .collect();
-    children.push(spawn_run(
-        dir.path(),
-        &whole_host,
-        &out("whole.json"),
-        &["--start-at".into(), start_at.clone()],
-    ));
     for child in children {
         let output = child.wait_with_output().unwrap();
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(0), "{stderr}");
         assert!(stderr.contains("for --start-at"), "{stderr}");
     }
+    // The whole test after the segments, so that neither competes with the other for the
+    // two cores.
+    let whole = spawn_run(dir.path(), &whole_host, &out("whole.json"), &[]);
+    let output = whole.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(0));
 
     // Every count the whole test has exactly, the segments have together.
     let hits = |r: &Record| r.hits.lock().unwrap().clone();
@@ -165,18 +167,22 @@ fn three_segments_merged_are_the_whole_test() {
         assert_eq!(seg_hits[name], whole_hits[name], "{name}");
     }
     assert_eq!(seg_hits["sh"], 301);
+    // A low rate is exact too: 2/s for 2.2 s is 5 arrivals (0, 0.5, … 2 s). Each segment
+    // runs 2/3 a second, and they take turns (at 0, 0.5 and 1 s, then 1.5 s later) rather
+    // than each starting with an arrival of its own (which made 6).
+    assert_eq!((seg_hits["trickle"], whole_hits["trickle"]), (5, 5));
     assert_eq!(seg_hits["per_vu"], 7 * 13);
     // An arrival rate is timed, not counted: the schedule begins once each instance's
     // pool is ready, which four processes starting at once on two cores delay by tens of
-    // ms. 600 are due in all.
+    // ms. 900 are due in all.
     let (a, b) = (seg_hits["rate"] as f64, whole_hits["rate"] as f64);
     assert!((a - b).abs() <= 0.05 * b, "rate: {a} segmented, {b} whole");
-    assert!((570.0..=600.0).contains(&a), "rate: {a} of 600");
+    assert!((855.0..=900.0).contains(&a), "rate: {a} of 900");
     // The same users (by vu_id) ran, however the test was split.
     let users = |r: &Record| r.users.lock().unwrap().clone();
     let ramp_users = |set: &BTreeSet<(String, u64)>| -> BTreeSet<u64> {
         set.iter()
-            .filter(|(s, _)| s != "rate")
+            .filter(|(s, _)| s != "rate" && s != "trickle")
             .map(|(s, vu)| vu + if s == "ramp" { 1000 } else { 0 })
             .collect()
     };
@@ -229,12 +235,29 @@ fn three_segments_merged_are_the_whole_test() {
     let merged = json(&merged_path);
     let server_total: u64 = seg_hits.values().sum::<u64>() + bodies.len() as u64;
     assert_eq!(merged["aggregated"]["requests"], server_total);
-    for name in ["sh", "per_vu", "ramp", "rate"] {
+    for name in ["sh", "per_vu", "ramp", "rate", "trickle"] {
         let sum: u64 = segs
             .iter()
             .map(|d| scenario(d, name)["iterations"].as_u64().unwrap())
             .sum();
         assert_eq!(scenario(&merged, name)["iterations"], sum, "{name}");
+    }
+    // The equality table of the closing note (`cargo test --test distributed -- --nocapture`).
+    eprintln!(
+        "| scenario | server, whole run | server, 3 segments | merged iterations | per segment |"
+    );
+    for name in ["sh", "per_vu", "ramp", "rate", "trickle"] {
+        let per: Vec<String> = segs
+            .iter()
+            .map(|d| scenario(d, name)["iterations"].to_string())
+            .collect();
+        eprintln!(
+            "| {name} | {} | {} | {} | {} |",
+            whole_hits[name],
+            seg_hits[name],
+            scenario(&merged, name)["iterations"],
+            per.join(" / ")
+        );
     }
     let mut all = Histogram::<u64>::new(3).unwrap();
     all.auto(true);
@@ -325,10 +348,31 @@ fn one() { http::get("/hit/one/1"); }
     let doc = json(&merged);
     assert_eq!(doc["run"]["merged"]["missing"], serde_json::json!(["2/3"]));
     assert_eq!(doc["iterations"], 4 + 3);
-    // The same segment twice.
+    // The same segment twice, directly or inside a merged file.
     let (code, stderr) = merge(&[&a, &a], &["-q"]);
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("given twice"), "{stderr}");
+    let (code, stderr) = merge(&[&merged, &a], &["-q"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("segment 1/3 is given twice"), "{stderr}");
+    // A merged file merges again: with the missing segment it is the whole test.
+    let b = small_run(dir.path(), &host, "b.json", &["--segment", "2/3"]);
+    let whole = dir.path().join("whole.json");
+    let (code, stderr) = merge(&[&merged, &b], &["--json", whole.to_str().unwrap(), "-q"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(!stderr.contains("missing"), "{stderr}");
+    let doc = json(&whole);
+    assert_eq!(doc["iterations"], 10);
+    assert_eq!(
+        doc["run"]["merged"]["segments"],
+        serde_json::json!(["1/3", "2/3", "3/3"])
+    );
+    // Two results of the whole test would count it twice.
+    let w1 = small_run(dir.path(), &host, "w1.json", &[]);
+    let w2 = small_run(dir.path(), &host, "w2.json", &[]);
+    let (code, stderr) = merge(&[&w1, &w2], &["-q"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("the whole test is given twice"), "{stderr}");
 
     // Another schema version, a truncated file, not a result at all.
     let text = std::fs::read_to_string(&a).unwrap();
@@ -350,7 +394,7 @@ fn one() { http::get("/hit/one/1"); }
 
     // Another test (the script changed): refused unless forced.
     std::fs::write(dir.path().join("s.rhai"), format!("{script}\n// changed\n")).unwrap();
-    let b = small_run(dir.path(), &host, "b.json", &["--segment", "2/3"]);
+    let b = small_run(dir.path(), &host, "b2.json", &["--segment", "2/3"]);
     let (code, stderr) = merge(&[&a, &b, &c], &["-q"]);
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("another test"), "{stderr}");
@@ -391,7 +435,14 @@ fn one() { http::get("/hit/one/1"); }
     assert!(stderr.contains("after --start-at"), "{stderr}");
     let a = dir.path().join("a.json");
     assert!(json(&a)["start_late_s"].as_f64().unwrap() >= 5.0);
-    let b = small_run(dir.path(), &host, "b.json", &["--segment", "2/2"]);
+    // A segment's own exit code leaves the thresholds to the merge: `requests >= 40`
+    // fails on 20 requests, but only the whole can say.
+    let b = small_run(
+        dir.path(),
+        &host,
+        "b.json",
+        &["--segment", "2/2", "--threshold", "requests >= 40"],
+    );
     // Each segment made 20 requests: only the whole passes `requests >= 40`.
     assert_eq!(json(&b)["aggregated"]["requests"], 20);
     let (code, stderr) = merge(&[&a, &b], &["-q", "--threshold", "requests >= 40"]);

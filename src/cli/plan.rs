@@ -498,10 +498,11 @@ fn decide(
             &source,
             &scenarios,
             &format!(
-                "{:?} {:?} {iterations:?} {:?}",
+                "{:?} {:?} {iterations:?} {:?} {:?}",
                 args.host.as_ref().or(o.host.as_ref()),
                 args.run_time.or(o.run_time),
-                args.seed.or(o.seed)
+                args.seed.or(o.seed),
+                args.iterations_per_user.or(o.iterations_per_user),
             ),
         );
         let mut scenarios = scenarios;
@@ -686,6 +687,17 @@ fn prometheus(args: &RunFlags) -> Result<Option<crate::prometheus::Config>, Plan
             message: format!(
                 "`{url}` is not an http:// or https:// URL of a remote-write endpoint"
             ),
+        });
+    }
+    let labels = &args.prometheus_label;
+    if let Some((key, _)) = labels
+        .iter()
+        .enumerate()
+        .find_map(|(i, (k, v))| labels[..i].iter().any(|(k2, _)| k2 == k).then_some((k, v)))
+    {
+        return Err(PlanError::Flag {
+            flag: "prometheus-label",
+            message: format!("`{key}` is given twice; a series has one value for each label"),
         });
     }
     Ok(Some(crate::prometheus::Config {

@@ -25,6 +25,12 @@ pub struct Merged {
 /// to the second regardless).
 const START_SKEW: f64 = 1.0;
 
+/// Seconds read from a file as a duration; a negative or absurd value (a hand-edited
+/// file) becomes zero rather than a panic.
+fn seconds(s: f64) -> Duration {
+    Duration::try_from_secs_f64(s).unwrap_or_default()
+}
+
 fn segment_of(file: &ResultFile) -> Option<Segment> {
     file.info()
         .segment
@@ -33,7 +39,7 @@ fn segment_of(file: &ResultFile) -> Option<Segment> {
 }
 
 pub fn combine(mut files: Vec<(PathBuf, ResultFile)>, force: bool) -> Result<Merged, MergeError> {
-    files.sort_by_key(|(_, f)| segment_of(f).map(|s| s.index));
+    files.sort_by_key(|(_, f)| coverage(f).first().map(|s| s.index));
     let missing = check(&files, force)?;
     let mut warnings: Vec<String> = missing
         .iter()
@@ -96,22 +102,33 @@ pub fn combine(mut files: Vec<(PathBuf, ResultFile)>, force: bool) -> Result<Mer
 
     let thresholds = thresholds(&files)?;
     let started_at = UNIX_EPOCH + Duration::from_millis(base.unwrap_or(0));
-    let info = info(&files, missing, force, started_at);
+    let mut info = info(&files, missing, force, started_at);
+    // A scenario that only later files have (merged with --force) is reported too.
+    for name in &names[info.scenarios.len()..] {
+        let described = files
+            .iter()
+            .flat_map(|(_, f)| &f.info().scenarios)
+            .find(|s| &s.name == name);
+        info.scenarios.extend(described.cloned());
+    }
     let outcome = Outcome {
         totals,
-        elapsed: Duration::from_secs_f64(elapsed.max(0.0)),
+        elapsed: seconds(elapsed),
         interrupted: files.iter().any(|(_, f)| f.interrupted),
         setup_failed: files.iter().any(|(_, f)| f.setup_failed),
         users: info.users,
-        spawned_after: Duration::from_secs_f64(
-            files.iter().map(|(_, f)| f.spawn_s).fold(0.0, f64::max),
+        spawned_after: seconds(
+            files
+                .iter()
+                .map(|(_, f)| offset_s(f) + f.spawn_s)
+                .fold(0.0, f64::max),
         ),
         started_at,
         start_late: files
             .iter()
             .filter_map(|(_, f)| f.start_late_s)
             .reduce(f64::max)
-            .map(Duration::from_secs_f64),
+            .map(seconds),
     };
     Ok(Merged {
         info,
@@ -121,13 +138,37 @@ pub fn combine(mut files: Vec<(PathBuf, ResultFile)>, force: bool) -> Result<Mer
     })
 }
 
-/// Refuses files that are not segments of one test (unless `force`); returns the
-/// segments none of them holds.
+/// The segments a file holds: its own, or those a merged file was made of; empty for a
+/// result of the whole test.
+fn coverage(file: &ResultFile) -> Vec<Segment> {
+    let info = file.info();
+    match &info.merged {
+        Some(merged) => merged
+            .segments
+            .iter()
+            .filter_map(|s| Segment::parse(s).ok())
+            .collect(),
+        None => segment_of(file).into_iter().collect(),
+    }
+}
+
+/// Refuses files that are not distinct parts of one test (unless `force`); returns the
+/// segments none of them holds (a merged file's own missing ones included).
 fn check(files: &[(PathBuf, ResultFile)], force: bool) -> Result<Vec<String>, MergeError> {
     let (first_path, first) = &files[0];
-    let text = |s: Option<Segment>| s.map_or("(the whole test)".into(), |s| s.to_string());
-    let count = segment_of(first).map(|s| s.count);
-    for (i, (path, file)) in files.iter().enumerate() {
+    let count_of = |f: &ResultFile| coverage(f).first().map(|s| s.count);
+    let text = |f: &ResultFile| {
+        let parts: Vec<String> = coverage(f).iter().map(Segment::to_string).collect();
+        if parts.is_empty() {
+            "the whole test".to_owned()
+        } else {
+            parts.join(", ")
+        }
+    };
+    let count = count_of(first);
+    let mut seen: Vec<(Segment, &PathBuf)> = Vec::new();
+    let mut whole: Option<&PathBuf> = None;
+    for (path, file) in files {
         if force {
             break;
         }
@@ -141,29 +182,39 @@ fn check(files: &[(PathBuf, ResultFile)], force: bool) -> Result<Vec<String>, Me
                 ours: show(ours),
             });
         }
-        if segment_of(file).map(|s| s.count) != count {
+        if count_of(file) != count {
             return Err(MergeError::SegmentCount {
                 path: path.clone(),
                 first: first_path.clone(),
-                theirs: text(segment_of(file)),
-                ours: text(segment_of(first)),
+                theirs: text(file),
+                ours: text(first),
             });
         }
-        if let Some(segment) = segment_of(file)
-            && let Some((before, _)) = files[..i]
-                .iter()
-                .find(|(_, f)| segment_of(f) == Some(segment))
-        {
-            return Err(MergeError::Duplicate {
-                segment: segment.to_string(),
-                a: before.clone(),
-                b: path.clone(),
-            });
+        let parts = coverage(file);
+        if parts.is_empty() {
+            if let Some(before) = whole {
+                return Err(MergeError::Duplicate {
+                    segment: "the whole test".into(),
+                    a: before.clone(),
+                    b: path.clone(),
+                });
+            }
+            whole = Some(path);
+        }
+        for segment in parts {
+            if let Some((_, before)) = seen.iter().find(|(s, _)| *s == segment) {
+                return Err(MergeError::Duplicate {
+                    segment: segment.to_string(),
+                    a: (*before).clone(),
+                    b: path.clone(),
+                });
+            }
+            seen.push((segment, path));
         }
     }
-    let present: Vec<Segment> = files.iter().filter_map(|(_, f)| segment_of(f)).collect();
+    let present: Vec<Segment> = files.iter().flat_map(|(_, f)| coverage(f)).collect();
     Ok(match count {
-        Some(count) if !force || present.iter().all(|s| s.count == count) => (0..count)
+        Some(count) if present.iter().all(|s| s.count == count) => (0..count)
             .map(|index| Segment { index, count })
             .filter(|s| !present.contains(s))
             .map(|s| s.to_string())
@@ -293,10 +344,12 @@ fn info(
         .sum::<Option<u64>>();
     info.merged = Some(MergedInfo {
         files: files.iter().map(|(p, _)| p.display().to_string()).collect(),
-        segments: files
-            .iter()
-            .filter_map(|(_, f)| f.info().segment.clone())
-            .collect(),
+        segments: {
+            let mut all: Vec<Segment> = files.iter().flat_map(|(_, f)| coverage(f)).collect();
+            all.sort_by_key(|s| (s.count, s.index));
+            all.dedup();
+            all.iter().map(Segment::to_string).collect()
+        },
         missing,
         forced: force,
     });

@@ -59,7 +59,15 @@ impl Segment {
     /// This segment's share of `total` things numbered from 0: those `n` with
     /// `n mod count == index`. The first `total mod count` segments take one more.
     pub fn share(self, total: u64) -> u64 {
-        total / self.count + u64::from(self.index < total % self.count)
+        self.share_from(total, 0)
+    }
+
+    /// The same with the numbering starting at `first` (the things of one budget follow
+    /// those of the budgets before it, so the segments take the remainders in turn).
+    pub fn share_from(self, total: u64, first: u64) -> u64 {
+        let start = first % self.count;
+        let rank = (self.index + self.count - start) % self.count;
+        total / self.count + u64::from(rank < total % self.count)
     }
 
     /// The `k`-th (from 0) of the numbers this segment owns in a sequence shared by all.
@@ -102,6 +110,7 @@ impl Segment {
                 self.count, self.count
             )
         };
+        let mut first = 0;
         for s in scenarios.iter_mut() {
             let shares =
                 matches!(s.schedule, super::Schedule::Rate { .. }) || s.iterations.is_some();
@@ -109,17 +118,34 @@ impl Segment {
                 let what = format!("scenario `{}`", s.name);
                 return Err(too_few(&what, s.schedule.peak()));
             }
-            s.iterations = s.iterations.map(|n| self.share(n));
+            if let Some(n) = s.iterations {
+                s.iterations = Some(self.share_from(n, first));
+                first += n;
+            }
         }
-        let most = scenarios
-            .iter()
-            .map(|s| s.schedule.peak())
-            .max()
-            .unwrap_or(0);
-        if iterations.is_some() && most < self.count {
-            return Err(too_few("the run's --iterations", most));
+        if iterations.is_some() {
+            // A run-wide budget races the scenarios' own limits in each segment: where a
+            // segment cannot use its share, the whole would fall short of the number.
+            if let Some(s) = scenarios
+                .iter()
+                .find(|s| s.iterations.is_some() || s.iterations_per_user.is_some())
+            {
+                return Err(format!(
+                    "--iterations cannot be split into segments together with scenario `{}`'s \
+                     own iterations; give the iterations in the scenarios instead",
+                    s.name
+                ));
+            }
+            let most = scenarios
+                .iter()
+                .map(|s| s.schedule.peak())
+                .max()
+                .unwrap_or(0);
+            if most < self.count {
+                return Err(too_few("the run's --iterations", most));
+            }
         }
-        *iterations = iterations.map(|n| self.share(n));
+        *iterations = iterations.map(|n| self.share_from(n, first));
         Ok(())
     }
 }
@@ -161,12 +187,28 @@ mod tests {
                 let segs = (0..count).map(|index| Segment { index, count });
                 assert_eq!(segs.clone().map(|s| s.share(total)).sum::<u64>(), total);
                 let mut seen: Vec<u64> = segs
+                    .clone()
                     .flat_map(|s| (0..s.share(total)).map(move |k| s.nth(k)))
                     .collect();
                 seen.sort_unstable();
                 assert_eq!(seen, (0..total).collect::<Vec<_>>(), "{total} over {count}");
+                for first in [1, 5, 13] {
+                    let sum: u64 = segs.clone().map(|s| s.share_from(total, first)).sum();
+                    assert_eq!(sum, total, "{total} over {count} from {first}");
+                }
             }
         }
+    }
+
+    #[test]
+    fn remainders_go_round_the_segments_budget_after_budget() {
+        // Two budgets of 5 over 2 segments: 3 + 2 and 2 + 3, not 3 + 3 and 2 + 2.
+        let (a, b) = (
+            Segment { index: 0, count: 2 },
+            Segment { index: 1, count: 2 },
+        );
+        assert_eq!((a.share_from(5, 0), b.share_from(5, 0)), (3, 2));
+        assert_eq!((a.share_from(5, 5), b.share_from(5, 5)), (2, 3));
     }
 
     #[test]

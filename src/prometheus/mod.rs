@@ -67,6 +67,9 @@ pub struct Pusher {
     common: Vec<(String, String)>,
     scenarios: Vec<String>,
     last: Option<Instant>,
+    /// The last push's timestamp: each push takes a later one, or Prometheus would reject
+    /// a second sample at the same millisecond.
+    last_ms: i64,
     tx: mpsc::SyncSender<Vec<u8>>,
     thread: JoinHandle<Pushed>,
 }
@@ -85,6 +88,7 @@ impl Pusher {
             common,
             scenarios,
             last: None,
+            last_ms: 0,
             tx,
             thread,
         }
@@ -97,12 +101,13 @@ impl Pusher {
         }
         self.last = Some(Instant::now());
         // Full: the previous push is still on its way; this one's numbers go with the next.
-        let _ = self.tx.try_send(self.body(totals, None));
+        let body = self.body(totals, None);
+        let _ = self.tx.try_send(body);
     }
 
     /// The final push, with the run's final totals and no users left; waits for it (and
     /// any before it) to be sent.
-    pub fn finish(self, totals: &Totals) -> Pushed {
+    pub fn finish(mut self, totals: &Totals) -> Pushed {
         let body = self.body(totals, Some(0));
         let _ = self.tx.send(body);
         drop(self.tx);
@@ -116,10 +121,12 @@ impl Pusher {
         &self.url
     }
 
-    fn body(&self, totals: &Totals, users: Option<u64>) -> Vec<u8> {
-        let at_ms = SystemTime::now()
+    fn body(&mut self, totals: &Totals, users: Option<u64>) -> Vec<u8> {
+        let now_ms = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as i64);
+        let at_ms = now_ms.max(self.last_ms + 1);
+        self.last_ms = at_ms;
         let collector = series::Collector {
             common: &self.common,
             scenarios: &self.scenarios,

@@ -84,7 +84,7 @@ impl Collector<'_> {
             let h = &r.latency;
             let name = "stampede_http_request_duration_seconds_bucket";
             for le in BUCKETS {
-                let below = h.count_between(0, (le * 1e6) as u64);
+                let below = h.count_between(0, (le * 1e6).round() as u64);
                 self.push(out, name, &[s, m, n, ("le", &le.to_string())], below as f64);
             }
             self.push(out, name, &[s, m, n, ("le", "+Inf")], h.len() as f64);

@@ -27,6 +27,11 @@ pub struct Arrivals {
     rate: RateSpec,
     /// This worker's share of the rate.
     fraction: f64,
+    /// Where this lane's arrivals fall within its own period, from 0 to 1: lane `g` of `L`
+    /// takes `g / L`, so the lanes of every worker of every segment take turns (arrival `k`
+    /// of the whole goes to lane `k mod L` when the rate splits evenly) rather than each
+    /// firing at the start, which would add one arrival per lane to the whole.
+    phase: f64,
     /// This worker's users: the numbers `index + k * workers` below `max`.
     numbers: std::iter::StepBy<std::ops::Range<u64>>,
     pre_allocated: u64,
@@ -87,6 +92,7 @@ impl Arrivals {
             } else {
                 mine as f64 / segment_users as f64 / segment.count as f64
             },
+            phase: index as f64 / workers as f64,
             numbers: (first..first + mine * workers as u64).step_by(workers),
             pre_allocated: share(pre_allocated, index, workers).min(mine),
             start,
@@ -198,7 +204,7 @@ impl Arrivals {
     /// every corrected latency, and at rates the generator sustains the CPU is there.
     async fn constant(&mut self, per_second: f64) {
         let interval = secs(1.0 / per_second);
-        let mut due = Instant::now();
+        let mut due = Instant::now() + secs(self.phase / per_second);
         while self.wait(due).await {
             let now = Instant::now();
             while due <= now {
@@ -231,8 +237,9 @@ impl Arrivals {
             };
             let step = (t - t_prev).as_secs_f64();
             let credit = credit_prev + (rate_prev + rate_now) / 2.0 * step;
-            while (next as f64) < credit {
-                let into = (next as f64 - credit_prev).max(0.0) / (credit - credit_prev) * step;
+            while next as f64 + self.phase < credit {
+                let at = next as f64 + self.phase;
+                let into = (at - credit_prev).max(0.0) / (credit - credit_prev) * step;
                 self.arrive(start + t_prev + secs(into));
                 next += 1;
             }
@@ -240,7 +247,7 @@ impl Arrivals {
             // Look again when the next arrival is due at today's rate, within bounds that
             // keep a changing rate followed closely.
             let ahead = if rate_now > 0.0 {
-                (next as f64 - credit).max(0.0) / rate_now
+                (next as f64 + self.phase - credit).max(0.0) / rate_now
             } else {
                 f64::INFINITY
             };
