@@ -137,7 +137,7 @@ fn three_segments_merged_are_the_whole_test() {
     let start = SystemTime::now() + Duration::from_secs(2);
     let start_at = humantime::format_rfc3339_millis(start).to_string();
     let out = |name: &str| dir.path().join(name);
-    let mut children: Vec<_> = (1..=3)
+    let children: Vec<_> = (1..=3)
         .map(|i| {
             let extra = [
                 "--segment".into(),
