@@ -59,6 +59,9 @@ let options = #{
                  stages: [#{ duration: "0.5s", target: 8 }, #{ duration: "1s", target: 8 }] },
         rate: #{ executor: "constant-arrival-rate", rate: 300, time_unit: "1s", duration: "3s",
                  pre_allocated_users: 12, max_users: 30, exec: "rate" },
+        ramp_rate: #{ executor: "ramping-arrival-rate", start_rate: 0, pre_allocated_users: 6,
+                      max_users: 12, exec: "ramp_rate",
+                      stages: [#{ duration: "1s", target: 150 }, #{ duration: "1s", target: 150 }] },
         trickle: #{ executor: "constant-arrival-rate", rate: 2, time_unit: "1s", duration: "2.2s",
                     pre_allocated_users: 3, max_users: 3, exec: "trickle" },
     },
@@ -70,6 +73,7 @@ fn per_vu() { _hit("per_vu"); http::post("/ids", #{ body: `id-${unique_id()}` })
 fn ramp() { _hit("ramp"); sleep(0.05); }
 fn rate() { _hit("rate"); }
 fn trickle() { _hit("trickle"); }
+fn ramp_rate() { _hit("ramp_rate"); }
 "#;
 
 /// The script and its data file in a folder of their own.
@@ -178,11 +182,21 @@ fn three_segments_merged_are_the_whole_test() {
     let (a, b) = (seg_hits["rate"] as f64, whole_hits["rate"] as f64);
     assert!((a - b).abs() <= 0.05 * b, "rate: {a} segmented, {b} whole");
     assert!((855.0..=900.0).contains(&a), "rate: {a} of 900");
+    // A ramping rate: 75 arrivals up the ramp, 150 at the top.
+    let (a, b) = (seg_hits["ramp_rate"] as f64, whole_hits["ramp_rate"] as f64);
+    assert!(
+        (a - b).abs() <= 0.05 * b,
+        "ramping rate: {a} segmented, {b} whole"
+    );
+    assert!(
+        (214.0..=226.0).contains(&a),
+        "ramping rate: {a} of 225 (+1 at the end)"
+    );
     // The same users (by vu_id) ran, however the test was split.
     let users = |r: &Record| r.users.lock().unwrap().clone();
     let ramp_users = |set: &BTreeSet<(String, u64)>| -> BTreeSet<u64> {
         set.iter()
-            .filter(|(s, _)| s != "rate" && s != "trickle")
+            .filter(|(s, _)| !["rate", "trickle", "ramp_rate"].contains(&s.as_str()))
             .map(|(s, vu)| vu + if s == "ramp" { 1000 } else { 0 })
             .collect()
     };
@@ -235,7 +249,7 @@ fn three_segments_merged_are_the_whole_test() {
     let merged = json(&merged_path);
     let server_total: u64 = seg_hits.values().sum::<u64>() + bodies.len() as u64;
     assert_eq!(merged["aggregated"]["requests"], server_total);
-    for name in ["sh", "per_vu", "ramp", "rate", "trickle"] {
+    for name in ["sh", "per_vu", "ramp", "rate", "trickle", "ramp_rate"] {
         let sum: u64 = segs
             .iter()
             .map(|d| scenario(d, name)["iterations"].as_u64().unwrap())
@@ -246,7 +260,7 @@ fn three_segments_merged_are_the_whole_test() {
     eprintln!(
         "| scenario | server, whole run | server, 3 segments | merged iterations | per segment |"
     );
-    for name in ["sh", "per_vu", "ramp", "rate", "trickle"] {
+    for name in ["sh", "per_vu", "ramp", "rate", "trickle", "ramp_rate"] {
         let per: Vec<String> = segs
             .iter()
             .map(|d| scenario(d, name)["iterations"].to_string())
@@ -281,6 +295,10 @@ fn three_segments_merged_are_the_whole_test() {
     assert_eq!(merged["run"]["merged"]["missing"], serde_json::json!([]));
     assert_eq!(merged["thresholds"][0]["passed"], true);
     assert!(stdout.contains("requests > 500"), "{stdout}");
+    assert!(
+        stdout.contains("Merged from 3 files (segments 1/3, 2/3, 3/3)."),
+        "{stdout}"
+    );
 }
 
 /// One small run, for the merge's error cases.

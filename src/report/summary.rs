@@ -164,6 +164,29 @@ pub fn write(out: &mut dyn Write, report: &Report) -> io::Result<()> {
             ""
         }
     )?;
+    if let Some(segment) = &report.info.segment {
+        writeln!(
+            out,
+            "Segment {segment} of the test: its share alone; `stampede merge` makes the whole."
+        )?;
+    }
+    if let Some(merged) = &report.info.merged {
+        let missing = if merged.missing.is_empty() {
+            String::new()
+        } else {
+            format!("; missing: {}", merged.missing.join(", "))
+        };
+        writeln!(
+            out,
+            "Merged from {} files (segments {}){missing}.",
+            merged.files.len(),
+            if merged.segments.is_empty() {
+                "none".to_owned()
+            } else {
+                merged.segments.join(", ")
+            }
+        )?;
+    }
     if report.info.shape {
         writeln!(
             out,
