@@ -468,3 +468,43 @@ fn one() { http::get("/hit/one/1"); }
     let (code, stderr) = merge(&[&a, &b], &["-q", "--threshold", "requests > 40"]);
     assert_eq!(code, Some(1), "{stderr}");
 }
+
+#[test]
+fn a_seeded_segment_repeats_itself_and_differs_from_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("s.rhai"),
+        r#"
+let options = #{ scenarios: #{
+    one: #{ executor: "per-vu-iterations", users: 2, iterations: 3, exec: "one" } } };
+fn setup() { http::post("/ids", #{ body: `setup-${random_int(0, 1000000000)}` }); () }
+fn one() { http::post("/ids", #{ body: `vu${vu_id()}-${random_int(0, 1000000000)}` }); }
+"#,
+    )
+    .unwrap();
+    let (host, record) = server();
+    let mut runs = Vec::new();
+    for segment in ["1/2", "1/2", "2/2"] {
+        let out = stampede()
+            .args(["run", "s.rhai", "--host", &host, "--quiet", "--seed", "7"])
+            .args(["--segment", segment])
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        let mut bodies = std::mem::take(&mut *record.bodies.lock().unwrap());
+        bodies.sort();
+        assert_eq!(bodies.len(), 1 + 3, "{bodies:?}");
+        runs.push(bodies);
+    }
+    assert_eq!(
+        runs[0], runs[1],
+        "the same segment and seed drew other values"
+    );
+    let setup = |run: &Vec<String>| run.iter().find(|b| b.starts_with("setup-")).cloned();
+    assert_ne!(
+        setup(&runs[0]),
+        setup(&runs[2]),
+        "two segments drew the same"
+    );
+}
