@@ -281,11 +281,7 @@ fn merge(args: crate::cli::MergeArgs) -> anyhow::Result<u8> {
         .map(|t| crate::report::thresholds::parse(t))
         .collect::<Result<Vec<_>, _>>()
         .map_err(PlanError::from)?;
-    let outputs = Outputs {
-        json: args.json,
-        csv: args.csv,
-        html: args.html,
-    };
+    let outputs = args.outputs.outputs();
     outputs.check().map_err(PlanError::from)?;
     let merged = crate::merge::merge(&args.files, args.force)?;
     for warning in &merged.warnings {

@@ -100,6 +100,31 @@ pub struct RunArgs {
     pub flags: RunFlags,
 }
 
+/// The files a run (or a merge) writes.
+#[derive(Debug, Args, Clone, Default)]
+pub struct OutputFlags {
+    /// Write the whole result, with serialized histograms, as JSON (`stampede merge`
+    /// reads it).
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Write PREFIX_stats.csv, PREFIX_failures.csv and PREFIX_history.csv.
+    #[arg(long, value_name = "PREFIX")]
+    pub csv: Option<String>,
+    /// Write a self-contained HTML report with charts.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+}
+
+impl OutputFlags {
+    pub fn outputs(&self) -> crate::report::Outputs {
+        crate::report::Outputs {
+            json: self.json.clone(),
+            csv: self.csv.clone(),
+            html: self.html.clone(),
+        }
+    }
+}
+
 /// `stampede merge`: result files and what to make of them.
 #[derive(Debug, Args, Clone, Default)]
 pub struct MergeArgs {
@@ -116,15 +141,8 @@ pub struct MergeArgs {
     /// Exit with code 1 if any request failed, even when every threshold passed.
     #[arg(long)]
     pub fail_on_error: bool,
-    /// Write the merged result as JSON (mergeable again).
-    #[arg(long, value_name = "FILE")]
-    pub json: Option<PathBuf>,
-    /// Write PREFIX_stats.csv, PREFIX_failures.csv and PREFIX_history.csv.
-    #[arg(long, value_name = "PREFIX")]
-    pub csv: Option<String>,
-    /// Write a self-contained HTML report with charts.
-    #[arg(long, value_name = "FILE")]
-    pub html: Option<PathBuf>,
+    #[command(flatten)]
+    pub outputs: OutputFlags,
     /// No summary on stdout.
     #[arg(short, long)]
     pub quiet: bool,
@@ -291,15 +309,8 @@ pub struct RunFlags {
     /// Exit with code 1 if any request failed, even when every threshold passed.
     #[arg(long)]
     pub fail_on_error: bool,
-    /// Write the whole result, with serialized histograms, as JSON.
-    #[arg(long, value_name = "FILE")]
-    pub json: Option<PathBuf>,
-    /// Write PREFIX_stats.csv, PREFIX_failures.csv and PREFIX_history.csv.
-    #[arg(long, value_name = "PREFIX")]
-    pub csv: Option<String>,
-    /// Write a self-contained HTML report with charts.
-    #[arg(long, value_name = "FILE")]
-    pub html: Option<PathBuf>,
+    #[command(flatten)]
+    pub outputs: OutputFlags,
     /// Run share i of N of the whole test (k6's execution segments), e.g. 2/3: its users,
     /// iterations and data rows are every Nth of the whole, so N instances with 1/N … N/N
     /// run exactly the test one instance would; merge their --json with `stampede merge`.

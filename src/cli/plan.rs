@@ -11,7 +11,7 @@ use rhai::{AST, Dynamic, Map, Scope};
 use super::{RunArgs, RunFlags, ScriptOptions};
 use crate::http::{ClientFactory, ClientOptions, DEFAULT_MAX_BODY, DEFAULT_TIMEOUT};
 use crate::plan::{Executor, Plan, RateSpec, Scenario, Schedule};
-use crate::report::{Outputs, Reporting};
+use crate::report::Reporting;
 use crate::script::{self, EngineConfig, Hooks, Level, Limits, Lint, Logger, describe};
 use crate::vu::{RunState, ScenarioState};
 use crate::vu::{User, UserSettings, WaitTime, Worker};
@@ -575,11 +575,7 @@ fn decide(
                 });
             }
         }
-        let outputs = Outputs {
-            json: args.json.clone(),
-            csv: args.csv.clone(),
-            html: args.html.clone(),
-        };
+        let outputs = args.outputs.outputs();
         outputs.check()?;
         let log = match &args.log_file {
             None => Logger::stderr(args.log_level),
