@@ -229,7 +229,8 @@ fn execute(
                 [only] if !only.is_explicit() => Vec::new(),
                 all => all.to_vec(),
             },
-        ),
+        )
+        .with_workers(plan.workers),
         info: &info,
         thresholds: &thresholds,
         outputs: &outputs,

@@ -424,9 +424,13 @@ impl Client {
 
     /// Adds this hop's timing breakdown to the request's, from the marks the link took.
     fn note_phases(&self, link: &mut Link) {
-        let ended = Instant::now();
-        let started = self.hop_started.replace(Some(ended)).unwrap_or(ended);
+        let now = Instant::now();
         let marks = link.marks();
+        // The response ended when its last bytes reached the socket (where the kernel
+        // stamped them); from there to now it waited for the generator.
+        let ended = marks.last_byte.map_or(now, |a| a.at.min(now));
+        let queueing = now - ended;
+        let started = self.hop_started.replace(Some(ended)).unwrap_or(ended);
         let (written, first_byte) = match (marks.written, marks.first_byte) {
             (Some(w), Some(f)) => (w, f),
             _ => return,
@@ -442,6 +446,7 @@ impl Client {
             sending,
             first_byte.saturating_duration_since(written),
             ended.saturating_duration_since(first_byte),
+            queueing,
         ]);
         self.phases.set(total);
     }

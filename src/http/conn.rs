@@ -13,7 +13,8 @@ use std::task::{Context, Poll, Waker};
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, ReadBuf};
-use tokio::net::TcpStream;
+
+use super::stamped::{Arrival, Stamped};
 
 use super::chunked::Chunked;
 use super::headers::Headers;
@@ -29,11 +30,27 @@ const BODY_CHUNK: usize = 1 << 20;
 const KEEP_BUFFER: usize = 64 * 1024;
 
 pub(crate) enum Stream {
-    Plain(TcpStream),
-    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+    Plain(Stamped),
+    Tls(Box<tokio_rustls::client::TlsStream<Stamped>>),
 }
 
 impl Stream {
+    /// When the bytes of the last read reached the socket (through TLS: the last read of
+    /// the encrypted bytes that held them).
+    fn arrival(&self) -> Option<Arrival> {
+        match self {
+            Stream::Plain(s) => s.arrival(),
+            Stream::Tls(s) => s.get_ref().0.arrival(),
+        }
+    }
+
+    fn forget(&mut self) {
+        match self {
+            Stream::Plain(s) => s.forget(),
+            Stream::Tls(s) => s.get_mut().0.forget(),
+        }
+    }
+
     /// Polls a read once without a task to wake: what the server sent since the last read,
     /// if the reactor has seen anything; `Pending` when it has not.
     fn poll_read_now(&mut self, buf: &mut [u8]) -> Poll<io::Result<usize>> {
@@ -111,11 +128,14 @@ pub(crate) struct Conn {
     pub marks: Marks,
 }
 
-/// When a request was written out and its response began to arrive.
+/// When a request was written out and its response began to arrive (at the socket, where
+/// the kernel stamped it), and when its last bytes arrived.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Marks {
     pub written: Option<std::time::Instant>,
     pub first_byte: Option<std::time::Instant>,
+    /// `None` where the socket gave no stamp (the response's end is then when it was read).
+    pub last_byte: Option<Arrival>,
 }
 
 impl Conn {
@@ -156,6 +176,7 @@ impl Conn {
         close: bool,
         max_body: usize,
     ) -> Result<RawResponse, ConnError> {
+        self.stream.forget();
         if let Err(error) = self.stream.write_all(&self.output).await {
             return Err(ConnError::Io {
                 error,
@@ -179,7 +200,8 @@ impl Conn {
             }
             self.fill(READ_CHUNK, responded).await?;
             if !responded {
-                self.marks.first_byte = Some(std::time::Instant::now());
+                let read = self.stream.arrival().map(|a| a.at);
+                self.marks.first_byte = Some(read.unwrap_or_else(std::time::Instant::now));
             }
             responded = true;
         };
@@ -190,6 +212,8 @@ impl Conn {
             Framing::Chunked => self.read_chunked(max_body).await?,
             Framing::UntilClose => self.read_to_close(max_body).await?,
         };
+        // The last read took the response's last bytes.
+        self.marks.last_byte = self.stream.arrival();
         if raw_head.len() + body.len() > KEEP_BUFFER && self.input.is_empty() {
             self.input = BytesMut::new();
         }
@@ -291,17 +315,19 @@ mod tests {
             s.write_all(b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n")
                 .unwrap();
         });
-        let mut conn = Conn::new(Stream::Plain(TcpStream::connect(addr).await.unwrap()));
+        let mut conn = Conn::new(Stream::Plain(Stamped::new(
+            tokio::net::TcpStream::connect(addr).await.unwrap(),
+        )));
         conn.output = b"GET / HTTP/1.1\r\n\r\n".to_vec();
         let r = conn.exchange(false, false, usize::MAX).await.unwrap();
         assert_eq!((r.status, r.reusable), (200, true));
         assert!(conn.is_quiet(), "nothing arrived after the response");
         go.send(()).unwrap();
         // Let the reactor see the 408 arrive, as it does while a user waits between tasks.
-        let Stream::Plain(tcp) = &conn.stream else {
+        let Stream::Plain(stamped) = &conn.stream else {
             unreachable!()
         };
-        tcp.readable().await.unwrap();
+        stamped.get_ref().readable().await.unwrap();
         assert!(
             !conn.is_quiet(),
             "the 408 must not be read as the next response"
@@ -317,7 +343,9 @@ mod tests {
         let mut request = b"POST / HTTP/1.1\r\nContent-Length: 100000\r\n\r\n".to_vec();
         request.resize(request.len() + 100_000, b'y');
         let addr = serve_twice(request.len(), response);
-        let mut conn = Conn::new(Stream::Plain(TcpStream::connect(addr).await.unwrap()));
+        let mut conn = Conn::new(Stream::Plain(Stamped::new(
+            tokio::net::TcpStream::connect(addr).await.unwrap(),
+        )));
         for _ in 0..2 {
             conn.output = request.clone();
             let r = conn.exchange(false, false, usize::MAX).await.unwrap();

@@ -217,6 +217,9 @@ impl Connector<'_> {
         };
         let _ = tcp.set_nodelay(true);
         let connected = Some((start.elapsed(), Duration::ZERO));
+        // HTTP/1.1 reads take the kernel's receive stamps; HTTP/2 (the h2 crate reads for
+        // itself) is timed when the user's task sees the response.
+        let tcp = super::stamped::Stamped::new(tcp);
         if !origin.https {
             let mut link = self.cleartext(tcp).await?;
             link.opened = connected;
@@ -268,7 +271,7 @@ impl Connector<'_> {
         })
     }
 
-    async fn cleartext(self, tcp: TcpStream) -> Result<Link, TransportError> {
+    async fn cleartext(self, tcp: super::stamped::Stamped) -> Result<Link, TransportError> {
         // Prior knowledge does not go through a forwarding proxy: it speaks HTTP/1.1.
         if self.version == HttpVersion::Http2 && self.route.is_none() {
             let info = LinkInfo {

@@ -12,6 +12,7 @@ mod h2;
 mod headers;
 mod link;
 mod proxy;
+mod stamped;
 mod target;
 mod tls;
 mod wire;
@@ -155,14 +156,17 @@ pub struct Exchange {
 
 /// Where a request's time went, k6's breakdown, in microseconds: connecting,
 /// tls_handshaking, sending, waiting, receiving (`http_req_connecting` …), summed over its
-/// redirects. Connecting and the TLS handshake are zero on a reused connection. Over
-/// HTTP/2, sending is the time to hand the request to the connection and waiting lasts
-/// until the response's head. Twenty bytes: it is copied on every request.
+/// redirects; then queueing, which is not part of the latency: how long the response's
+/// last bytes waited in the socket for the generator (its user's task busy or not yet
+/// run). Connecting and the TLS handshake are zero on a reused connection. Over HTTP/2,
+/// sending is the time to hand the request to the connection, waiting lasts until the
+/// response's head, and queueing is not known (0). Twenty-four bytes: it is copied on every
+/// request.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Phases(pub [u32; 5]);
+pub struct Phases(pub [u32; 6]);
 
 impl Phases {
-    pub(crate) fn add(&mut self, other: [std::time::Duration; 5]) {
+    pub(crate) fn add(&mut self, other: [std::time::Duration; 6]) {
         for (total, d) in self.0.iter_mut().zip(other) {
             let us = u32::try_from(d.as_micros()).unwrap_or(u32::MAX);
             *total = total.saturating_add(us);

@@ -284,13 +284,12 @@ fn add_part(
         snapshot.lateness = Some(Box::new(histogram(path, "iteration lateness", h)?));
     }
     if let Some(phases) = &part.timings_histograms {
+        // A phase added since the file was written (queueing) is empty in it.
         let read = |name: &&str| -> Result<_, MergeError> {
-            let text = phases.get(*name).ok_or_else(|| MergeError::Histogram {
-                path: path.to_owned(),
-                what: format!("`{name}` timing"),
-                reason: "missing".into(),
-            })?;
-            histogram(path, &format!("`{name}` timing"), text)
+            match phases.get(*name) {
+                Some(text) => histogram(path, &format!("`{name}` timing"), text),
+                None => Ok(crate::metrics::new_histogram()),
+            }
         };
         let list = crate::metrics::PHASES
             .iter()

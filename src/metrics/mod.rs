@@ -11,8 +11,8 @@ mod totals;
 
 pub use names::{NameCap, auto_name};
 pub use recorder::{
-    CheckCount, FailureKey, FailureKind, PHASES, PhaseHistograms, Recorder, RequestStats, Snapshot,
-    Unfinished,
+    CheckCount, FailureKey, FailureKind, PHASES, PhaseHistograms, QUEUEING, Recorder, RequestStats,
+    Snapshot, Unfinished,
 };
 pub use totals::{NameSecond, Second, Totals, ms};
 

@@ -167,17 +167,22 @@ pub struct Snapshot {
 }
 
 /// The timing breakdown's phases, k6's names without `http_req_`: connecting,
-/// tls_handshaking, sending, waiting, receiving.
-pub const PHASES: [&str; 5] = [
+/// tls_handshaking, sending, waiting, receiving, which add up to the latency; then
+/// queueing, the generator's own delay after it (see `http::Phases`).
+pub const PHASES: [&str; 6] = [
     "connecting",
     "tls_handshaking",
     "sending",
     "waiting",
     "receiving",
+    "queueing",
 ];
 
+/// Where [`PHASES`]' own delay of the generator is: not part of the latency.
+pub const QUEUEING: usize = 5;
+
 /// One latency histogram (µs) per phase, in [`PHASES`]' order.
-pub type PhaseHistograms = [Histogram<u64>; 5];
+pub type PhaseHistograms = [Histogram<u64>; 6];
 
 fn new_phases() -> Box<PhaseHistograms> {
     Box::new(std::array::from_fn(|_| super::new_histogram()))
@@ -234,7 +239,7 @@ pub struct Recorder {
     phases: Option<Box<PhaseHistograms>>,
     /// Zero-length phases not yet in `phases` (connecting and TLS on every reused
     /// connection): counted here and recorded in one go when the interval is taken.
-    zero_phases: [u64; 5],
+    zero_phases: [u64; 6],
     protocols: Vec<(&'static str, u64)>,
     auto_grouped: u64,
     unfinished: Unfinished,
@@ -261,7 +266,7 @@ impl Recorder {
             interrupted_iterations: 0,
             lateness: None,
             phases: None,
-            zero_phases: [0; 5],
+            zero_phases: [0; 6],
             protocols: Vec::new(),
             auto_grouped: 0,
             unfinished: Unfinished::default(),
@@ -419,7 +424,7 @@ impl Recorder {
     }
 
     /// A request's timing breakdown in microseconds, in [`PHASES`]' order.
-    pub fn phases(&mut self, phases: [u32; 5]) {
+    pub fn phases(&mut self, phases: [u32; 6]) {
         let histograms = self.phases.get_or_insert_with(new_phases);
         for ((h, zeros), us) in histograms.iter_mut().zip(&mut self.zero_phases).zip(phases) {
             match us {

@@ -67,6 +67,10 @@ struct Part<'a> {
     timings_histograms: Option<std::collections::BTreeMap<&'static str, String>>,
     /// Responses by protocol and TLS version (`"HTTP/2.0 over tls1.3": 1200`).
     protocols: &'a std::collections::BTreeMap<String, u64>,
+    /// Responses whose latency ended when their last bytes reached the socket (the
+    /// kernel's receive stamp: HTTP/1.1), and those timed when the user's task saw them
+    /// (HTTP/2, read by the h2 crate).
+    latency_timed_at: TimedAt,
     auto_grouped_requests: u64,
     /// Requests still waiting for a response when the run ended (also in `failures`).
     unfinished: Unfinished,
@@ -75,6 +79,26 @@ struct Part<'a> {
     failures: Vec<Failure<'a>>,
     checks: Vec<Check<'a>>,
     series: Vec<&'a Second>,
+}
+
+#[derive(Serialize)]
+struct TimedAt {
+    socket: u64,
+    task: u64,
+}
+
+impl TimedAt {
+    fn of(protocols: &std::collections::BTreeMap<String, u64>) -> Self {
+        let task: u64 = protocols
+            .iter()
+            .filter(|(label, _)| label.starts_with("HTTP/2"))
+            .map(|(_, n)| n)
+            .sum();
+        Self {
+            socket: protocols.values().sum::<u64>() - task,
+            task,
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -201,6 +225,7 @@ impl<'a> Part<'a> {
                     .collect()
             }),
             protocols: &totals.protocols,
+            latency_timed_at: TimedAt::of(&totals.protocols),
             auto_grouped_requests: totals.auto_grouped,
             unfinished: totals.unfinished,
             requests: totals.requests().map(|s| request(s, seconds)).collect(),

@@ -24,7 +24,16 @@ pub struct Live {
     every: u64,
     last: Option<u64>,
     drawn: u16,
+    /// Worker threads, for their share of the CPU; 0: not known, not watched.
+    workers: usize,
+    /// (elapsed, process CPU) at the last update.
+    cpu_at: Option<(Duration, Duration)>,
+    /// When a line-mode view last said the generator was the bottleneck.
+    warned: Option<u64>,
 }
+
+/// How often a line-mode view repeats that the generator is the bottleneck.
+const WARN_EVERY: u64 = 30;
 
 /// How many request names the terminal view lists.
 const BUSIEST: usize = 3;
@@ -47,7 +56,25 @@ impl Live {
             every,
             last: None,
             drawn: 0,
+            workers: 0,
+            cpu_at: None,
+            warned: None,
         }
+    }
+
+    /// Watches the `workers` threads' CPU, to say when the generator is the bottleneck.
+    pub fn with_workers(mut self, workers: usize) -> Self {
+        self.workers = workers;
+        self
+    }
+
+    /// The workers' share of their cores since the last update.
+    fn cpu_share(&mut self, elapsed: Duration) -> Option<f64> {
+        let cpu = super::generator::process_cpu()?;
+        let before = self.cpu_at.replace((elapsed, cpu));
+        let (then, cpu_then) = before?;
+        let wall = (elapsed.checked_sub(then)?).as_secs_f64() * self.workers as f64;
+        (wall > 0.0 && self.workers > 0).then(|| (cpu - cpu_then).as_secs_f64() / wall)
     }
 
     /// Called after each merge; redraws at most once per period.
@@ -78,13 +105,21 @@ impl Live {
         if totals.unfinished.requests > 0 {
             status.push_str(&format!(" | unfinished {}", totals.unfinished.requests));
         }
-        let lines = scenario_lines(elapsed, &self.scenarios, totals);
+        let mut lines = scenario_lines(elapsed, &self.scenarios, totals);
+        let cpu = self.cpu_share(elapsed);
+        let warning = super::generator::warning(totals, cpu);
         let mut err = std::io::stderr().lock();
         match self.mode {
             Mode::Lines => {
                 let _ = writeln!(err, "{status}");
                 for line in &lines {
                     let _ = writeln!(err, "{line}");
+                }
+                if let Some(w) = warning
+                    && self.warned.is_none_or(|at| now >= at + WARN_EVERY)
+                {
+                    self.warned = Some(now);
+                    let _ = writeln!(err, "{w}");
                 }
             }
             Mode::Terminal => {
@@ -95,6 +130,7 @@ impl Live {
                     .take(BUSIEST)
                     .map(|(n, s)| format!("{n} {}/s", s.requests))
                     .collect();
+                lines.extend(warning.and(super::generator::short_warning(totals, cpu)));
                 self.clear(&mut err);
                 let _ = writeln!(err, "{status}");
                 let _ = writeln!(err, "  busiest: {}", names.join(" · "));

@@ -265,6 +265,9 @@ pub fn write(out: &mut dyn Write, report: &Report) -> io::Result<()> {
         )?;
         writeln!(out, "{t}")?;
     }
+    if let Some(warning) = super::generator::warning(totals, None) {
+        writeln!(out, "\n{warning}")?;
+    }
     if let Some(t) = corrected_table(report) {
         writeln!(
             out,

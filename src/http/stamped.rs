@@ -1,0 +1,216 @@
+//! A TCP stream that knows when the bytes it reads reached the socket: the kernel stamps
+//! every packet it receives (`SO_TIMESTAMPNS`), and each read takes the stamp with the bytes
+//! (`recvmsg`'s control message). A response's latency can then end when its last bytes
+//! arrived, not when the user's task happened to run next: the time the response waited
+//! for the generator (other users' script code, a busy worker) is the generator's, and is
+//! counted apart as queueing.
+//!
+//! Reads go through tokio's readiness API on the raw socket, so the stream is as cheap as
+//! `TcpStream`'s own reads: one `recvmsg` where there was one `recv`, and one clock read.
+
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, RawFd};
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
+use tokio::net::TcpStream;
+
+/// When the bytes of a read reached the socket.
+#[derive(Debug, Clone, Copy)]
+pub struct Arrival {
+    /// On the monotonic clock the rest of the timing uses.
+    pub at: Instant,
+}
+
+/// A `TcpStream` whose reads carry the kernel's receive time.
+pub struct Stamped {
+    tcp: TcpStream,
+    /// The last read's arrival; `None` before any, or where the kernel gave no stamp.
+    last: Option<Arrival>,
+}
+
+impl Stamped {
+    /// Asks the kernel to stamp what this socket receives. Where it cannot (not Linux, an
+    /// unusual socket), reads simply come without stamps and the caller times as before.
+    pub fn new(tcp: TcpStream) -> Self {
+        enable_timestamps(tcp.as_raw_fd());
+        Self { tcp, last: None }
+    }
+
+    /// When the bytes of the last read reached the socket.
+    pub fn arrival(&self) -> Option<Arrival> {
+        self.last
+    }
+
+    /// Forgets the last read's arrival (a new request begins).
+    pub fn forget(&mut self) {
+        self.last = None;
+    }
+
+    #[cfg(test)]
+    pub fn get_ref(&self) -> &TcpStream {
+        &self.tcp
+    }
+}
+
+fn enable_timestamps(fd: RawFd) {
+    let on: libc::c_int = 1;
+    // SAFETY: a valid socket descriptor and a pointer to an int of the given size.
+    unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_TIMESTAMPNS,
+            (&raw const on).cast(),
+            size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
+}
+
+/// One `recvmsg` into `dst`: the bytes read and the kernel's stamp of the newest packet
+/// among them (wall clock), if it gave one.
+fn recv_stamped(
+    fd: RawFd,
+    dst: &mut [std::mem::MaybeUninit<u8>],
+) -> io::Result<(usize, Option<SystemTime>)> {
+    // Room for one SCM_TIMESTAMPNS (a timespec) with its header, aligned for cmsghdr.
+    let mut control = [0u64; 8];
+    let mut iov = libc::iovec {
+        iov_base: dst.as_mut_ptr().cast(),
+        iov_len: dst.len(),
+    };
+    // SAFETY: msghdr is plain data; zero is a valid empty value for every field.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &raw mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = size_of_val(&control) as _;
+    // SAFETY: `msg` points at a live iovec over `dst` and at `control`, both outliving the
+    // call; the kernel writes at most their lengths.
+    let n = unsafe { libc::recvmsg(fd, &raw mut msg, 0) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let mut stamp = None;
+    // SAFETY: the CMSG_* helpers walk the control buffer the kernel filled, within
+    // `msg_controllen`; the timestamp is read unaligned from inside it.
+    unsafe {
+        let mut cmsg = libc::CMSG_FIRSTHDR(&raw const msg);
+        while !cmsg.is_null() {
+            if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_TIMESTAMPNS
+            {
+                let ts: libc::timespec = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast());
+                stamp = Some(
+                    SystemTime::UNIX_EPOCH + Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32),
+                );
+            }
+            cmsg = libc::CMSG_NXTHDR(&raw const msg, cmsg);
+        }
+    }
+    Ok((n as usize, stamp))
+}
+
+impl AsyncRead for Stamped {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let fd = this.tcp.as_fd().as_raw_fd();
+        loop {
+            ready!(this.tcp.poll_read_ready(cx))?;
+            // SAFETY: `recv_stamped` only writes into the unfilled part; `assume_init` below
+            // covers exactly the bytes it reported.
+            let dst = unsafe { buf.unfilled_mut() };
+            match this
+                .tcp
+                .try_io(Interest::READABLE, || recv_stamped(fd, dst))
+            {
+                Ok((n, stamp)) => {
+                    // SAFETY: the kernel wrote `n` bytes at the start of the unfilled part.
+                    unsafe { buf.assume_init(n) };
+                    buf.advance(n);
+                    if n > 0 {
+                        this.last = stamp.map(|stamp| {
+                            let now = Instant::now();
+                            let waited =
+                                SystemTime::now().duration_since(stamp).unwrap_or_default();
+                            Arrival {
+                                at: now.checked_sub(waited).unwrap_or(now),
+                            }
+                        });
+                    }
+                    return Poll::Ready(Ok(()));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+    }
+}
+
+impl AsyncWrite for Stamped {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().tcp).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().tcp).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.tcp.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().tcp).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().tcp).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// Bytes that sat in the socket while nobody read are stamped when they arrived, not
+    /// when they were read.
+    #[tokio::test]
+    async fn a_read_says_when_its_bytes_arrived_not_when_it_ran() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = TcpStream::connect(addr).await.unwrap();
+        let (mut server, _) = listener.accept().await.unwrap();
+        let mut stamped = Stamped::new(client);
+        server.write_all(b"hello").await.unwrap();
+        let sent = Instant::now();
+        // The generator is busy elsewhere: the bytes wait in the socket.
+        std::thread::sleep(Duration::from_millis(50));
+        let mut buf = [0u8; 16];
+        let n = stamped.read(&mut buf).await.unwrap();
+        assert_eq!(&buf[..n], b"hello");
+        let read = Instant::now();
+        let arrival = stamped
+            .arrival()
+            .expect("the kernel stamps loopback packets");
+        assert!(
+            read - arrival.at >= Duration::from_millis(45),
+            "{arrival:?}"
+        );
+        assert!(arrival.at <= sent + Duration::from_millis(5), "{arrival:?}");
+    }
+}
