@@ -76,6 +76,9 @@ pub struct Client {
     started: Cell<Option<Instant>>,
     /// When the current hop (the request, or a redirect's) started.
     hop_started: Cell<Option<Instant>>,
+    /// Where the current request's latency starts: just before its first write on a reused
+    /// connection, or before connecting on a new one; `None` until its first hop is noted.
+    latency_start: Cell<Option<Instant>>,
     /// Where the current (or last) request's time went, summed over its hops.
     phases: Cell<Phases>,
 }
@@ -180,6 +183,7 @@ impl Client {
             retries: Cell::new(0),
             started: Cell::new(None),
             hop_started: Cell::new(None),
+            latency_start: Cell::new(None),
             phases: Cell::new(Phases::default()),
         }
     }
@@ -189,6 +193,7 @@ impl Client {
         let start = Instant::now();
         self.started.set(Some(start));
         self.hop_started.set(Some(start));
+        self.latency_start.set(None);
         self.phases.set(Phases::default());
         self.retries.set(0);
         let limit = req.timeout.unwrap_or(self.shared.timeout);
@@ -200,7 +205,14 @@ impl Client {
         match &mut outcome {
             // The last hop noted when it ended; reading the clock again would cost as much
             // as the timing breakdown's own marks.
-            Ok(x) => x.elapsed = self.hop_started.get().unwrap_or(start) - start,
+            Ok(x) => {
+                let from = self.latency_start.get().unwrap_or(start);
+                x.elapsed = self
+                    .hop_started
+                    .get()
+                    .unwrap_or(from)
+                    .saturating_duration_since(from);
+            }
             Err(e) => e.elapsed = start.elapsed(),
         }
         outcome
@@ -430,7 +442,16 @@ impl Client {
         // stamped them); from there to now it waited for the generator.
         let ended = marks.last_byte.map_or(now, |a| a.at.min(now));
         let queueing = now - ended;
-        let started = self.hop_started.replace(Some(ended)).unwrap_or(ended);
+        let mut started = self.hop_started.replace(Some(ended)).unwrap_or(ended);
+        if self.latency_start.get().is_none() {
+            // The first hop: on a reused connection the latency starts at the write.
+            if link.opened.is_none()
+                && let Some(writing) = marks.writing
+            {
+                started = writing;
+            }
+            self.latency_start.set(Some(started));
+        }
         let (written, first_byte) = match (marks.written, marks.first_byte) {
             (Some(w), Some(f)) => (w, f),
             _ => return,

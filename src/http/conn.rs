@@ -132,6 +132,9 @@ pub(crate) struct Conn {
 /// the kernel stamped it), and when its last bytes arrived.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Marks {
+    /// Just before the request's first write: where the latency of a request on a reused
+    /// connection starts (the script's and the client's work before it is not the server's).
+    pub writing: Option<std::time::Instant>,
     pub written: Option<std::time::Instant>,
     pub first_byte: Option<std::time::Instant>,
     /// `None` where the socket gave no stamp (the response's end is then when it was read).
@@ -177,6 +180,7 @@ impl Conn {
         max_body: usize,
     ) -> Result<RawResponse, ConnError> {
         self.stream.forget();
+        self.marks.writing = Some(std::time::Instant::now());
         if let Err(error) = self.stream.write_all(&self.output).await {
             return Err(ConnError::Io {
                 error,

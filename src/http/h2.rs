@@ -157,6 +157,7 @@ impl H2Conn {
         let request = build(r)?;
         let send = &mut self.send;
         let marks = &mut self.marks;
+        marks.writing = Some(std::time::Instant::now());
         let exchange = async move {
             let before_head = H2Error::BeforeHead;
             poll_fn(|cx| send.poll_ready(cx))
