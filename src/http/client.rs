@@ -440,8 +440,13 @@ impl Client {
         let marks = link.marks();
         // The response ended when its last bytes reached the socket (where the kernel
         // stamped them); from there to now it waited for the generator.
-        let ended = marks.last_byte.map_or(now, |a| a.at.min(now));
+        let clocks = marks
+            .last_arrival
+            .map(|_| (now, std::time::SystemTime::now()));
+        let at = |a: Option<super::stamped::Arrival>| Some(a?.at(clocks?));
+        let ended = at(marks.last_arrival).unwrap_or(now);
         let queueing = now - ended;
+        let first_byte = at(marks.first_arrival).or(marks.first_byte);
         let mut started = self.hop_started.replace(Some(ended)).unwrap_or(ended);
         if self.latency_start.get().is_none() {
             // The first hop: on a reused connection the latency starts at the write.
@@ -452,7 +457,7 @@ impl Client {
             }
             self.latency_start.set(Some(started));
         }
-        let (written, first_byte) = match (marks.written, marks.first_byte) {
+        let (written, first_byte) = match (marks.written, first_byte) {
             (Some(w), Some(f)) => (w, f),
             _ => return,
         };

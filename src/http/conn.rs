@@ -137,8 +137,10 @@ pub(crate) struct Marks {
     pub writing: Option<std::time::Instant>,
     pub written: Option<std::time::Instant>,
     pub first_byte: Option<std::time::Instant>,
-    /// `None` where the socket gave no stamp (the response's end is then when it was read).
-    pub last_byte: Option<Arrival>,
+    /// The socket's stamps of the response's first and last bytes; `None` where it gave
+    /// none (the response is then timed when the task read it).
+    pub first_arrival: Option<Arrival>,
+    pub last_arrival: Option<Arrival>,
 }
 
 impl Conn {
@@ -180,6 +182,7 @@ impl Conn {
         max_body: usize,
     ) -> Result<RawResponse, ConnError> {
         self.stream.forget();
+        self.marks.first_byte = None;
         self.marks.writing = Some(std::time::Instant::now());
         if let Err(error) = self.stream.write_all(&self.output).await {
             return Err(ConnError::Io {
@@ -204,8 +207,10 @@ impl Conn {
             }
             self.fill(READ_CHUNK, responded).await?;
             if !responded {
-                let read = self.stream.arrival().map(|a| a.at);
-                self.marks.first_byte = Some(read.unwrap_or_else(std::time::Instant::now));
+                self.marks.first_arrival = self.stream.arrival();
+                if self.marks.first_arrival.is_none() {
+                    self.marks.first_byte = Some(std::time::Instant::now());
+                }
             }
             responded = true;
         };
@@ -217,7 +222,7 @@ impl Conn {
             Framing::UntilClose => self.read_to_close(max_body).await?,
         };
         // The last read took the response's last bytes.
-        self.marks.last_byte = self.stream.arrival();
+        self.marks.last_arrival = self.stream.arrival();
         if raw_head.len() + body.len() > KEEP_BUFFER && self.input.is_empty() {
             self.input = BytesMut::new();
         }

@@ -12,7 +12,7 @@ mod h2;
 mod headers;
 mod link;
 mod proxy;
-mod stamped;
+pub(crate) mod stamped;
 mod target;
 mod tls;
 mod wire;

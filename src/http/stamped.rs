@@ -17,11 +17,19 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
 use tokio::net::TcpStream;
 
-/// When the bytes of a read reached the socket.
+/// When the bytes of a read reached the socket: the kernel's stamp, on the wall clock.
+/// Converted to the monotonic clock the other marks use only when a response is done
+/// ([`Arrival::at`]), once, rather than on every read.
 #[derive(Debug, Clone, Copy)]
-pub struct Arrival {
-    /// On the monotonic clock the rest of the timing uses.
-    pub at: Instant,
+pub struct Arrival(SystemTime);
+
+impl Arrival {
+    /// The arrival on the monotonic clock, given the two clocks read together (`now`):
+    /// as long before `now.0` as the stamp is before `now.1`.
+    pub fn at(self, now: (Instant, SystemTime)) -> Instant {
+        let waited = now.1.duration_since(self.0).unwrap_or_default();
+        now.0.checked_sub(waited).unwrap_or(now.0)
+    }
 }
 
 /// A `TcpStream` whose reads carry the kernel's receive time.
@@ -121,7 +129,8 @@ impl AsyncRead for Stamped {
         let this = self.get_mut();
         let fd = this.tcp.as_fd().as_raw_fd();
         loop {
-            ready!(this.tcp.poll_read_ready(cx))?;
+            // Read first, wait only when there is nothing: the reactor usually woke this
+            // task because bytes are there, and `try_io` checks readiness itself.
             // SAFETY: `recv_stamped` only writes into the unfilled part; `assume_init` below
             // covers exactly the bytes it reported.
             let dst = unsafe { buf.unfilled_mut() };
@@ -134,18 +143,13 @@ impl AsyncRead for Stamped {
                     unsafe { buf.assume_init(n) };
                     buf.advance(n);
                     if n > 0 {
-                        this.last = stamp.map(|stamp| {
-                            let now = Instant::now();
-                            let waited =
-                                SystemTime::now().duration_since(stamp).unwrap_or_default();
-                            Arrival {
-                                at: now.checked_sub(waited).unwrap_or(now),
-                            }
-                        });
+                        this.last = stamp.map(Arrival);
                     }
                     return Poll::Ready(Ok(()));
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    ready!(this.tcp.poll_read_ready(cx))?;
+                }
                 Err(e) => return Poll::Ready(Err(e)),
             }
         }
@@ -207,10 +211,8 @@ mod tests {
         let arrival = stamped
             .arrival()
             .expect("the kernel stamps loopback packets");
-        assert!(
-            read - arrival.at >= Duration::from_millis(45),
-            "{arrival:?}"
-        );
-        assert!(arrival.at <= sent + Duration::from_millis(5), "{arrival:?}");
+        let at = arrival.at((read, SystemTime::now()));
+        assert!(read - at >= Duration::from_millis(45), "{arrival:?}");
+        assert!(at <= sent + Duration::from_millis(5), "{arrival:?}");
     }
 }
