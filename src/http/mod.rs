@@ -13,6 +13,7 @@ mod headers;
 mod link;
 mod proxy;
 pub(crate) mod stamped;
+pub use stamped::warm_up as warm_up_timestamps;
 mod target;
 mod tls;
 mod wire;

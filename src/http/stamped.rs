@@ -77,6 +77,42 @@ fn enable_timestamps(fd: RawFd) {
     }
 }
 
+/// Makes sure the kernel stamps received packets from now on, before the first request.
+///
+/// The kernel stamps packets only while some socket asks for it, and turns stamping on
+/// through deferred work: the first packets after the first socket asks can arrive
+/// unstamped (those responses would be timed by the task). This opens a loopback TCP pair
+/// that asks, and keeps it for the life of the process (keeping stamping on), after
+/// checking, a packet at a time, that stamps come. Once per process; bounded.
+pub fn warm_up() {
+    static DONE: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    DONE.get_or_init(|| {
+        let _ = keep_stamping_on();
+    });
+}
+
+fn keep_stamping_on() -> io::Result<()> {
+    use std::io::Write;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let client = std::net::TcpStream::connect(listener.local_addr()?)?;
+    let (mut server, _) = listener.accept()?;
+    enable_timestamps(client.as_raw_fd());
+    let mut byte = [std::mem::MaybeUninit::new(0u8); 1];
+    for _ in 0..200 {
+        server.write_all(b"x")?;
+        let (_, stamp) = recv_stamped(client.as_raw_fd(), &mut byte)?;
+        if stamp.is_some() {
+            break;
+        }
+        // The deferred work that turns stamping on has not run yet.
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    // Kept open: stamping stays on while a socket asks for it.
+    std::mem::forget(client);
+    std::mem::forget(server);
+    Ok(())
+}
+
 /// One `recvmsg` into `dst`: the bytes read and the kernel's stamp of the newest packet
 /// among them (wall clock), if it gave one.
 fn recv_stamped(
@@ -195,6 +231,7 @@ mod tests {
     /// when they were read.
     #[tokio::test]
     async fn a_read_says_when_its_bytes_arrived_not_when_it_ran() {
+        warm_up();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let client = TcpStream::connect(addr).await.unwrap();

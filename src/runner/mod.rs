@@ -57,6 +57,8 @@ pub fn run(
         observer.warn(warning);
     }
     ensure_map_count(plan.users)?;
+    // Before any connection, so the first responses are stamped at the socket too.
+    crate::http::warm_up_timestamps();
     let start_late = plan
         .start_at
         .map(|at| start::wait_until(at, shutdown, observer))
