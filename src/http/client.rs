@@ -442,7 +442,7 @@ impl Client {
         // stamped them); from there to now it waited for the generator.
         let clocks = marks
             .last_arrival
-            .map(|_| (now, std::time::SystemTime::now()));
+            .map(|_| (now, super::stamped::wall_clock_ns()));
         let at = |a: Option<super::stamped::Arrival>| Some(a?.at(clocks?));
         let ended = at(marks.last_arrival).unwrap_or(now);
         let queueing = now - ended;

@@ -12,7 +12,7 @@ use std::io;
 use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
 use tokio::net::TcpStream;
@@ -21,15 +21,36 @@ use tokio::net::TcpStream;
 /// Converted to the monotonic clock the other marks use only when a response is done
 /// ([`Arrival::at`]), once, rather than on every read.
 #[derive(Debug, Clone, Copy)]
-pub struct Arrival(SystemTime);
+pub struct Arrival(
+    /// Nanoseconds since the Unix epoch.
+    i64,
+);
 
 impl Arrival {
-    /// The arrival on the monotonic clock, given the two clocks read together (`now`):
-    /// as long before `now.0` as the stamp is before `now.1`.
-    pub fn at(self, now: (Instant, SystemTime)) -> Instant {
-        let waited = now.1.duration_since(self.0).unwrap_or_default();
+    /// The arrival on the monotonic clock, given the two clocks read together (`now`, the
+    /// second from [`wall_clock_ns`]): as long before `now.0` as the stamp is before `now.1`.
+    pub fn at(self, now: (Instant, i64)) -> Instant {
+        let waited = Duration::from_nanos(now.1.saturating_sub(self.0).max(0) as u64);
         now.0.checked_sub(waited).unwrap_or(now.0)
     }
+}
+
+/// The wall clock in nanoseconds since the Unix epoch, the kernel stamps' clock: one vDSO
+/// call, with none of `SystemTime`'s checked arithmetic on the way to a number.
+pub fn wall_clock_ns() -> i64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime fills the timespec it is given.
+    unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &raw mut ts) };
+    timespec_ns(ts)
+}
+
+fn timespec_ns(ts: libc::timespec) -> i64 {
+    ts.tv_sec
+        .saturating_mul(1_000_000_000)
+        .saturating_add(ts.tv_nsec)
 }
 
 /// A `TcpStream` whose reads carry the kernel's receive time.
@@ -118,7 +139,7 @@ fn keep_stamping_on() -> io::Result<()> {
 fn recv_stamped(
     fd: RawFd,
     dst: &mut [std::mem::MaybeUninit<u8>],
-) -> io::Result<(usize, Option<SystemTime>)> {
+) -> io::Result<(usize, Option<Arrival>)> {
     // Room for one SCM_TIMESTAMPNS (a timespec) with its header, aligned for cmsghdr.
     let mut control = [0u64; 8];
     let mut iov = libc::iovec {
@@ -133,7 +154,8 @@ fn recv_stamped(
     msg.msg_controllen = size_of_val(&control) as _;
     // SAFETY: `msg` points at a live iovec over `dst` and at `control`, both outliving the
     // call; the kernel writes at most their lengths.
-    let n = unsafe { libc::recvmsg(fd, &raw mut msg, 0) };
+    // The system call itself: libc's wrapper adds a cancellation point per read.
+    let n = unsafe { libc::syscall(libc::SYS_recvmsg, fd, &raw mut msg, 0) };
     if n < 0 {
         return Err(io::Error::last_os_error());
     }
@@ -146,9 +168,7 @@ fn recv_stamped(
             if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_TIMESTAMPNS
             {
                 let ts: libc::timespec = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast());
-                stamp = Some(
-                    SystemTime::UNIX_EPOCH + Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32),
-                );
+                stamp = Some(Arrival(timespec_ns(ts)));
             }
             cmsg = libc::CMSG_NXTHDR(&raw const msg, cmsg);
         }
@@ -165,8 +185,9 @@ impl AsyncRead for Stamped {
         let this = self.get_mut();
         let fd = this.tcp.as_fd().as_raw_fd();
         loop {
-            // Read first, wait only when there is nothing: the reactor usually woke this
-            // task because bytes are there, and `try_io` checks readiness itself.
+            // Readiness first, as tokio's own reads: a read tried on a socket not ready
+            // would build and drop an error every time.
+            ready!(this.tcp.poll_read_ready(cx))?;
             // SAFETY: `recv_stamped` only writes into the unfilled part; `assume_init` below
             // covers exactly the bytes it reported.
             let dst = unsafe { buf.unfilled_mut() };
@@ -179,13 +200,11 @@ impl AsyncRead for Stamped {
                     unsafe { buf.assume_init(n) };
                     buf.advance(n);
                     if n > 0 {
-                        this.last = stamp.map(Arrival);
+                        this.last = stamp;
                     }
                     return Poll::Ready(Ok(()));
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    ready!(this.tcp.poll_read_ready(cx))?;
-                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(e) => return Poll::Ready(Err(e)),
             }
         }
@@ -248,7 +267,7 @@ mod tests {
         let arrival = stamped
             .arrival()
             .expect("the kernel stamps loopback packets");
-        let at = arrival.at((read, SystemTime::now()));
+        let at = arrival.at((read, wall_clock_ns()));
         assert!(read - at >= Duration::from_millis(45), "{arrival:?}");
         assert!(at <= sent + Duration::from_millis(5), "{arrival:?}");
     }
