@@ -13,7 +13,7 @@ pub use schedule::{
     RateSpec, RateStage, Schedule, Stage, StageError, Stages, WhenBusy, check as schedule_check,
     parse_rate, parse_stages,
 };
-pub use segment::{Segment, SegmentError};
+pub use segment::{Segment, SegmentError, striped_share};
 pub use steering::Steering;
 
 use crate::script::{EngineConfig, Hooks, Logger};

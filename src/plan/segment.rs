@@ -66,8 +66,11 @@ impl Segment {
     /// those of the budgets before it, so the segments take the remainders in turn).
     pub fn share_from(self, total: u64, first: u64) -> u64 {
         let start = first % self.count;
-        let rank = (self.index + self.count - start) % self.count;
-        total / self.count + u64::from(rank < total % self.count)
+        striped_share(
+            total,
+            (self.index + self.count - start) % self.count,
+            self.count,
+        )
     }
 
     /// The `k`-th (from 0) of the numbers this segment owns in a sequence shared by all.
@@ -87,6 +90,13 @@ impl Segment {
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^ (z >> 31)
     }
+}
+
+/// How many of `total` things numbered from 0 go to stripe `rank` of `count` (those `n`
+/// with `n mod count == rank`): the first `total mod count` stripes take one more. Segments
+/// split the test this way, and workers (lanes) split a segment's pool.
+pub fn striped_share(total: u64, rank: u64, count: u64) -> u64 {
+    total / count + u64::from(rank < total % count)
 }
 
 impl Segment {

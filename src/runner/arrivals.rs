@@ -63,8 +63,7 @@ struct RateShape {
 
 /// This worker's share of `total` when `workers` split it: the first ones take one more.
 fn share(total: u64, index: usize, workers: usize) -> u64 {
-    let (w, i) = (workers as u64, index as u64);
-    total / w + u64::from(i < total % w)
+    crate::plan::striped_share(total, index as u64, workers as u64)
 }
 
 impl Arrivals {
