@@ -18,6 +18,7 @@ use http::header::{self, HeaderName, HeaderValue};
 use http::{Method, StatusCode};
 
 use super::conn::{Conn, ConnError, RawResponse};
+use super::deadline::Deadline;
 use super::h2::{H2Error, H2Request};
 use super::headers::{Headers, Notable};
 use super::link::{Connector, Link, LinkError, Via};
@@ -68,7 +69,8 @@ pub fn set_header(
 pub struct Client {
     shared: Rc<Shared>,
     /// Idle keep-alive connections by origin; a user rarely talks to more than one.
-    idle: RefCell<Vec<(Origin, Link)>>,
+    /// Boxed: a link moves out and back for every request, and is a few hundred bytes.
+    idle: RefCell<Vec<(Origin, Box<Link>)>>,
     cookies: RefCell<cookie_store::CookieStore>,
     /// Attempts sent again during the current request (see [`Client::retries`]).
     retries: Cell<u32>,
@@ -81,6 +83,8 @@ pub struct Client {
     latency_start: Cell<Option<Instant>>,
     /// Where the current (or last) request's time went, summed over its hops.
     phases: Cell<Phases>,
+    /// The timer that bounds its requests by their timeout.
+    deadline: Deadline,
 }
 
 fn transport(kind: TransportKind, message: impl Into<String>) -> TransportError {
@@ -185,6 +189,7 @@ impl Client {
             hop_started: Cell::new(None),
             latency_start: Cell::new(None),
             phases: Cell::new(Phases::default()),
+            deadline: Deadline::default(),
         }
     }
 
@@ -197,7 +202,7 @@ impl Client {
         self.phases.set(Phases::default());
         self.retries.set(0);
         let limit = req.timeout.unwrap_or(self.shared.timeout);
-        let result = tokio::time::timeout(limit, self.follow(req)).await;
+        let result = self.deadline.run(start, limit, self.follow(req)).await;
         let mut outcome = match result {
             Ok(r) => r,
             Err(_) => Err(transport(TransportKind::Timeout, "request timed out")),
@@ -385,11 +390,12 @@ impl Client {
         // non-idempotent one (POST, PATCH) whose bytes may have reached the server fails
         // instead (RFC 9110 §9.2.2, RFC 9112 §9.3.1), unless HTTP/2's server said it did
         // not process it (a refused stream, a graceful GOAWAY: RFC 9113 §8.7).
-        let (mut link, reused) = match self.take_idle(origin) {
-            Some(c) => (c, true),
+        // The pooled origin goes back with its link: no clone per request.
+        let (pooled, mut link, reused) = match self.take_idle(origin) {
+            Some((pooled, link)) => (pooled, link, true),
             // Boxed: connecting (TCP, TLS) is rare next to reusing a connection, and inline
             // its state would make every request's future several KB to allocate and move.
-            None => (Box::pin(self.connect(origin)).await?, false),
+            None => (origin.clone(), Box::pin(self.connect(origin)).await?, false),
         };
         let raw: RawResponse = match self.exchange_on(&mut link, req, cookie).await {
             Ok(r) => r,
@@ -417,7 +423,7 @@ impl Client {
         self.note_phases(&mut link);
         let info = link.info;
         if raw.reusable {
-            self.idle.borrow_mut().push((origin.clone(), link));
+            self.idle.borrow_mut().push((pooled, link));
         }
         if raw.headers.has(Notable::SetCookie) {
             self.store_cookies(&req.target, &raw.headers);
@@ -440,13 +446,9 @@ impl Client {
         let marks = link.marks();
         // The response ended when its last bytes reached the socket (where the kernel
         // stamped them); from there to now it waited for the generator.
-        let clocks = marks
-            .last_arrival
-            .map(|_| (now, super::stamped::wall_clock_ns()));
-        let at = |a: Option<super::stamped::Arrival>| Some(a?.at(clocks?));
-        let ended = at(marks.last_arrival).unwrap_or(now);
+        let ended = marks.last_arrival.map_or(now, |a| a.at(now));
         let queueing = now - ended;
-        let first_byte = at(marks.first_arrival).or(marks.first_byte);
+        let first_byte = marks.first_arrival.map(|a| a.at(now)).or(marks.first_byte);
         let mut started = self.hop_started.replace(Some(ended)).unwrap_or(ended);
         if self.latency_start.get().is_none() {
             // The first hop: on a reused connection the latency starts at the write.
@@ -479,18 +481,18 @@ impl Client {
 
     /// An idle connection to `origin` that is still usable, most recently used first; the
     /// others are closed.
-    fn take_idle(&self, origin: &Origin) -> Option<Link> {
+    fn take_idle(&self, origin: &Origin) -> Option<(Origin, Box<Link>)> {
         let mut idle = self.idle.borrow_mut();
         loop {
             let i = idle.iter().rposition(|(o, _)| o == origin)?;
-            let mut link = idle.swap_remove(i).1;
+            let (pooled, mut link) = idle.swap_remove(i);
             if link.is_usable() {
-                return Some(link);
+                return Some((pooled, link));
             }
         }
     }
 
-    async fn connect(&self, origin: &Origin) -> Result<Link, TransportError> {
+    async fn connect(&self, origin: &Origin) -> Result<Box<Link>, TransportError> {
         let route = self
             .shared
             .proxies
@@ -503,6 +505,7 @@ impl Client {
         }
         .connect(origin)
         .await
+        .map(Box::new)
     }
 
     fn cookie_header(&self, target: &Target) -> Option<String> {

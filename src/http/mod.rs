@@ -7,6 +7,7 @@
 mod chunked;
 mod client;
 mod conn;
+mod deadline;
 mod digest;
 mod h2;
 mod headers;

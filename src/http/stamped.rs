@@ -8,6 +8,7 @@
 //! Reads go through tokio's readiness API on the raw socket, so the stream is as cheap as
 //! `TcpStream`'s own reads: one `recvmsg` where there was one `recv`, and one clock read.
 
+use std::cell::Cell;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::pin::Pin;
@@ -27,17 +28,59 @@ pub struct Arrival(
 );
 
 impl Arrival {
-    /// The arrival on the monotonic clock, given the two clocks read together (`now`, the
-    /// second from [`wall_clock_ns`]): as long before `now.0` as the stamp is before `now.1`.
-    pub fn at(self, now: (Instant, i64)) -> Instant {
-        let waited = Duration::from_nanos(now.1.saturating_sub(self.0).max(0) as u64);
-        now.0.checked_sub(waited).unwrap_or(now.0)
+    /// The arrival on the monotonic clock, given the time now on it: no later than `now`.
+    pub fn at(self, now: Instant) -> Instant {
+        let clocks = Clocks::near(now);
+        let after = self.0.saturating_sub(clocks.wall);
+        let at = if after >= 0 {
+            clocks.mono + Duration::from_nanos(after as u64)
+        } else {
+            let before = Duration::from_nanos(after.unsigned_abs());
+            clocks.mono.checked_sub(before).unwrap_or(clocks.mono)
+        };
+        at.min(now)
+    }
+}
+
+/// The monotonic clock and the wall clock read together.
+///
+/// The difference between them changes only when the wall clock is stepped (NTP's slewing
+/// moves both alike), so a reading serves a thread's next conversions too: at full load one
+/// wall-clock read per 64 responses, not one per response. A step is seen within 64.
+#[derive(Clone, Copy)]
+struct Clocks {
+    mono: Instant,
+    /// Nanoseconds since the Unix epoch.
+    wall: i64,
+}
+
+impl Clocks {
+    const REUSES: u32 = 64;
+
+    fn near(now: Instant) -> Self {
+        thread_local! {
+            static LAST: Cell<(Option<Clocks>, u32)> = const { Cell::new((None, 0)) };
+        }
+        LAST.with(|last| match last.get() {
+            (Some(clocks), left @ 1..) => {
+                last.set((Some(clocks), left - 1));
+                clocks
+            }
+            _ => {
+                let clocks = Clocks {
+                    mono: now,
+                    wall: wall_clock_ns(),
+                };
+                last.set((Some(clocks), Self::REUSES));
+                clocks
+            }
+        })
     }
 }
 
 /// The wall clock in nanoseconds since the Unix epoch, the kernel stamps' clock: one vDSO
 /// call, with none of `SystemTime`'s checked arithmetic on the way to a number.
-pub fn wall_clock_ns() -> i64 {
+fn wall_clock_ns() -> i64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
@@ -191,22 +234,33 @@ impl AsyncRead for Stamped {
             // SAFETY: `recv_stamped` only writes into the unfilled part; `assume_init` below
             // covers exactly the bytes it reported.
             let dst = unsafe { buf.unfilled_mut() };
-            match this
-                .tcp
-                .try_io(Interest::READABLE, || recv_stamped(fd, dst))
-            {
-                Ok((n, stamp)) => {
-                    // SAFETY: the kernel wrote `n` bytes at the start of the unfilled part.
-                    unsafe { buf.assume_init(n) };
-                    buf.advance(n);
-                    if n > 0 {
-                        this.last = stamp;
-                    }
-                    return Poll::Ready(Ok(()));
+            let room = dst.len();
+            let mut drained = None;
+            let read = this.tcp.try_io(Interest::READABLE, || {
+                let (n, stamp) = recv_stamped(fd, dst)?;
+                if 0 < n && n < room {
+                    // A read that did not fill the buffer emptied the socket (epoll is
+                    // edge-triggered): as tokio's own reads do, the reactor forgets the
+                    // readiness now, which only a `WouldBlock` from here tells it. Else the
+                    // next poll (the idle check before the next request) would make a
+                    // system call just to learn the socket is empty.
+                    drained = Some((n, stamp));
+                    return Err(io::ErrorKind::WouldBlock.into());
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) => return Poll::Ready(Err(e)),
+                Ok((n, stamp))
+            });
+            let (n, stamp) = match (read, drained) {
+                (_, Some(done)) | (Ok(done), None) => done,
+                (Err(e), None) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                (Err(e), None) => return Poll::Ready(Err(e)),
+            };
+            // SAFETY: the kernel wrote `n` bytes at the start of the unfilled part.
+            unsafe { buf.assume_init(n) };
+            buf.advance(n);
+            if n > 0 {
+                this.last = stamp;
             }
+            return Poll::Ready(Ok(()));
         }
     }
 }
@@ -267,7 +321,7 @@ mod tests {
         let arrival = stamped
             .arrival()
             .expect("the kernel stamps loopback packets");
-        let at = arrival.at((read, wall_clock_ns()));
+        let at = arrival.at(read);
         assert!(read - at >= Duration::from_millis(45), "{arrival:?}");
         assert!(at <= sent + Duration::from_millis(5), "{arrival:?}");
     }
