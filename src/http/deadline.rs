@@ -35,30 +35,20 @@ pub(crate) struct Deadline {
 }
 
 impl Deadline {
-    /// Runs `fut` until it finishes or `limit` after `start` passes.
-    pub async fn run<F: Future>(
-        &self,
-        start: Instant,
-        limit: Duration,
-        fut: F,
-    ) -> Result<F::Output, Elapsed> {
+    /// `fut`, bounded: it fails with [`Elapsed`] once `limit` after `start` has passed.
+    /// Not an `async fn`: that would move the request's future (a few kilobytes) once more.
+    pub fn run<F: Future>(&self, start: Instant, limit: Duration, fut: F) -> Bounded<'_, F> {
         // Thirty years stand for "never", as in tokio.
         let due = start
             .checked_add(limit)
             .unwrap_or_else(|| start + Duration::from_secs(86_400 * 365 * 30));
-        let due = tokio::time::Instant::from_std(due);
-        if self.busy.replace(true) {
-            return tokio::time::timeout_at(due, fut).await.map_err(|_| Elapsed);
+        Bounded {
+            deadline: self,
+            due: tokio::time::Instant::from_std(due),
+            shared: (!self.busy.replace(true)).then_some(Release(&self.busy)),
+            own: None,
+            fut,
         }
-        let _release = Release(&self.busy);
-        let mut fut = std::pin::pin!(fut);
-        std::future::poll_fn(|cx| {
-            if let Poll::Ready(output) = fut.as_mut().poll(cx) {
-                return Poll::Ready(Ok(output));
-            }
-            self.poll_timer(cx, due)
-        })
-        .await
     }
 
     /// Polls the timer for a request due at `due` that is still waiting.
@@ -112,6 +102,39 @@ struct Armed {
     sleep: Pin<Box<Sleep>>,
     /// `None` until it is polled after being set.
     waker: Option<Waker>,
+}
+
+pin_project_lite::pin_project! {
+    /// A request's future bounded by its deadline.
+    pub(crate) struct Bounded<'a, F> {
+        deadline: &'a Deadline,
+        due: tokio::time::Instant,
+        // Holds the client's timer while the request runs; `None` when another request
+        // holds it, and this one has a timer of its own.
+        shared: Option<Release<'a>>,
+        own: Option<Pin<Box<Sleep>>>,
+        #[pin]
+        fut: F,
+    }
+}
+
+impl<F: Future> Future for Bounded<'_, F> {
+    type Output = Result<F::Output, Elapsed>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        if let Poll::Ready(output) = this.fut.poll(cx) {
+            return Poll::Ready(Ok(output));
+        }
+        let due = *this.due;
+        if this.shared.is_some() {
+            return this.deadline.poll_timer(cx, due);
+        }
+        let own = this
+            .own
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(due)));
+        own.as_mut().poll(cx).map(|()| Err(Elapsed))
+    }
 }
 
 /// Frees the timer for the next request, however this one ended.

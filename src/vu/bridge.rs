@@ -148,7 +148,12 @@ pub fn await_on_fiber<F: Future>(
 ) -> Result<Result<F::Output, Resume>, NotInFiber> {
     let active = ACTIVE.with(Cell::get).ok_or(NotInFiber)?;
     let output = Cell::new(None);
-    let delivering = std::pin::pin!(async { output.set(Some(future.await)) });
+    // Pinned where it is and polled through a closure: an `async` block awaiting it would
+    // move it again on its first poll, and a request's future is a few kilobytes.
+    let mut future = std::pin::pin!(future);
+    let delivering = std::pin::pin!(std::future::poll_fn(|cx| {
+        future.as_mut().poll(cx).map(|done| output.set(Some(done)))
+    }));
     // SAFETY: the pinned future is only moved out of here as a pointer that is used while
     // this frame is suspended below (invariant 4); its lifetime is erased for that time.
     let future = unsafe {
