@@ -7,8 +7,9 @@
 //! another, each due later than the last. So each client keeps one timer, armed for some
 //! earlier request's deadline, and only moves it when it goes off (the request then in
 //! flight is not due yet: the timer is re-armed for its deadline) or when a request is due
-//! before it (a shorter per-request timeout). A request costs a clock-free comparison and
-//! one poll of a registered timer; the timer moves about once per timeout period.
+//! before it (a shorter per-request timeout). A request costs a few comparisons, no clock
+//! read; the timer is polled only when it is new, was moved or went off, and it moves about
+//! once per timeout period.
 //!
 //! A timer left armed after its request ended wakes the user's task once, for nothing:
 //! futures are polled again and find nothing to do.
