@@ -448,7 +448,14 @@ impl Client {
         // stamped them); from there to now it waited for the generator.
         let ended = marks.last_arrival.map_or(now, |a| a.at(now));
         let queueing = now - ended;
-        let first_byte = marks.first_arrival.map(|a| a.at(now)).or(marks.first_byte);
+        // The first byte by its distance from the last: one conversion a response.
+        let first_byte = match (marks.first_arrival, marks.last_arrival) {
+            (Some(first), Some(last)) => {
+                Some(ended.checked_sub(last.since(first)).unwrap_or(ended))
+            }
+            (Some(first), None) => Some(first.at(now)),
+            (None, _) => marks.first_byte,
+        };
         let mut started = self.hop_started.replace(Some(ended)).unwrap_or(ended);
         if self.latency_start.get().is_none() {
             // The first hop: on a reused connection the latency starts at the write.

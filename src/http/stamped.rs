@@ -5,8 +5,9 @@
 //! for the generator (other users' script code, a busy worker) is the generator's, and is
 //! counted apart as queueing.
 //!
-//! Reads go through tokio's readiness API on the raw socket, so the stream is as cheap as
-//! `TcpStream`'s own reads: one `recvmsg` where there was one `recv`, and one clock read.
+//! Reads go through tokio's readiness API on the raw socket, as `TcpStream`'s own reads do:
+//! one `recvmsg` where there was one `recv`, and no clock read (the stamp is converted once
+//! per response, by the client).
 
 use std::cell::Cell;
 use std::io;
@@ -40,13 +41,19 @@ impl Arrival {
         };
         at.min(now)
     }
+
+    /// How long after `earlier` this arrival came (zero if it did not).
+    pub fn since(self, earlier: Arrival) -> Duration {
+        Duration::from_nanos(self.0.saturating_sub(earlier.0).max(0) as u64)
+    }
 }
 
 /// The monotonic clock and the wall clock read together.
 ///
 /// The difference between them changes only when the wall clock is stepped (NTP's slewing
-/// moves both alike), so a reading serves a thread's next conversions too: at full load one
-/// wall-clock read per 64 responses, not one per response. A step is seen within 64.
+/// moves both alike), so a reading serves a thread's next conversions too (one a response):
+/// at full load one wall-clock read per 64 responses, not one per response. A step is seen
+/// within 64.
 #[derive(Clone, Copy)]
 struct Clocks {
     mono: Instant,

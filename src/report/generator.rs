@@ -58,13 +58,9 @@ pub fn short_warning(totals: &Totals, cpu: Option<f64>) -> Option<String> {
 
 /// The process's CPU time so far (user + system), for the workers' share of their cores.
 pub fn process_cpu() -> Option<Duration> {
-    // SAFETY: getrusage fills the struct it is given; zero is a valid initial value.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &raw mut usage) } != 0 {
-        return None;
-    }
-    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    Some(tv(usage.ru_utime) + tv(usage.ru_stime))
+    cpu_time::ProcessTime::try_now()
+        .ok()
+        .map(|t| t.as_duration())
 }
 
 #[cfg(test)]

@@ -107,7 +107,6 @@ impl Live {
         }
         let mut lines = scenario_lines(elapsed, &self.scenarios, totals);
         let cpu = self.cpu_share(elapsed);
-        let warning = super::generator::warning(totals, cpu);
         let mut err = std::io::stderr().lock();
         match self.mode {
             Mode::Lines => {
@@ -115,7 +114,7 @@ impl Live {
                 for line in &lines {
                     let _ = writeln!(err, "{line}");
                 }
-                if let Some(w) = warning
+                if let Some(w) = super::generator::warning(totals, cpu)
                     && self.warned.is_none_or(|at| now >= at + WARN_EVERY)
                 {
                     self.warned = Some(now);
@@ -130,7 +129,7 @@ impl Live {
                     .take(BUSIEST)
                     .map(|(n, s)| format!("{n} {}/s", s.requests))
                     .collect();
-                lines.extend(warning.and(super::generator::short_warning(totals, cpu)));
+                lines.extend(super::generator::short_warning(totals, cpu));
                 self.clear(&mut err);
                 let _ = writeln!(err, "{status}");
                 let _ = writeln!(err, "  busiest: {}", names.join(" · "));
