@@ -4,7 +4,8 @@
     bench/cpu-ab.py OLD NEW [--workload w1] [--reps 40] [--requests 100000]
 
 Starts the shared rig's nginx on 127.0.0.1:8089 pinned to CPU 0 (loopback only), then
-runs each binary in turn, pinned to CPU 1: `-u 10 --workers 1 -i N` of bench/<workload>.rhai.
+runs each binary in turn, pinned to CPU 1: `-u USERS --workers 1 -i N` of bench/<workload>.rhai
+(10 users unless `--users`).
 CPU is the child's user + system time (getrusage), over requests. The order alternates
 each round, and each round's NEW/OLD ratio is taken within the round, so the slow and fast
 spells of a shared VM fall on both alike; the median of those ratios is the answer.
@@ -38,11 +39,11 @@ def start_nginx(prefix):
     sys.exit("nginx did not answer on 127.0.0.1:8089")
 
 
-def cpu_per_request(binary, workload, requests):
+def cpu_per_request(binary, workload, requests, users):
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     subprocess.run(
         ["taskset", "-c", "1", binary, "run", os.path.join(ROOT, "bench", f"{workload}.rhai"),
-         "--host", "http://127.0.0.1:8089", "-u", "10", "--workers", "1",
+         "--host", "http://127.0.0.1:8089", "-u", str(users), "--workers", "1",
          "-i", str(requests), "-q"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -57,6 +58,7 @@ def main():
     p.add_argument("--workload", default="w1")
     p.add_argument("--reps", type=int, default=40)
     p.add_argument("--requests", type=int, default=100_000)
+    p.add_argument("--users", type=int, default=10)
     a = p.parse_args()
     with tempfile.TemporaryDirectory() as prefix:
         start_nginx(prefix)
@@ -65,11 +67,11 @@ def main():
             for r in range(a.reps):
                 order = a.binaries if r % 2 == 0 else a.binaries[::-1]
                 for b in order:
-                    runs[b].append(cpu_per_request(b, a.workload, a.requests))
+                    runs[b].append(cpu_per_request(b, a.workload, a.requests, a.users))
         finally:
             subprocess.run(["nginx", "-p", prefix, "-c", CONF, "-s", "quit"], check=False)
     base = a.binaries[0]
-    print(f"{a.workload.upper()}, {a.reps} interleaved rounds of {a.requests} requests, CPU µs per request")
+    print(f"{a.workload.upper()}, {a.users} users, {a.reps} interleaved rounds of {a.requests} requests, CPU µs per request")
     print("| binary | total | user | system | paired ratio to the first (q1–q3) |")
     print("|---|---:|---:|---:|---:|")
     for b in a.binaries:
